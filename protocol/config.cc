@@ -1,0 +1,142 @@
+#include "protocol/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace xdc {
+namespace {
+
+// Collects text-format parse errors instead of letting protobuf print them to stderr.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_error_.empty()) {
+      first_error_ = absl::StrFormat("line %d column %d: %s", line + 1, column + 1, message);
+    }
+  }
+  const std::string& first_error() const { return first_error_; }
+
+ private:
+  std::string first_error_;
+};
+
+absl::Status ConfigError(std::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("config: ", std::string(what)));
+}
+
+}  // namespace
+
+absl::StatusOr<DaemonConfig> ParseConfig(std::string_view text, std::string_view source) {
+  DaemonConfig config;
+  ErrorCollector errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "config %s is not a valid DaemonConfig in protobuf text format: %s", source,
+        errors.first_error()));
+  }
+  if (absl::Status s = ValidateConfig(config); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(source), ": ", s.message()));
+  }
+  return config;
+}
+
+absl::StatusOr<DaemonConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrFormat("cannot read config file %s: check the path and permissions", path));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return ParseConfig(buffer.str(), path);
+}
+
+absl::Status ValidateConfig(const DaemonConfig& config) {
+  if (config.cluster_name().empty()) {
+    return ConfigError("cluster_name is missing: set it to this cluster's name");
+  }
+  if (config.failover_version_increment() < kMinFailoverVersionIncrement) {
+    return ConfigError(absl::StrFormat(
+        "failover_version_increment is %d: set it to at least %d and larger than every "
+        "initial_failover_version (e.g. 100)",
+        config.failover_version_increment(), kMinFailoverVersionIncrement));
+  }
+  if (config.shard_count() < 1 || config.shard_count() > kMaxShardCount) {
+    return ConfigError(absl::StrFormat("shard_count is %d: set it between 1 and %d, the same "
+                                       "on every cluster",
+                                       config.shard_count(), kMaxShardCount));
+  }
+  if (config.clusters_size() == 0) {
+    return ConfigError("clusters is empty: list every cluster, this one included");
+  }
+  std::set<std::string> names;
+  std::set<int64_t> versions;
+  for (const ClusterConfig& cluster : config.clusters()) {
+    if (cluster.name().empty()) return ConfigError("a clusters entry has no name");
+    if (cluster.name().find_first_of(" /\\:") != std::string::npos) {
+      return ConfigError(absl::StrFormat(
+          "cluster name '%s' may not contain spaces, slashes or colons (it names Kafka topics)",
+          cluster.name()));
+    }
+    if (!names.insert(cluster.name()).second) {
+      return ConfigError(absl::StrFormat("cluster '%s' is listed twice", cluster.name()));
+    }
+    const int64_t v = cluster.initial_failover_version();
+    if (v < 1 || v >= config.failover_version_increment()) {
+      return ConfigError(absl::StrFormat(
+          "cluster '%s' has initial_failover_version %d: it must be >= 1 and < "
+          "failover_version_increment (%d)",
+          cluster.name(), v, config.failover_version_increment()));
+    }
+    if (!versions.insert(v).second) {
+      return ConfigError(absl::StrFormat(
+          "initial_failover_version %d is used by two clusters: each cluster needs its own", v));
+    }
+  }
+  if (!names.contains(config.cluster_name())) {
+    return ConfigError(absl::StrFormat(
+        "cluster_name '%s' is not among clusters: add an entry for it", config.cluster_name()));
+  }
+  if (config.data_dir().empty()) {
+    return ConfigError("data_dir is missing: set it to a directory for this cluster's store");
+  }
+  if (config.http_listen_address().empty()) {
+    return ConfigError("http_listen_address is missing: set it to host:port (port 0 = any)");
+  }
+  if (absl::StatusOr<HostPort> hp = ParseHostPort(config.http_listen_address()); !hp.ok()) {
+    return ConfigError(absl::StrCat("http_listen_address: ", hp.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+const ClusterConfig* FindCluster(const DaemonConfig& config, std::string_view name) {
+  for (const ClusterConfig& cluster : config.clusters()) {
+    if (cluster.name() == name) return &cluster;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<HostPort> ParseHostPort(std::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("'%s' is not host:port (e.g. 127.0.0.1:7233)", address));
+  }
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(std::string(address.substr(colon + 1)), &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("'%s' has no valid port (0..65535)", address));
+  }
+  return HostPort{std::string(address.substr(0, colon)), static_cast<uint16_t>(port)};
+}
+
+}  // namespace xdc

@@ -1,0 +1,24 @@
+#include "protocol/shard_hash.h"
+
+namespace xdc {
+
+uint64_t Fnv1a64(std::string_view bytes, uint64_t seed) {
+  constexpr uint64_t kPrime = 1099511628211ull;
+  uint64_t h = seed;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= kPrime;
+  }
+  return h;
+}
+
+int32_t ShardFor(std::string_view namespace_id, std::string_view workflow_id,
+                 int32_t shard_count) {
+  // The NUL separator keeps ("ab", "c") and ("a", "bc") apart.
+  uint64_t h = Fnv1a64(namespace_id);
+  h = Fnv1a64(std::string_view("\0", 1), h);
+  h = Fnv1a64(workflow_id, h);
+  return static_cast<int32_t>(h % static_cast<uint64_t>(shard_count));
+}
+
+}  // namespace xdc

@@ -1,0 +1,65 @@
+#include "protocol/workflow_state.h"
+
+#include "absl/strings/str_format.h"
+#include "protocol/version_history.h"
+
+namespace xdc {
+
+WorkflowMutableState NewWorkflowState(const WorkflowKey& key) {
+  WorkflowMutableState state;
+  *state.mutable_key() = key;
+  state.set_next_event_id(1);
+  state.mutable_version_histories()->add_histories();
+  state.mutable_version_histories()->set_current_index(0);
+  return state;
+}
+
+bool IsTerminalEvent(EventType type) {
+  return type == WORKFLOW_EXECUTION_COMPLETED || type == WORKFLOW_EXECUTION_TERMINATED;
+}
+
+absl::Status ApplyEventToState(WorkflowMutableState& state, const HistoryEvent& event) {
+  if (event.event_type() == EVENT_TYPE_UNSPECIFIED || !EventType_IsValid(event.event_type())) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("event %d has no valid event_type", event.event_id()));
+  }
+  if (event.event_id() != state.next_event_id()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "event %d is out of order: the workflow's next event is %d", event.event_id(),
+        state.next_event_id()));
+  }
+  const bool is_start = event.event_type() == WORKFLOW_EXECUTION_STARTED;
+  if ((event.event_id() == 1) != is_start) {
+    return absl::InvalidArgumentError(
+        event.event_id() == 1
+            ? "a run's first event must be WORKFLOW_EXECUTION_STARTED"
+            : absl::StrFormat("WORKFLOW_EXECUTION_STARTED can only be event 1, not %d",
+                              event.event_id()));
+  }
+  if (state.status() == WORKFLOW_STATUS_COMPLETED ||
+      state.status() == WORKFLOW_STATUS_TERMINATED) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "workflow %s run %s is closed (%s); it accepts no more events",
+        state.key().workflow_id(), state.key().run_id(), WorkflowStatus_Name(state.status())));
+  }
+  VersionHistory* branch = MutableCurrentBranch(*state.mutable_version_histories());
+  if (branch == nullptr) return absl::InternalError("workflow state has no current branch");
+  VersionHistory updated = *branch;
+  if (absl::Status s = AddEventToHistory(updated, event.event_id(), event.version()); !s.ok()) {
+    return s;
+  }
+  *branch = std::move(updated);
+  state.set_next_event_id(event.event_id() + 1);
+  state.set_last_event_time_unix_micros(event.event_time_unix_micros());
+  if (is_start) {
+    state.set_status(WORKFLOW_STATUS_RUNNING);
+    state.set_start_time_unix_micros(event.event_time_unix_micros());
+  } else if (event.event_type() == WORKFLOW_EXECUTION_COMPLETED) {
+    state.set_status(WORKFLOW_STATUS_COMPLETED);
+  } else if (event.event_type() == WORKFLOW_EXECUTION_TERMINATED) {
+    state.set_status(WORKFLOW_STATUS_TERMINATED);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace xdc

@@ -1,0 +1,24 @@
+// Workflow mutable state transitions. Pure functions shared by the active write path and the
+// standby apply path, so both derive identical state from identical events.
+#pragma once
+
+#include "absl/status/status.h"
+#include "protocol/xdc.pb.h"
+
+namespace xdc {
+
+// A workflow that has no events yet: one empty current branch, next_event_id 1.
+[[nodiscard]] WorkflowMutableState NewWorkflowState(const WorkflowKey& key);
+
+// True for events after which a run accepts no further events.
+[[nodiscard]] bool IsTerminalEvent(EventType type);
+
+// Applies `event`, which must be the current branch's next event, to `state`: advances
+// next_event_id, the version history and the status. Rejects (INVALID_ARGUMENT /
+// FAILED_PRECONDITION) an event out of order, a run that does not start with
+// WORKFLOW_EXECUTION_STARTED, a second start, an unspecified type, or any event after the run
+// completed or was terminated. On error `state` is unchanged.
+[[nodiscard]] absl::Status ApplyEventToState(WorkflowMutableState& state,
+                                             const HistoryEvent& event);
+
+}  // namespace xdc

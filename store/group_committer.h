@@ -1,0 +1,151 @@
+// Group commit: many writers, one durable write per group.
+//
+// Writers call Commit(), which blocks until their write is durable or has failed. One thread
+// takes every queued write (up to `max_group_size`) in submission order and hands the group to
+// `write_group`, which makes it durable in one synced write. So concurrent writers share an
+// fsync, and writes become durable in the order they were submitted.
+//
+// Latching: if a group fails, its writes and every later one fail with that error; the outcome
+// of the failed write is not known, so nothing more is written until the process restarts.
+//
+// Thread-safe. Hold()/Release() stop and restart the writer thread between groups (tests use them
+// to make grouping deterministic).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace xdc {
+
+template <typename Write>
+class GroupCommitter {
+ public:
+  using WriteGroupFn = std::function<absl::Status(const std::vector<Write*>& group)>;
+
+  GroupCommitter(WriteGroupFn write_group, size_t max_group_size)
+      : write_group_(std::move(write_group)), max_group_size_(max_group_size) {
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  ~GroupCommitter() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      held_ = false;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  // Blocks until `write` is durable (OK) or failed. `write` must stay valid until then.
+  [[nodiscard]] absl::Status Commit(Write& write) {
+    Pending pending;
+    pending.write = &write;
+    std::unique_lock lock(mu_);
+    if (!latched_.ok()) return latched_;
+    if (stopping_) return absl::UnavailableError("store is closing");
+    queue_.push_back(&pending);
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return pending.done; });
+    return pending.status;
+  }
+
+  void Hold() {
+    std::lock_guard lock(mu_);
+    held_ = true;
+  }
+  void Release() {
+    {
+      std::lock_guard lock(mu_);
+      held_ = false;
+    }
+    cv_.notify_all();
+  }
+
+  [[nodiscard]] size_t queued() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
+  [[nodiscard]] uint64_t groups_written() const {
+    std::lock_guard lock(mu_);
+    return groups_written_;
+  }
+  [[nodiscard]] uint64_t writes_committed() const {
+    std::lock_guard lock(mu_);
+    return writes_committed_;
+  }
+  // Non-OK once a group failed.
+  [[nodiscard]] absl::Status latched_error() const {
+    std::lock_guard lock(mu_);
+    return latched_;
+  }
+
+ private:
+  struct Pending {
+    Write* write = nullptr;
+    bool done = false;
+    absl::Status status;
+  };
+
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      cv_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty()); });
+      if (queue_.empty() && stopping_) return;
+      std::vector<Pending*> group;
+      while (!queue_.empty() && group.size() < max_group_size_) {
+        group.push_back(queue_.front());
+        queue_.pop_front();
+      }
+      absl::Status status = latched_;
+      if (status.ok()) {
+        std::vector<Write*> writes;
+        writes.reserve(group.size());
+        for (Pending* p : group) writes.push_back(p->write);
+        lock.unlock();
+        status = write_group_(writes);
+        lock.lock();
+        if (status.ok()) {
+          ++groups_written_;
+          writes_committed_ += group.size();
+        } else {
+          latched_ = absl::UnavailableError(absl::StrCat(
+              "store write failed, so its outcome is unknown and the store refuses further "
+              "writes until xdcd restarts (fix the cause first, e.g. free disk space): ",
+              status.ToString()));
+          status = latched_;
+        }
+      }
+      for (Pending* p : group) {
+        p->status = status;
+        p->done = true;
+      }
+      cv_.notify_all();
+    }
+  }
+
+  const WriteGroupFn write_group_;
+  const size_t max_group_size_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending*> queue_;  // guarded by mu_
+  bool held_ = false;           // guarded by mu_
+  bool stopping_ = false;       // guarded by mu_
+  absl::Status latched_;        // guarded by mu_
+  uint64_t groups_written_ = 0;    // guarded by mu_
+  uint64_t writes_committed_ = 0;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace xdc

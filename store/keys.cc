@@ -1,0 +1,96 @@
+#include "store/keys.h"
+
+namespace xdc::keys {
+namespace {
+
+void AppendU32(std::string& out, uint32_t v) {
+  for (int i = 3; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+void AppendU64(std::string& out, uint64_t v) {
+  for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+
+uint64_t ReadU64(std::string_view bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
+  return v;
+}
+
+void AppendString(std::string& out, std::string_view s) {
+  AppendU32(out, static_cast<uint32_t>(s.size()));
+  out.append(s);
+}
+
+}  // namespace
+
+std::string PublishedTaskId(int32_t shard) {
+  std::string key = "published/";
+  AppendU32(key, static_cast<uint32_t>(shard));
+  return key;
+}
+
+std::string Namespace(std::string_view namespace_id) { return std::string(namespace_id); }
+
+std::string WorkflowPrefix(std::string_view namespace_id) {
+  std::string key;
+  AppendString(key, namespace_id);
+  return key;
+}
+
+std::string Workflow(const WorkflowKey& key) {
+  std::string out = WorkflowPrefix(key.namespace_id());
+  AppendString(out, key.workflow_id());
+  AppendString(out, key.run_id());
+  return out;
+}
+
+std::string CurrentRun(std::string_view namespace_id, std::string_view workflow_id) {
+  std::string out = WorkflowPrefix(namespace_id);
+  AppendString(out, workflow_id);
+  return out;
+}
+
+std::string EventPrefix(const WorkflowKey& key) { return Workflow(key); }
+
+std::string Event(const WorkflowKey& key, int64_t event_id, int64_t version) {
+  std::string out = EventPrefix(key);
+  AppendU64(out, static_cast<uint64_t>(event_id));
+  AppendU64(out, static_cast<uint64_t>(version));
+  return out;
+}
+
+bool DecodeEventSuffix(std::string_view key, int64_t& event_id, int64_t& version) {
+  if (key.size() < 16) return false;
+  event_id = static_cast<int64_t>(ReadU64(key.substr(key.size() - 16)));
+  version = static_cast<int64_t>(ReadU64(key.substr(key.size() - 8)));
+  return true;
+}
+
+std::string Outbox(int32_t shard, int64_t task_id) {
+  std::string key;
+  AppendU32(key, static_cast<uint32_t>(shard));
+  AppendU64(key, static_cast<uint64_t>(task_id));
+  return key;
+}
+
+int64_t DecodeOutboxTaskId(std::string_view key) {
+  return static_cast<int64_t>(ReadU64(key.substr(4)));
+}
+
+std::string ApplyProgress(std::string_view source_cluster, int32_t shard) {
+  std::string key;
+  AppendString(key, source_cluster);
+  AppendU32(key, static_cast<uint32_t>(shard));
+  return key;
+}
+
+std::string Parked(int64_t sequence) {
+  std::string key;
+  AppendU64(key, static_cast<uint64_t>(sequence));
+  return key;
+}
+
+int64_t DecodeParkedSequence(std::string_view key) { return static_cast<int64_t>(ReadU64(key)); }
+
+}  // namespace xdc::keys

@@ -1,0 +1,47 @@
+// Key encodings of every column family. The one place that knows the byte layout of keys.
+//
+// Strings are length-prefixed (4-byte big-endian length) so that no key is a prefix of another
+// key's different segment; integers are 8- or 4-byte big-endian so byte order is numeric order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "protocol/xdc.pb.h"
+
+namespace xdc::keys {
+
+// meta CF
+inline constexpr std::string_view kIdentity = "identity";
+[[nodiscard]] std::string PublishedTaskId(int32_t shard);
+
+// namespaces CF: namespace id -> NamespaceRecord
+[[nodiscard]] std::string Namespace(std::string_view namespace_id);
+
+// workflows CF: (namespace id, workflow id, run id) -> WorkflowMutableState
+[[nodiscard]] std::string Workflow(const WorkflowKey& key);
+[[nodiscard]] std::string WorkflowPrefix(std::string_view namespace_id);
+
+// current_runs CF: (namespace id, workflow id) -> run id
+[[nodiscard]] std::string CurrentRun(std::string_view namespace_id, std::string_view workflow_id);
+
+// events CF: (workflow key, event id, version) -> HistoryEvent. Every branch's events live side
+// by side: (event id, version) identifies an event, so branches share their prefix uncopied.
+[[nodiscard]] std::string Event(const WorkflowKey& key, int64_t event_id, int64_t version);
+[[nodiscard]] std::string EventPrefix(const WorkflowKey& key);
+// Decodes the (event id, version) suffix of an Event key; false if `key` is too short.
+[[nodiscard]] bool DecodeEventSuffix(std::string_view key, int64_t& event_id, int64_t& version);
+
+// outbox CF: (shard, task id) -> ReplicationTask
+[[nodiscard]] std::string Outbox(int32_t shard, int64_t task_id);
+[[nodiscard]] int64_t DecodeOutboxTaskId(std::string_view key);
+
+// apply_progress CF: (source cluster, shard) -> ShardApplyProgress
+[[nodiscard]] std::string ApplyProgress(std::string_view source_cluster, int32_t shard);
+
+// dlq CF: sequence -> ParkedTask
+[[nodiscard]] std::string Parked(int64_t sequence);
+[[nodiscard]] int64_t DecodeParkedSequence(std::string_view key);
+
+}  // namespace xdc::keys
