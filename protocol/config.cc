@@ -84,11 +84,14 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
     if (cluster.name().empty()) return ConfigError("a clusters entry has no name");
     if (cluster.name().find_first_of(" /\\:") != std::string::npos) {
       return ConfigError(absl::StrFormat(
-          "cluster name '%s' may not contain spaces, slashes or colons (it names Kafka topics)",
+          "clusters: cluster name '%s' may not contain spaces, slashes or colons (it names "
+          "Kafka topics)",
           cluster.name()));
     }
     if (!names.insert(cluster.name()).second) {
-      return ConfigError(absl::StrFormat("cluster '%s' is listed twice", cluster.name()));
+      return ConfigError(absl::StrFormat(
+          "clusters: cluster name '%s' is listed twice: give each clusters entry a unique name",
+          cluster.name()));
     }
     const int64_t v = cluster.initial_failover_version();
     if (v < 1 || v >= config.failover_version_increment()) {

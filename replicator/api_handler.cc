@@ -1,0 +1,281 @@
+#include "replicator/api_handler.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "protocol/history_digest.h"
+#include "protocol/version_history.h"
+
+namespace xdc {
+namespace {
+
+ApiResponse Json(const google::protobuf::Message& message, int status = 200) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  ApiResponse response;
+  response.status = status;
+  if (!google::protobuf::util::MessageToJsonString(message, &response.body, options).ok()) {
+    response.status = 500;
+    response.body = R"({"code":"INTERNAL","message":"response could not be encoded"})";
+  }
+  return response;
+}
+
+ApiResponse Error(const absl::Status& status) {
+  ErrorResponse error;
+  error.set_code(absl::StatusCodeToString(status.code()));
+  error.set_message(std::string(status.message()));
+  if (auto active = status.GetPayload(kActiveClusterPayload)) {
+    error.set_active_cluster(std::string(*active));
+  }
+  error.set_retryable(status.code() == absl::StatusCode::kUnavailable);
+  return Json(error, HttpStatusFor(status.code()));
+}
+
+absl::Status ParseBody(const std::string& body, google::protobuf::Message& message) {
+  if (body.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the request needs a JSON body (a %s)", message.GetDescriptor()->name()));
+  }
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto status = google::protobuf::util::JsonStringToMessage(body, &message, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("malformed JSON body for %s: %s", message.GetDescriptor()->name(),
+                        std::string(status.message())));
+  }
+  return absl::OkStatus();
+}
+
+std::string PercentDecode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      int value = 0;
+      if (absl::SimpleHexAtoi(std::string(in.substr(i + 1, 2)), &value)) {
+        out.push_back(static_cast<char>(value));
+        i += 2;
+        continue;
+      }
+    }
+    out.push_back(in[i] == '+' ? ' ' : in[i]);
+  }
+  return out;
+}
+
+template <typename Request, typename Handler>
+ApiResponse Call(const std::string& body, Handler handler) {
+  Request request;
+  if (absl::Status s = ParseBody(body, request); !s.ok()) return Error(s);
+  auto result = handler(request);
+  if (!result.ok()) return Error(result.status());
+  return Json(*result);
+}
+
+}  // namespace
+
+int HttpStatusFor(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+      return 400;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 507;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    case absl::StatusCode::kUnimplemented:
+      return 501;
+    default:
+      return 500;
+  }
+}
+
+ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
+                       WriteService& writes, std::function<StatusResponse()> status,
+                       xdc::Metrics& metrics)
+    : tunables_(tunables),
+      store_(store),
+      namespaces_(namespaces),
+      writes_(writes),
+      status_(std::move(status)),
+      metrics_(metrics) {}
+
+ApiResponse ApiHandler::Handle(const ApiRequest& request) {
+  const size_t question = request.target.find('?');
+  const std::string path = request.target.substr(0, question);
+  Query query;
+  if (question != std::string::npos) {
+    for (absl::string_view piece : absl::StrSplit(request.target.substr(question + 1), '&')) {
+      const std::string_view pair(piece.data(), piece.size());
+      if (pair.empty()) continue;
+      const size_t eq = pair.find('=');
+      query[PercentDecode(pair.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1));
+    }
+  }
+  return Route(request.method, path, query, request.body);
+}
+
+ApiResponse ApiHandler::Route(const std::string& method, const std::string& path,
+                              const Query& query, const std::string& body) {
+  const bool get = method == "GET";
+  const bool post = method == "POST";
+  if (path == "/healthz" && get) return ApiResponse{200, "text/plain", "ok\n"};
+  if (path == "/metrics" && get) return Metrics();
+  if (path == "/v1/status" && get) return Json(status_());
+  if (path == "/v1/history" && get) return History(query);
+  if (path == "/v1/digests" && get) return Digests(query);
+  if (path == "/v1/dlq" && get) return Dlq(query);
+  if (path == "/v1/append" && post) {
+    return Call<AppendRequest>(body, [&](const AppendRequest& r) { return writes_.Append(r); });
+  }
+  if (path == "/v1/signal" && post) {
+    return Call<SignalRequest>(body, [&](const SignalRequest& r) { return writes_.Signal(r); });
+  }
+  if (path == "/v1/namespaces" && post) {
+    return Call<RegisterNamespaceRequest>(
+        body, [&](const RegisterNamespaceRequest& r) { return namespaces_.Register(r); });
+  }
+  if (path == "/v1/namespaces" && get) {
+    ListNamespacesResponse response;
+    for (NamespaceRecord& record : namespaces_.List()) *response.add_namespaces() = record;
+    return Json(response);
+  }
+  constexpr std::string_view kNamespacePrefix = "/v1/namespaces/";
+  if (path.starts_with(kNamespacePrefix) && get) {
+    const std::string name = PercentDecode(path.substr(kNamespacePrefix.size()));
+    std::optional<NamespaceRecord> record = namespaces_.FindByName(name);
+    if (!record.has_value()) {
+      return Error(absl::NotFoundError(absl::StrFormat("namespace '%s' is not registered", name)));
+    }
+    return Json(*record);
+  }
+  return Error(absl::NotFoundError(absl::StrFormat(
+      "no route %s %s; see docs/api.md for the API", method, path)));
+}
+
+namespace {
+
+absl::StatusOr<std::string> Required(const std::map<std::string, std::string>& query,
+                                     const std::string& name) {
+  auto it = query.find(name);
+  if (it == query.end() || it->second.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat("query parameter '%s' is required", name));
+  }
+  return it->second;
+}
+
+}  // namespace
+
+ApiResponse ApiHandler::History(const Query& query) {
+  absl::StatusOr<std::string> name = Required(query, "namespace");
+  absl::StatusOr<std::string> workflow_id = Required(query, "workflow_id");
+  if (!name.ok()) return Error(name.status());
+  if (!workflow_id.ok()) return Error(workflow_id.status());
+  std::optional<NamespaceRecord> ns = namespaces_.FindByName(*name);
+  if (!ns.has_value()) {
+    return Error(absl::NotFoundError(absl::StrFormat("namespace '%s' is not registered", *name)));
+  }
+  WorkflowKey key;
+  key.set_namespace_id(ns->id());
+  key.set_workflow_id(*workflow_id);
+  auto run = query.find("run_id");
+  if (run != query.end() && !run->second.empty()) {
+    key.set_run_id(run->second);
+  } else {
+    absl::StatusOr<std::optional<std::string>> current = store_.GetCurrentRun(ns->id(), *workflow_id);
+    if (!current.ok()) return Error(current.status());
+    if (!current->has_value()) {
+      return Error(absl::NotFoundError(
+          absl::StrFormat("workflow '%s' has no run in namespace '%s'", *workflow_id, *name)));
+    }
+    key.set_run_id(**current);
+  }
+  absl::StatusOr<std::optional<WorkflowMutableState>> state = store_.GetWorkflowState(key);
+  if (!state.ok()) return Error(state.status());
+  if (!state->has_value()) {
+    return Error(absl::NotFoundError(absl::StrFormat("workflow '%s' run '%s' not found",
+                                                     *workflow_id, key.run_id())));
+  }
+  const VersionHistory* branch = CurrentBranch((*state)->version_histories());
+  absl::StatusOr<google::protobuf::RepeatedPtrField<HistoryEvent>> events =
+      store_.ReadBranch(key, *branch);
+  if (!events.ok()) return Error(events.status());
+  GetHistoryResponse response;
+  *response.mutable_workflow() = key;
+  response.set_namespace_(*name);
+  response.set_digest(HistoryDigest(*branch, *events));
+  *response.mutable_events() = *std::move(events);
+  *response.mutable_version_histories() = (*state)->version_histories();
+  response.set_next_event_id((*state)->next_event_id());
+  response.set_status((*state)->status());
+  return Json(response);
+}
+
+ApiResponse ApiHandler::Digests(const Query& query) {
+  absl::StatusOr<std::string> name = Required(query, "namespace");
+  if (!name.ok()) return Error(name.status());
+  std::optional<NamespaceRecord> ns = namespaces_.FindByName(*name);
+  if (!ns.has_value()) {
+    return Error(absl::NotFoundError(absl::StrFormat("namespace '%s' is not registered", *name)));
+  }
+  ListDigestsResponse response;
+  response.set_namespace_(*name);
+  absl::Status s = store_.ForEachWorkflow(ns->id(), [&](const WorkflowMutableState& state) {
+    const VersionHistory* branch = CurrentBranch(state.version_histories());
+    absl::StatusOr<google::protobuf::RepeatedPtrField<HistoryEvent>> events =
+        store_.ReadBranch(state.key(), *branch);
+    if (!events.ok()) return events.status();
+    WorkflowDigest* digest = response.add_workflows();
+    digest->set_workflow_id(state.key().workflow_id());
+    digest->set_run_id(state.key().run_id());
+    digest->set_next_event_id(state.next_event_id());
+    digest->set_digest(HistoryDigest(*branch, *events));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return Error(s);
+  return Json(response);
+}
+
+ApiResponse ApiHandler::Dlq(const Query& query) {
+  size_t limit = tunables_.dlq_list_default_limit;
+  if (auto it = query.find("limit"); it != query.end()) {
+    if (!absl::SimpleAtoi(it->second, &limit) || limit == 0 ||
+        limit > tunables_.dlq_list_max_limit) {
+      return Error(absl::InvalidArgumentError(absl::StrFormat(
+          "limit must be a number from 1 to %d", tunables_.dlq_list_max_limit)));
+    }
+  }
+  absl::StatusOr<std::vector<ParkedTask>> tasks = store_.ListParked(limit);
+  if (!tasks.ok()) return Error(tasks.status());
+  ListParkedResponse response;
+  for (ParkedTask& task : *tasks) *response.add_tasks() = std::move(task);
+  return Json(response);
+}
+
+ApiResponse ApiHandler::Metrics() {
+  StatusResponse status = status_();
+  for (const ShardStatus& shard : status.shards()) {
+    metrics_.SetOutboxBacklog(shard.shard(), static_cast<double>(shard.outbox_next_task_id() -
+                                                                 shard.published_task_id()));
+    for (const PeerShardStatus& peer : shard.peers()) {
+      metrics_.SetLag(peer.peer(), shard.shard(), static_cast<double>(peer.lag_tasks()),
+                      peer.lag_seconds());
+    }
+  }
+  return ApiResponse{200, "text/plain; version=0.0.4", metrics_.Serialize()};
+}
+
+}  // namespace xdc

@@ -1,0 +1,146 @@
+#include "replicator/daemon.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_format.h"
+#include "protocol/config.h"
+
+namespace xdc {
+
+Daemon::Daemon(DaemonConfig config, Tunables tunables, Clock clock)
+    : config_(std::move(config)), tunables_(tunables), clock_(std::move(clock)) {}
+
+Daemon::~Daemon() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Tunables tunables,
+                                                       Clock clock) {
+  if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
+  std::unique_ptr<Daemon> daemon(new Daemon(std::move(config), tunables, std::move(clock)));
+  if (absl::Status s = daemon->Init(); !s.ok()) return s;
+  return daemon;
+}
+
+absl::Status Daemon::Init() {
+  const ClusterConfig* self = FindCluster(config_, config_.cluster_name());
+  std::error_code ec;
+  std::filesystem::create_directories(config_.data_dir(), ec);
+  if (ec) {
+    return absl::UnavailableError(absl::StrFormat("cannot create data_dir %s: %s",
+                                                  config_.data_dir(), ec.message()));
+  }
+  StoreOptions store_options;
+  store_options.path = config_.data_dir();
+  store_options.max_commit_group = tunables_.max_commit_group;
+  store_options.identity.set_cluster_name(config_.cluster_name());
+  store_options.identity.set_shard_count(config_.shard_count());
+  store_options.identity.set_initial_failover_version(self->initial_failover_version());
+  store_options.identity.set_failover_version_increment(config_.failover_version_increment());
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(store_options);
+  if (!store.ok()) return store.status();
+  store_ = *std::move(store);
+
+  bootstrap_ = config_.kafka().bootstrap_servers();
+  if (bootstrap_.empty()) {
+    absl::StatusOr<std::unique_ptr<EmbeddedKafka>> kafka =
+        EmbeddedKafka::Start(tunables_.embedded_kafka_brokers);
+    if (!kafka.ok()) return kafka.status();
+    embedded_kafka_ = *std::move(kafka);
+    bootstrap_ = embedded_kafka_->bootstrap();
+  }
+  std::vector<TopicSpec> topics;
+  for (const ClusterConfig& cluster : config_.clusters()) {
+    topics.push_back({HistoryTopic(cluster.name()), config_.shard_count()});
+    topics.push_back({ControlTopic(cluster.name()), 1});
+  }
+  if (embedded_kafka_ != nullptr) {
+    for (const TopicSpec& topic : topics) {
+      if (absl::Status s = embedded_kafka_->CreateTopic(topic.name, topic.partitions); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  if (absl::Status s = EnsureTopics(bootstrap_, topics, tunables_.topic_create_timeout_ms);
+      !s.ok()) {
+    return s;
+  }
+
+  metrics_ = std::make_unique<Metrics>(config_.cluster_name());
+  namespaces_ = std::make_unique<NamespaceRegistry>(*store_, config_);
+  if (absl::Status s = namespaces_->Load(); !s.ok()) return s;
+
+  publisher_ = std::make_unique<Publisher>(config_, tunables_, *store_,
+                                           metrics_->publisher_probe());
+  store_->SetOutboxListener([this](const std::vector<int32_t>&) { publisher_->Notify(); });
+  namespaces_->SetChangeListener(
+      [this](const NamespaceRecord& record) { publisher_->Announce(record); });
+  if (absl::Status s = publisher_->Start(bootstrap_, namespaces_->List()); !s.ok()) return s;
+
+  for (const ClusterConfig& cluster : config_.clusters()) {
+    if (cluster.name() == config_.cluster_name()) continue;
+    auto applier = std::make_unique<PeerApplier>(config_, tunables_, cluster.name(), *store_,
+                                                 *namespaces_,
+                                                 metrics_->MakeApplierProbe(cluster.name()),
+                                                 clock_);
+    if (absl::Status s = applier->Start(bootstrap_); !s.ok()) return s;
+    appliers_.push_back(std::move(applier));
+  }
+
+  writes_ = std::make_unique<WriteService>(config_, tunables_, *store_, *namespaces_,
+                                           metrics_->write_probe(), clock_);
+  api_ = std::make_unique<ApiHandler>(tunables_, *store_, *namespaces_, *writes_,
+                                      [this] { return Status(); }, *metrics_);
+  http_ = std::make_unique<HttpServer>([this](const ApiRequest& r) { return api_->Handle(r); },
+                                       tunables_.max_http_connections,
+                                       tunables_.max_request_body_bytes);
+  absl::StatusOr<HostPort> listen = ParseHostPort(config_.http_listen_address());
+  if (!listen.ok()) return listen.status();
+  absl::StatusOr<uint16_t> port = http_->Start(listen->host, listen->port);
+  if (!port.ok()) return port.status();
+  http_port_ = *port;
+  return absl::OkStatus();
+}
+
+void Daemon::Stop() {
+  // Front to back: stop taking requests, then stop moving data, then close the store.
+  if (http_ != nullptr) http_->Stop();
+  for (auto& applier : appliers_) applier->Stop();
+  if (publisher_ != nullptr) publisher_->Stop();
+}
+
+std::string Daemon::http_address() const {
+  absl::StatusOr<HostPort> listen = ParseHostPort(config_.http_listen_address());
+  return absl::StrFormat("%s:%d", listen.ok() ? listen->host : "127.0.0.1", http_port_);
+}
+
+StatusResponse Daemon::Status() const {
+  StatusResponse status;
+  status.set_cluster(config_.cluster_name());
+  status.set_shard_count(config_.shard_count());
+  status.set_kafka_bootstrap(bootstrap_);
+  std::vector<std::vector<PeerShardStatus>> peers;
+  for (const auto& applier : appliers_) peers.push_back(applier->Snapshot());
+  int64_t total_lag = 0;
+  for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+    ShardStatus* s = status.add_shards();
+    s->set_shard(shard);
+    s->set_outbox_next_task_id(store_->OutboxNextTaskId(shard));
+    s->set_published_task_id(store_->PublishedTaskId(shard));
+    for (const auto& peer : peers) {
+      *s->add_peers() = peer[shard];
+      total_lag += peer[shard].lag_tasks();
+    }
+  }
+  status.set_total_lag_tasks(total_lag);
+  status.set_parked_tasks(store_->ParkedCount());
+  int64_t corrupt = 0;
+  for (const auto& applier : appliers_) {
+    corrupt += applier->corrupt_messages();
+    if (std::string reason = applier->halt_reason(); !reason.empty()) {
+      status.add_halted_appliers(reason);
+    }
+  }
+  status.set_corrupt_messages(corrupt);
+  return status;
+}
+
+}  // namespace xdc

@@ -1,0 +1,72 @@
+#include "replicator/metrics.h"
+
+#include "prometheus/text_serializer.h"
+
+namespace xdc {
+
+namespace {
+template <typename Builder>
+auto& Build(Builder builder, const char* name, const char* help, const std::string& cluster,
+            prometheus::Registry& registry) {
+  return builder.Name(name).Help(help).Labels({{"cluster", cluster}}).Register(registry);
+}
+}  // namespace
+
+Metrics::Metrics(const std::string& cluster)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      appends_(Build(prometheus::BuildCounter(), "xdc_appends_total",
+                     "Append and signal requests by result", cluster, *registry_)),
+      events_appended_(Build(prometheus::BuildCounter(), "xdc_events_appended_total",
+                             "Events durably appended on this cluster", cluster, *registry_)),
+      published_(Build(prometheus::BuildCounter(), "xdc_tasks_published_total",
+                       "Replication tasks delivered to Kafka", cluster, *registry_)),
+      delivery_errors_(Build(prometheus::BuildCounter(), "xdc_publish_delivery_errors_total",
+                             "Kafka delivery failures (the task is resent)", cluster,
+                             *registry_)),
+      applied_(Build(prometheus::BuildCounter(), "xdc_events_applied_total",
+                     "Events applied from a peer", cluster, *registry_)),
+      duplicates_(Build(prometheus::BuildCounter(), "xdc_duplicate_events_dropped_total",
+                        "Replicated events dropped because they were already applied", cluster,
+                        *registry_)),
+      parked_(Build(prometheus::BuildCounter(), "xdc_tasks_parked_total",
+                    "Replication tasks parked in the DLQ", cluster, *registry_)),
+      corrupt_(Build(prometheus::BuildCounter(), "xdc_corrupt_messages_total",
+                     "Kafka messages that failed the frame or checksum check", cluster,
+                     *registry_)),
+      gaps_(Build(prometheus::BuildCounter(), "xdc_replication_gaps_total",
+                  "Replication tasks that arrived with events missing before them", cluster,
+                  *registry_)),
+      halted_(Build(prometheus::BuildGauge(), "xdc_applier_halted",
+                    "1 when a peer's applier stopped on a store error", cluster, *registry_)),
+      lag_tasks_(Build(prometheus::BuildGauge(), "xdc_replication_lag_tasks",
+                       "Tasks in the peer's partition not yet applied", cluster, *registry_)),
+      lag_seconds_(Build(prometheus::BuildGauge(), "xdc_replication_lag_seconds",
+                         "Age of the newest applied task while behind, else 0", cluster,
+                         *registry_)),
+      outbox_backlog_(Build(prometheus::BuildGauge(), "xdc_outbox_backlog_tasks",
+                            "Committed tasks not yet delivered to Kafka", cluster, *registry_)),
+      write_{&appends_.Add({{"result", "ok"}}), &appends_.Add({{"result", "rejected"}}),
+             &events_appended_.Add({})},
+      publisher_{&published_.Add({}), &delivery_errors_.Add({})} {}
+
+ApplierProbe Metrics::MakeApplierProbe(const std::string& peer) {
+  const prometheus::Labels labels{{"peer", peer}};
+  return ApplierProbe{&applied_.Add(labels), &duplicates_.Add(labels), &parked_.Add(labels),
+                      &corrupt_.Add(labels),  &gaps_.Add(labels),       &halted_.Add(labels)};
+}
+
+void Metrics::SetLag(const std::string& peer, int shard, double tasks, double seconds) {
+  const prometheus::Labels labels{{"peer", peer}, {"shard", std::to_string(shard)}};
+  lag_tasks_.Add(labels).Set(tasks);
+  lag_seconds_.Add(labels).Set(seconds);
+}
+
+void Metrics::SetOutboxBacklog(int shard, double tasks) {
+  outbox_backlog_.Add({{"shard", std::to_string(shard)}}).Set(tasks);
+}
+
+std::string Metrics::Serialize() const {
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+}  // namespace xdc

@@ -1,0 +1,202 @@
+#include "replicator/shard_publisher.h"
+
+#include <cstdio>
+
+#include "protocol/message_codec.h"
+
+namespace xdc {
+namespace {
+
+// Delivery tokens: control records have the top bit set; history tasks pack (shard, task id).
+constexpr uint64_t kControlTokenBit = uint64_t{1} << 63;
+constexpr int kTaskIdBits = 44;
+
+uint64_t TaskToken(int32_t shard, int64_t task_id) {
+  return (static_cast<uint64_t>(shard) << kTaskIdBits) | static_cast<uint64_t>(task_id);
+}
+
+}  // namespace
+
+// --- ShardCursor -----------------------------------------------------------------------------
+
+void ShardCursor::OnSent(int64_t task_id) {
+  next_to_send_ = task_id + 1;
+  ++in_flight_;
+}
+
+void ShardCursor::OnDelivered(int64_t task_id) {
+  --in_flight_;
+  if (task_id < delivered_) return;  // a resend of something already acknowledged
+  delivered_ahead_.insert(task_id);
+  while (!delivered_ahead_.empty() && *delivered_ahead_.begin() == delivered_) {
+    delivered_ahead_.erase(delivered_ahead_.begin());
+    ++delivered_;
+  }
+}
+
+void ShardCursor::OnFailed(int64_t) {
+  --in_flight_;
+  rewind_ = true;
+}
+
+void ShardCursor::MaybeRewind() {
+  if (!rewind_ || in_flight_ != 0) return;
+  next_to_send_ = delivered_;
+  rewind_ = false;
+}
+
+// --- Publisher -------------------------------------------------------------------------------
+
+Publisher::Publisher(const DaemonConfig& config, const Tunables& tunables, Store& store,
+                     PublisherProbe& probe)
+    : config_(config),
+      tunables_(tunables),
+      store_(store),
+      probe_(probe),
+      history_topic_(HistoryTopic(config.cluster_name())),
+      control_topic_(ControlTopic(config.cluster_name())) {
+  for (int32_t shard = 0; shard < config.shard_count(); ++shard) {
+    cursors_.emplace_back(store.PublishedTaskId(shard));
+  }
+}
+
+Publisher::~Publisher() { Stop(); }
+
+absl::Status Publisher::Start(const std::string& bootstrap,
+                              const std::vector<NamespaceRecord>& records) {
+  absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
+      bootstrap, "xdc-" + config_.cluster_name(),
+      [this](uint64_t token, const absl::Status& status) { OnDelivery(token, status); });
+  if (!producer.ok()) return producer.status();
+  producer_ = *std::move(producer);
+  // Re-announce every record at start: a crash may have come between storing and announcing.
+  for (const NamespaceRecord& record : records) Announce(record);
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void Publisher::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Publisher::Notify() {
+  {
+    std::lock_guard lock(mu_);
+    notified_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Publisher::Announce(const NamespaceRecord& record) {
+  {
+    std::lock_guard lock(mu_);
+    announce_.push_back(record);
+  }
+  cv_.notify_all();
+}
+
+void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
+  if (token & kControlTokenBit) {
+    auto it = records_in_flight_.find(token & ~kControlTokenBit);
+    if (it == records_in_flight_.end()) return;
+    if (!status.ok()) {
+      std::fprintf(stderr, "xdcd: announcing namespace %s failed, retrying: %s\n",
+                   it->second.name().c_str(), status.ToString().c_str());
+      Announce(it->second);
+    }
+    records_in_flight_.erase(it);
+    return;
+  }
+  const int32_t shard = static_cast<int32_t>(token >> kTaskIdBits);
+  const int64_t task_id = static_cast<int64_t>(token & ((uint64_t{1} << kTaskIdBits) - 1));
+  if (status.ok()) {
+    cursors_[shard].OnDelivered(task_id);
+    probe_.tasks_published->Increment();
+  } else {
+    probe_.delivery_errors->Increment();
+    std::fprintf(stderr, "xdcd: shard %d task %lld not delivered, will resend: %s\n", shard,
+                 static_cast<long long>(task_id), status.ToString().c_str());
+    cursors_[shard].OnFailed(task_id);
+  }
+}
+
+void Publisher::ProduceShard(int32_t shard) {
+  ShardCursor& cursor = cursors_[shard];
+  cursor.MaybeRewind();
+  while (cursor.in_flight() < tunables_.publish_max_in_flight_per_shard &&
+         cursor.next_to_send() < store_.OutboxNextTaskId(shard)) {
+    absl::StatusOr<std::vector<ReplicationTask>> tasks =
+        store_.ReadOutbox(shard, cursor.next_to_send(), tunables_.outbox_read_batch);
+    if (!tasks.ok()) {
+      std::fprintf(stderr, "xdcd: reading shard %d outbox: %s\n", shard,
+                   tasks.status().ToString().c_str());
+      return;
+    }
+    if (tasks->empty()) return;
+    for (ReplicationTask& task : *tasks) {
+      HistoryMessage message;
+      *message.mutable_task() = std::move(task);
+      const int64_t task_id = message.task().task_id();
+      absl::Status s = producer_->Produce(history_topic_, shard, EncodeFrame(message),
+                                          TaskToken(shard, task_id));
+      if (!s.ok()) return;  // queue full or broker trouble: poll, then continue from here
+      cursor.OnSent(task_id);
+    }
+  }
+}
+
+void Publisher::Run() {
+  while (true) {
+    std::deque<NamespaceRecord> records;
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) break;
+      records.swap(announce_);
+      notified_ = false;
+    }
+    for (NamespaceRecord& record : records) {
+      ControlMessage message;
+      message.set_source_cluster(config_.cluster_name());
+      *message.mutable_namespace_record() = record;
+      const uint64_t token = next_record_token_++;
+      if (producer_->Produce(control_topic_, 0, EncodeFrame(message), token | kControlTokenBit)
+              .ok()) {
+        records_in_flight_.emplace(token, std::move(record));
+      } else {
+        Announce(record);
+      }
+    }
+    size_t in_flight = records_in_flight_.size();
+    bool backlog = false;
+    for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+      ProduceShard(shard);
+      in_flight += cursors_[shard].in_flight();
+      backlog = backlog || cursors_[shard].next_to_send() < store_.OutboxNextTaskId(shard);
+    }
+    // Serves delivery reports; also paces retries while the producer queue is full.
+    producer_->Poll(in_flight > 0 || backlog ? 5 : 0);
+    for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+      const ShardCursor& cursor = cursors_[shard];
+      if (cursor.delivered() > store_.PublishedTaskId(shard)) {
+        if (absl::Status s = store_.MarkPublished(shard, cursor.delivered()); !s.ok()) {
+          std::fprintf(stderr, "xdcd: advancing shard %d publish pointer: %s\n", shard,
+                       s.ToString().c_str());
+        }
+      }
+    }
+    if (in_flight == 0 && !backlog) {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(tunables_.publisher_idle_wait_ms),
+                   [&] { return stopping_ || notified_ || !announce_.empty(); });
+    }
+  }
+  // Give queued messages a chance to go out; anything undelivered stays in the outbox.
+  producer_->Flush(1000).IgnoreError();
+}
+
+}  // namespace xdc

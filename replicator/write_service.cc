@@ -1,0 +1,226 @@
+#include "replicator/write_service.h"
+
+#include "absl/random/random.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_format.h"
+#include "protocol/config.h"
+#include "protocol/failover_version.h"
+#include "protocol/shard_hash.h"
+#include "protocol/version_history.h"
+#include "protocol/workflow_state.h"
+#include "store/keys.h"
+
+namespace xdc {
+
+WriteService::WriteService(const DaemonConfig& config, const Tunables& tunables, Store& store,
+                           NamespaceRegistry& namespaces, WriteProbe& probe, Clock clock)
+    : config_(config),
+      tunables_(tunables),
+      initial_failover_version_(
+          FindCluster(config, config.cluster_name())->initial_failover_version()),
+      store_(store),
+      namespaces_(namespaces),
+      probe_(probe),
+      clock_(std::move(clock)) {
+  for (int32_t i = 0; i < config.shard_count(); ++i) {
+    shards_.push_back(std::make_unique<ShardState>());
+  }
+}
+
+absl::StatusOr<NamespaceRecord> WriteService::CheckWritable(const std::string& name) const {
+  std::optional<NamespaceRecord> ns = namespaces_.FindByName(name);
+  if (!ns.has_value()) {
+    return absl::NotFoundError(absl::StrFormat(
+        "namespace '%s' is not registered on cluster '%s' (register it, or check the name)", name,
+        config_.cluster_name()));
+  }
+  const bool owns = ns->active_cluster() == config_.cluster_name() &&
+                    OwnsVersion(ns->failover_version(), initial_failover_version_,
+                                config_.failover_version_increment());
+  if (!owns) {
+    absl::Status s = absl::FailedPreconditionError(absl::StrFormat(
+        "namespace '%s' is active on cluster '%s' (failover version %d), not on '%s': send "
+        "writes to '%s'",
+        name, ns->active_cluster(), ns->failover_version(), config_.cluster_name(),
+        ns->active_cluster()));
+    s.SetPayload(kActiveClusterPayload, absl::Cord(ns->active_cluster()));
+    return s;
+  }
+  if (ns->state() == NAMESPACE_STATE_HANDOVER) {
+    absl::Status s = absl::UnavailableError(absl::StrFormat(
+        "namespace '%s' is in handover from '%s'; retry shortly", name, ns->active_cluster()));
+    s.SetPayload(kActiveClusterPayload, absl::Cord(ns->active_cluster()));
+    return s;
+  }
+  return *ns;
+}
+
+absl::StatusOr<AppendResponse> WriteService::Count(absl::StatusOr<AppendResponse> result,
+                                                   size_t events) {
+  if (result.ok()) {
+    probe_.appends_ok->Increment();
+    probe_.events_appended->Increment(static_cast<double>(events));
+  } else {
+    probe_.appends_rejected->Increment();
+  }
+  return result;
+}
+
+absl::StatusOr<AppendResponse> WriteService::Append(const AppendRequest& request) {
+  absl::StatusOr<NamespaceRecord> ns = CheckWritable(request.namespace_());
+  if (!ns.ok()) return Count(ns.status(), 0);
+  if (request.workflow_id().empty()) {
+    return Count(absl::InvalidArgumentError("workflow_id is required"), 0);
+  }
+  if (request.events_size() == 0) {
+    return Count(absl::InvalidArgumentError("events is empty: append at least one event"), 0);
+  }
+  if (static_cast<size_t>(request.events_size()) > tunables_.max_events_per_append) {
+    return Count(absl::InvalidArgumentError(
+                     absl::StrFormat("%d events in one append; at most %d are allowed",
+                                     request.events_size(), tunables_.max_events_per_append)),
+                 0);
+  }
+  if (request.expected_next_event_id() < 1) {
+    return Count(absl::InvalidArgumentError(
+                     "expected_next_event_id is required: 1 starts a run, otherwise the run's "
+                     "next event id"),
+                 0);
+  }
+  WorkflowKey key;
+  key.set_namespace_id(ns->id());
+  key.set_workflow_id(request.workflow_id());
+  key.set_run_id(request.run_id());
+  if (key.run_id().empty()) {
+    if (request.expected_next_event_id() == 1) {
+      absl::BitGen gen;
+      key.set_run_id(absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
+                                     absl::Uniform<uint64_t>(gen)));
+    } else {
+      absl::StatusOr<std::optional<std::string>> run =
+          store_.GetCurrentRun(ns->id(), request.workflow_id());
+      if (!run.ok()) return Count(run.status(), 0);
+      if (!run->has_value()) {
+        return Count(absl::NotFoundError(absl::StrFormat(
+                         "workflow '%s' has no run in namespace '%s'", request.workflow_id(),
+                         request.namespace_())),
+                     0);
+      }
+      key.set_run_id(**run);
+    }
+  }
+  std::vector<NewEvent> events(request.events().begin(), request.events().end());
+  return Count(AppendToRun(*ns, key, request.expected_next_event_id(), events),
+               events.size());
+}
+
+absl::StatusOr<AppendResponse> WriteService::Signal(const SignalRequest& request) {
+  absl::StatusOr<NamespaceRecord> ns = CheckWritable(request.namespace_());
+  if (!ns.ok()) return Count(ns.status(), 0);
+  if (request.workflow_id().empty() || request.signal_name().empty()) {
+    return Count(absl::InvalidArgumentError("workflow_id and signal_name are required"), 0);
+  }
+  WorkflowKey key;
+  key.set_namespace_id(ns->id());
+  key.set_workflow_id(request.workflow_id());
+  key.set_run_id(request.run_id());
+  if (key.run_id().empty()) {
+    absl::StatusOr<std::optional<std::string>> run =
+        store_.GetCurrentRun(ns->id(), request.workflow_id());
+    if (!run.ok()) return Count(run.status(), 0);
+    if (!run->has_value()) {
+      return Count(absl::NotFoundError(absl::StrFormat("workflow '%s' has no run in namespace '%s'",
+                                                       request.workflow_id(),
+                                                       request.namespace_())),
+                   0);
+    }
+    key.set_run_id(**run);
+  }
+  SignalAttributes attributes;
+  attributes.set_signal_name(request.signal_name());
+  attributes.set_input(request.input());
+  NewEvent event;
+  event.set_event_type(WORKFLOW_EXECUTION_SIGNALED);
+  event.set_attributes(attributes.SerializeAsString());
+  return Count(AppendToRun(*ns, key, 0, {event}), 1);
+}
+
+absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& ns,
+                                                         WorkflowKey key,
+                                                         int64_t expected_next_event_id,
+                                                         const std::vector<NewEvent>& events) {
+  for (const NewEvent& event : events) {
+    if (event.attributes().size() > tunables_.max_attributes_bytes) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "an event's attributes are %d bytes; at most %d are allowed",
+          event.attributes().size(), tunables_.max_attributes_bytes));
+    }
+  }
+  const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
+  const std::string state_key = keys::Workflow(key);
+  ShardState& shard_state = *shards_[shard];
+  AppendWrite write;
+  {
+    absl::MutexLock lock(&shard_state.mu);
+    std::optional<WorkflowMutableState> current;
+    if (auto it = shard_state.in_flight.find(state_key); it != shard_state.in_flight.end()) {
+      current = it->second.first;
+    } else {
+      absl::StatusOr<std::optional<WorkflowMutableState>> stored = store_.GetWorkflowState(key);
+      if (!stored.ok()) return stored.status();
+      current = *std::move(stored);
+    }
+    const int64_t next_event_id = current.has_value() ? current->next_event_id() : 1;
+    if (expected_next_event_id == 0 && !current.has_value()) {
+      return absl::NotFoundError(absl::StrFormat("workflow '%s' run '%s' does not exist",
+                                                 key.workflow_id(), key.run_id()));
+    }
+    if (expected_next_event_id != 0 && expected_next_event_id != next_event_id) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "wrong expected_next_event_id %d: workflow '%s' run '%s' has next event id %d; read "
+          "the history and retry",
+          expected_next_event_id, key.workflow_id(), key.run_id(), next_event_id));
+    }
+    WorkflowMutableState state = current.has_value() ? *current : NewWorkflowState(key);
+    const int64_t now = clock_();
+    for (const NewEvent& new_event : events) {
+      HistoryEvent event;
+      event.set_event_id(state.next_event_id());
+      event.set_version(ns.failover_version());
+      event.set_event_time_unix_micros(now);
+      event.set_event_type(new_event.event_type());
+      event.set_attributes(new_event.attributes());
+      if (absl::Status s = ApplyEventToState(state, event); !s.ok()) return s;
+      write.events.push_back(std::move(event));
+    }
+    write.shard = shard;
+    write.starts_run = write.events.front().event_id() == 1;
+    ReplicationTask& task = write.task;
+    task.set_shard(shard);
+    task.set_source_cluster(config_.cluster_name());
+    *task.mutable_workflow() = key;
+    *task.mutable_version_history_items() =
+        CurrentBranch(state.version_histories())->items();
+    for (const HistoryEvent& event : write.events) *task.add_events() = event;
+    task.set_created_unix_micros(now);
+    auto& entry = shard_state.in_flight[state_key];
+    entry.first = state;
+    ++entry.second;
+    write.state = std::move(state);
+  }
+  absl::StatusOr<int64_t> task_id = store_.CommitAppend(write);
+  {
+    absl::MutexLock lock(&shard_state.mu);
+    auto it = shard_state.in_flight.find(state_key);
+    if (--it->second.second == 0) shard_state.in_flight.erase(it);
+  }
+  if (!task_id.ok()) return task_id.status();
+  AppendResponse response;
+  response.set_first_event_id(write.events.front().event_id());
+  response.set_next_event_id(write.events.back().event_id() + 1);
+  response.set_version(ns.failover_version());
+  response.set_run_id(key.run_id());
+  return response;
+}
+
+}  // namespace xdc

@@ -1,0 +1,25 @@
+// Namespace records: validation of a registration and the merge rule for replicated records.
+// Pure functions.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "protocol/xdc.pb.h"
+
+namespace xdc {
+
+inline constexpr size_t kMaxNamespaceNameBytes = 255;
+
+// Name: 1..kMaxNamespaceNameBytes of [A-Za-z0-9._-].
+[[nodiscard]] absl::Status ValidateNamespaceName(std::string_view name);
+
+// Merges a record received from a peer into the local one (nullopt: unknown locally). Returns
+// the record to store, or nullopt if `incoming` brings nothing newer. The failover part (active
+// cluster, failover version, state) is taken from the record with the higher failover_version;
+// the settings (member clusters) from the one with the higher config_version. Never wall-clock.
+[[nodiscard]] std::optional<NamespaceRecord> MergeNamespaceRecord(
+    const std::optional<NamespaceRecord>& local, const NamespaceRecord& incoming);
+
+}  // namespace xdc

@@ -1,0 +1,74 @@
+// The HTTP/JSON API, independent of the HTTP library: a request in, a response out.
+//
+//   POST /v1/namespaces              RegisterNamespaceRequest -> NamespaceRecord
+//   GET  /v1/namespaces              -> ListNamespacesResponse
+//   GET  /v1/namespaces/{name}       -> NamespaceRecord
+//   POST /v1/append                  AppendRequest -> AppendResponse
+//   POST /v1/signal                  SignalRequest -> AppendResponse
+//   GET  /v1/history?namespace=&workflow_id=[&run_id=]   -> GetHistoryResponse
+//   GET  /v1/digests?namespace=      -> ListDigestsResponse
+//   GET  /v1/status                  -> StatusResponse
+//   GET  /v1/dlq[?limit=]            -> ListParkedResponse
+//   GET  /metrics                    Prometheus text format
+//   GET  /healthz                    "ok"
+//
+// Bodies use protobuf's JSON mapping (field names as in protocol/xdc.proto). Errors are an
+// ErrorResponse with an HTTP status derived from the absl status code (docs/api.md).
+//
+// Thread-safe: handles requests concurrently.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "protocol/xdc.pb.h"
+#include "replicator/metrics.h"
+#include "replicator/namespace_registry.h"
+#include "replicator/tunables.h"
+#include "replicator/write_service.h"
+#include "store/store.h"
+
+namespace xdc {
+
+struct ApiRequest {
+  std::string method;  // "GET", "POST"
+  std::string target;  // path with optional query string
+  std::string body;
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// HTTP status for an absl status code.
+[[nodiscard]] int HttpStatusFor(absl::StatusCode code);
+
+class ApiHandler {
+ public:
+  ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
+             WriteService& writes, std::function<StatusResponse()> status, Metrics& metrics);
+
+  [[nodiscard]] ApiResponse Handle(const ApiRequest& request);
+
+ private:
+  using Query = std::map<std::string, std::string>;
+  [[nodiscard]] ApiResponse Route(const std::string& method, const std::string& path,
+                                  const Query& query, const std::string& body);
+  [[nodiscard]] ApiResponse History(const Query& query);
+  [[nodiscard]] ApiResponse Digests(const Query& query);
+  [[nodiscard]] ApiResponse Dlq(const Query& query);
+  [[nodiscard]] ApiResponse Metrics();
+
+  const Tunables& tunables_;
+  Store& store_;
+  NamespaceRegistry& namespaces_;
+  WriteService& writes_;
+  std::function<StatusResponse()> status_;
+  xdc::Metrics& metrics_;
+};
+
+}  // namespace xdc

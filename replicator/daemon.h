@@ -1,0 +1,65 @@
+// xdcd assembled: store, Kafka, publisher, one applier per peer, write service and HTTP API.
+//
+// Thread-safety: Start/Stop from one thread; Status() from any.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "protocol/xdc.pb.h"
+#include "replicator/api_handler.h"
+#include "replicator/clock.h"
+#include "replicator/http_server.h"
+#include "replicator/kafka_client.h"
+#include "replicator/metrics.h"
+#include "replicator/namespace_registry.h"
+#include "replicator/peer_applier.h"
+#include "replicator/shard_publisher.h"
+#include "replicator/tunables.h"
+#include "replicator/write_service.h"
+#include "store/store.h"
+
+namespace xdc {
+
+class Daemon {
+ public:
+  // Validates `config`, opens the store, connects to Kafka (starting the embedded mock cluster
+  // when no bootstrap is configured), creates missing topics and starts serving.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Daemon>> Start(DaemonConfig config,
+                                                                     Tunables tunables = {},
+                                                                     Clock clock = SystemNowMicros);
+  ~Daemon();
+  void Stop();
+
+  [[nodiscard]] uint16_t http_port() const { return http_port_; }
+  [[nodiscard]] std::string http_address() const;
+  [[nodiscard]] const std::string& kafka_bootstrap() const { return bootstrap_; }
+  [[nodiscard]] bool embedded_kafka() const { return embedded_kafka_ != nullptr; }
+  [[nodiscard]] StatusResponse Status() const;
+  [[nodiscard]] Store& store() { return *store_; }
+
+ private:
+  Daemon(DaemonConfig config, Tunables tunables, Clock clock);
+  [[nodiscard]] absl::Status Init();
+
+  const DaemonConfig config_;
+  const Tunables tunables_;
+  Clock clock_;
+  std::unique_ptr<EmbeddedKafka> embedded_kafka_;
+  std::string bootstrap_;
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<NamespaceRegistry> namespaces_;
+  std::unique_ptr<Publisher> publisher_;
+  std::vector<std::unique_ptr<PeerApplier>> appliers_;
+  std::vector<ApplierProbe> applier_probes_;
+  std::unique_ptr<WriteService> writes_;
+  std::unique_ptr<ApiHandler> api_;
+  std::unique_ptr<HttpServer> http_;
+  uint16_t http_port_ = 0;
+};
+
+}  // namespace xdc

@@ -1,0 +1,50 @@
+// A small synchronous HTTP/1.1 client (Boost.Beast) with keep-alive, used by xdcctl and tests.
+//
+// Not thread-safe: one client per thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+
+namespace xdc {
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+
+class HttpClient {
+ public:
+  // `address` is host:port or http://host:port.
+  explicit HttpClient(std::string address);
+  ~HttpClient();
+
+  // Sends one request; reconnects once if a kept-alive connection was closed by the server.
+  // UNAVAILABLE when the server cannot be reached.
+  [[nodiscard]] absl::StatusOr<HttpResult> Request(const std::string& method,
+                                                   const std::string& target,
+                                                   const std::string& body = "");
+
+  // JSON helpers: sends `request` (if given) as JSON and parses a 2xx body into `response`.
+  // A non-2xx answer becomes a status carrying the server's ErrorResponse message.
+  [[nodiscard]] absl::Status Call(const std::string& method, const std::string& target,
+                                  const google::protobuf::Message* request,
+                                  google::protobuf::Message& response);
+
+  [[nodiscard]] const std::string& address() const { return address_; }
+
+ private:
+  struct Impl;
+  std::string address_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// protobuf JSON with field names as in the .proto; the error says what did not parse.
+[[nodiscard]] absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message);
+[[nodiscard]] absl::Status FromJson(const std::string& json, google::protobuf::Message& message);
+
+}  // namespace xdc

@@ -1,0 +1,37 @@
+// HTTP/1.1 server (Boost.Beast, synchronous): one thread per connection, keep-alive, at most
+// `max_connections` at once (more are answered 503 and closed).
+//
+// Thread-safety: Start/Stop from one thread; the handler is called concurrently.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "replicator/api_handler.h"
+
+namespace xdc {
+
+class HttpServer {
+ public:
+  using Handler = std::function<ApiResponse(const ApiRequest&)>;
+
+  HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes);
+  ~HttpServer();
+
+  // Binds host:port (port 0 picks one) and starts accepting. Returns the bound port.
+  [[nodiscard]] absl::StatusOr<uint16_t> Start(const std::string& host, uint16_t port);
+  // Stops accepting, closes open connections and joins their threads.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xdc

@@ -1,0 +1,114 @@
+// The Kafka adapter: the only place that calls librdkafka. Errors come out as absl::Status.
+//
+//   EmbeddedKafka  librdkafka's mock cluster in this process (real Kafka protocol on loopback)
+//   EnsureTopics   creates topics through the Admin API if they do not exist
+//   KafkaProducer  idempotent producer, acks=all; delivery reports through a callback
+//   KafkaConsumer  assign()-based consumer (no group rebalancing, no committed offsets)
+//
+// Thread-safety: a KafkaProducer may be used from any thread, but its delivery callback runs
+// on the thread that calls Poll(). A KafkaConsumer belongs to one thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+typedef struct rd_kafka_s rd_kafka_t;
+typedef struct rd_kafka_mock_cluster_s rd_kafka_mock_cluster_t;
+
+namespace xdc {
+
+// Topic names: each cluster produces to its own pair.
+[[nodiscard]] std::string HistoryTopic(std::string_view cluster);
+[[nodiscard]] std::string ControlTopic(std::string_view cluster);
+
+class EmbeddedKafka {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<EmbeddedKafka>> Start(int broker_count);
+  ~EmbeddedKafka();
+  [[nodiscard]] const std::string& bootstrap() const { return bootstrap_; }
+  // Creates a topic through the mock's own API (the mock does not serve CreateTopics).
+  [[nodiscard]] absl::Status CreateTopic(const std::string& name, int32_t partitions);
+
+ private:
+  EmbeddedKafka() = default;
+  rd_kafka_t* rk_ = nullptr;
+  rd_kafka_mock_cluster_t* cluster_ = nullptr;
+  std::string bootstrap_;
+};
+
+struct TopicSpec {
+  std::string name;
+  int32_t partitions = 1;
+};
+
+// Checks every topic exists with at least its partitions, creating missing ones through the
+// Admin API. An existing topic with fewer partitions than asked is an error
+// (FAILED_PRECONDITION): shard_count cannot change under a running deployment.
+[[nodiscard]] absl::Status EnsureTopics(const std::string& bootstrap,
+                                        const std::vector<TopicSpec>& topics, int timeout_ms);
+
+class KafkaProducer {
+ public:
+  // Called from Poll() once per produced message with the token given to Produce().
+  using DeliveryFn = std::function<void(uint64_t token, const absl::Status& status)>;
+
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(
+      const std::string& bootstrap, const std::string& client_id, DeliveryFn on_delivery);
+  ~KafkaProducer();
+
+  // Queues `payload` (copied) for `topic`/`partition`. RESOURCE_EXHAUSTED when the local queue is
+  // full (poll and retry).
+  [[nodiscard]] absl::Status Produce(const std::string& topic, int32_t partition,
+                                     std::string_view payload, uint64_t token);
+  // Serves delivery reports, waiting up to `timeout_ms` for one.
+  void Poll(int timeout_ms);
+  // Waits until every queued message was delivered or failed.
+  [[nodiscard]] absl::Status Flush(int timeout_ms);
+
+ private:
+  KafkaProducer() = default;
+  static void OnDelivery(rd_kafka_t* rk, const void* message, void* opaque);
+  rd_kafka_t* rk_ = nullptr;
+  DeliveryFn on_delivery_;
+};
+
+struct KafkaMessage {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string payload;
+};
+
+class KafkaConsumer {
+ public:
+  struct Assignment {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t offset = 0;  // next offset to read
+  };
+
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(
+      const std::string& bootstrap, const std::string& group_id, int fetch_wait_max_ms);
+  ~KafkaConsumer();
+
+  [[nodiscard]] absl::Status Assign(const std::vector<Assignment>& assignments);
+  // Waits up to `timeout_ms` for the first message, then takes what is ready, up to `max`.
+  // Transient broker errors are logged and yield fewer (or no) messages.
+  [[nodiscard]] std::vector<KafkaMessage> Poll(int timeout_ms, size_t max);
+  // The partition's end offset as last reported by the broker, if known.
+  [[nodiscard]] std::optional<int64_t> HighWatermark(const std::string& topic, int32_t partition);
+
+ private:
+  KafkaConsumer() = default;
+  rd_kafka_t* rk_ = nullptr;
+};
+
+}  // namespace xdc

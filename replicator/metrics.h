@@ -1,0 +1,71 @@
+// Prometheus metrics: every metric of xdcd is registered here, and only here.
+//
+// Components get a probe (a small struct of metric references) so they never touch
+// prometheus-cpp directly. Thread-safe (prometheus-cpp metrics are atomic).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+
+namespace xdc {
+
+struct WriteProbe {
+  prometheus::Counter* appends_ok;
+  prometheus::Counter* appends_rejected;
+  prometheus::Counter* events_appended;
+};
+
+struct PublisherProbe {
+  prometheus::Counter* tasks_published;
+  prometheus::Counter* delivery_errors;
+};
+
+struct ApplierProbe {
+  prometheus::Counter* events_applied;
+  prometheus::Counter* duplicate_events_dropped;
+  prometheus::Counter* tasks_parked;
+  prometheus::Counter* corrupt_messages;
+  prometheus::Counter* gaps;
+  prometheus::Gauge* halted;  // 1 when the applier stopped on a store error
+};
+
+class Metrics {
+ public:
+  explicit Metrics(const std::string& cluster);
+
+  [[nodiscard]] WriteProbe& write_probe() { return write_; }
+  [[nodiscard]] PublisherProbe& publisher_probe() { return publisher_; }
+  [[nodiscard]] ApplierProbe MakeApplierProbe(const std::string& peer);
+
+  // Gauges refreshed from a status snapshot just before each scrape.
+  void SetLag(const std::string& peer, int shard, double tasks, double seconds);
+  void SetOutboxBacklog(int shard, double tasks);
+
+  // Prometheus text exposition format.
+  [[nodiscard]] std::string Serialize() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& appends_;
+  prometheus::Family<prometheus::Counter>& events_appended_;
+  prometheus::Family<prometheus::Counter>& published_;
+  prometheus::Family<prometheus::Counter>& delivery_errors_;
+  prometheus::Family<prometheus::Counter>& applied_;
+  prometheus::Family<prometheus::Counter>& duplicates_;
+  prometheus::Family<prometheus::Counter>& parked_;
+  prometheus::Family<prometheus::Counter>& corrupt_;
+  prometheus::Family<prometheus::Counter>& gaps_;
+  prometheus::Family<prometheus::Gauge>& halted_;
+  prometheus::Family<prometheus::Gauge>& lag_tasks_;
+  prometheus::Family<prometheus::Gauge>& lag_seconds_;
+  prometheus::Family<prometheus::Gauge>& outbox_backlog_;
+  WriteProbe write_;
+  PublisherProbe publisher_;
+};
+
+}  // namespace xdc

@@ -1,0 +1,118 @@
+#include "replicator/namespace_registry.h"
+
+#include <set>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_format.h"
+#include "protocol/config.h"
+#include "protocol/namespace_record.h"
+
+namespace xdc {
+
+NamespaceRegistry::NamespaceRegistry(Store& store, const DaemonConfig& config)
+    : store_(store), config_(config) {}
+
+absl::Status NamespaceRegistry::Load() {
+  absl::StatusOr<std::vector<NamespaceRecord>> records = store_.ListNamespaces();
+  if (!records.ok()) return records.status();
+  absl::MutexLock lock(&mu_);
+  for (NamespaceRecord& record : *records) {
+    id_by_name_[record.name()] = record.id();
+    by_id_[record.id()] = std::move(record);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
+    const RegisterNamespaceRequest& request) {
+  if (absl::Status s = ValidateNamespaceName(request.name()); !s.ok()) return s;
+  if (request.clusters_size() == 0) {
+    return absl::InvalidArgumentError("clusters is empty: list the namespace's member clusters");
+  }
+  std::set<std::string> members;
+  for (const std::string& cluster : request.clusters()) {
+    if (FindCluster(config_, cluster) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "cluster '%s' is not in this daemon's config; known clusters are listed there",
+          cluster));
+    }
+    if (!members.insert(cluster).second) {
+      return absl::InvalidArgumentError(absl::StrFormat("cluster '%s' is listed twice", cluster));
+    }
+  }
+  if (!members.contains(config_.cluster_name())) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "register the namespace on one of its member clusters; this is '%s'",
+        config_.cluster_name()));
+  }
+  const ClusterConfig* active = FindCluster(config_, request.active_cluster());
+  if (active == nullptr || !members.contains(request.active_cluster())) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "active_cluster '%s' must be one of the namespace's clusters", request.active_cluster()));
+  }
+  NamespaceRecord record;
+  {
+    absl::MutexLock lock(&mu_);
+    if (id_by_name_.contains(request.name())) {
+      return absl::AlreadyExistsError(
+          absl::StrFormat("namespace '%s' already exists", request.name()));
+    }
+    absl::BitGen gen;
+    record.set_id(absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
+                                  absl::Uniform<uint64_t>(gen)));
+    record.set_name(request.name());
+    *record.mutable_clusters() = request.clusters();
+    record.set_active_cluster(request.active_cluster());
+    record.set_failover_version(active->initial_failover_version());
+    record.set_state(NAMESPACE_STATE_ACTIVE);
+    record.set_config_version(1);
+    if (absl::Status s = store_.PutNamespace(record); !s.ok()) return s;
+    id_by_name_[record.name()] = record.id();
+    by_id_[record.id()] = record;
+  }
+  if (listener_) listener_(record);
+  return record;
+}
+
+absl::StatusOr<bool> NamespaceRegistry::Merge(const NamespaceRecord& incoming) {
+  std::optional<NamespaceRecord> merged;
+  {
+    absl::MutexLock lock(&mu_);
+    std::optional<NamespaceRecord> local;
+    if (auto it = by_id_.find(incoming.id()); it != by_id_.end()) local = it->second;
+    merged = MergeNamespaceRecord(local, incoming);
+    if (!merged.has_value()) return false;
+    if (absl::Status s = store_.PutNamespace(*merged); !s.ok()) return s;
+    id_by_name_[merged->name()] = merged->id();
+    by_id_[merged->id()] = *merged;
+  }
+  if (listener_) listener_(*merged);
+  return true;
+}
+
+std::optional<NamespaceRecord> NamespaceRegistry::FindByName(const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = id_by_name_.find(name);
+  if (it == id_by_name_.end()) return std::nullopt;
+  return by_id_.at(it->second);
+}
+
+std::optional<NamespaceRecord> NamespaceRegistry::FindById(const std::string& id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = by_id_.find(id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<NamespaceRecord> NamespaceRegistry::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<NamespaceRecord> records;
+  for (const auto& [id, record] : by_id_) records.push_back(record);
+  return records;
+}
+
+void NamespaceRegistry::SetChangeListener(std::function<void(const NamespaceRecord&)> listener) {
+  listener_ = std::move(listener);
+}
+
+}  // namespace xdc

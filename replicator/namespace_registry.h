@@ -1,0 +1,54 @@
+// The namespaces this cluster knows: an in-memory view backed by the store.
+//
+// Local registrations and records merged from peers' control topics both land here; a change
+// listener (the control publisher) announces changes to peers.
+//
+// Thread-safe: guarded by mu_.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "protocol/xdc.pb.h"
+#include "store/store.h"
+
+namespace xdc {
+
+class NamespaceRegistry {
+ public:
+  NamespaceRegistry(Store& store, const DaemonConfig& config);
+
+  // Loads the stored records. Call once before use.
+  [[nodiscard]] absl::Status Load();
+
+  // Registers a new namespace: valid name, known member clusters including this one, active
+  // cluster among them. ALREADY_EXISTS if the name is taken. The record is stored (synced)
+  // before it is returned.
+  [[nodiscard]] absl::StatusOr<NamespaceRecord> Register(const RegisterNamespaceRequest& request);
+
+  // Stores a record received from a peer if it is newer (see MergeNamespaceRecord). Returns
+  // whether anything changed.
+  [[nodiscard]] absl::StatusOr<bool> Merge(const NamespaceRecord& incoming);
+
+  [[nodiscard]] std::optional<NamespaceRecord> FindByName(const std::string& name) const;
+  [[nodiscard]] std::optional<NamespaceRecord> FindById(const std::string& id) const;
+  [[nodiscard]] std::vector<NamespaceRecord> List() const;
+
+  // Called after every stored change, outside the lock.
+  void SetChangeListener(std::function<void(const NamespaceRecord&)> listener);
+
+ private:
+  Store& store_;
+  const DaemonConfig& config_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, NamespaceRecord> by_id_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> id_by_name_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const NamespaceRecord&)> listener_;  // set before the daemon starts
+};
+
+}  // namespace xdc

@@ -1,0 +1,36 @@
+// Every tunable of the daemon in one table, with its default and unit.
+// docs/configuration.md lists the same table for operators.
+#pragma once
+
+#include <cstddef>
+
+namespace xdc {
+
+struct Tunables {
+  // --- store ---
+  size_t max_commit_group = 256;  // appends per synced WAL write, at most
+
+  // --- publishing (outbox -> Kafka) ---
+  size_t outbox_read_batch = 256;                 // tasks read from the outbox per read
+  size_t publish_max_in_flight_per_shard = 4096;  // tasks produced but not yet delivered
+  int publisher_idle_wait_ms = 100;               // ms; a commit wakes the publisher sooner
+
+  // --- applying (Kafka -> store) ---
+  size_t apply_batch_max_messages = 512;  // messages committed per WriteBatch, at most
+  int apply_poll_timeout_ms = 100;        // ms to wait for the first message of a batch
+  int fetch_wait_max_ms = 10;             // ms the broker may hold a fetch (librdkafka)
+
+  // --- Kafka set-up ---
+  int topic_create_timeout_ms = 15000;  // ms
+  int embedded_kafka_brokers = 1;       // brokers of the embedded mock cluster
+
+  // --- API ---
+  size_t max_events_per_append = 1000;         // events
+  size_t max_attributes_bytes = 1 << 20;       // bytes per event
+  size_t max_request_body_bytes = 16 << 20;    // bytes
+  size_t max_http_connections = 256;           // concurrent connections
+  size_t dlq_list_default_limit = 100;         // entries
+  size_t dlq_list_max_limit = 10000;           // entries
+};
+
+}  // namespace xdc
