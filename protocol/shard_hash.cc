@@ -18,6 +18,13 @@ int32_t ShardFor(std::string_view namespace_id, std::string_view workflow_id,
   uint64_t h = Fnv1a64(namespace_id);
   h = Fnv1a64(std::string_view("\0", 1), h);
   h = Fnv1a64(workflow_id, h);
+  // FNV-1a's low bits depend only on the inputs' low bits, so reduce a finalised value: the
+  // murmur3 fmix64 avalanche spreads every input bit over the whole word.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
   return static_cast<int32_t>(h % static_cast<uint64_t>(shard_count));
 }
 

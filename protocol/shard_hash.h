@@ -13,7 +13,8 @@ namespace xdc {
 inline constexpr uint64_t kFnv1a64Offset = 14695981039346656037ull;
 [[nodiscard]] uint64_t Fnv1a64(std::string_view bytes, uint64_t seed = kFnv1a64Offset);
 
-// shard = Fnv1a64(namespace_id, '\0', workflow_id) mod shard_count. Requires shard_count > 0.
+// shard = fmix64(Fnv1a64(namespace_id, '\0', workflow_id)) mod shard_count, where fmix64 is
+// murmur3's 64-bit finaliser. Requires shard_count > 0.
 [[nodiscard]] int32_t ShardFor(std::string_view namespace_id, std::string_view workflow_id,
                                int32_t shard_count);
 

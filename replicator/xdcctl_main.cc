@@ -1,0 +1,507 @@
+// xdcctl: every xdcd API operation from the shell. See `xdcctl --help`.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "protocol/xdc.pb.h"
+#include "replicator/http_client.h"
+#include "replicator/write_service.h"
+#include "replicator/xdcctl_load.h"
+
+namespace xdc {
+namespace {
+
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr const char* kDefaultAddress = "127.0.0.1:7233";
+constexpr int kComparePollMs = 200;
+
+constexpr const char* kUsage = R"(usage: xdcctl [--address HOST:PORT] [--json] COMMAND [FLAGS]
+
+Talks to one xdcd over its HTTP/JSON API. The address defaults to $XDC_ADDRESS, else 127.0.0.1:7233.
+--json prints the server's JSON response instead of the human-readable form.
+
+Commands:
+  namespace register NAME --clusters A,B --active A   register a namespace (on a member cluster)
+  namespace list                                      list namespaces known to this cluster
+  namespace get NAME                                  show one namespace record
+  append --namespace NS --workflow-id WF --expected-next-event-id N --event TYPE[=ATTRS] ...
+         [--run-id RUN]                               append events (N=1 starts a new run)
+  signal --namespace NS --workflow-id WF --name SIGNAL [--input TEXT] [--run-id RUN]
+  history --namespace NS --workflow-id WF [--run-id RUN]    events and version histories
+  digests --namespace NS                              per-workflow digests of the current branches
+  status                                              per-shard publish and apply progress, lag
+  dlq [--limit N]                                     parked replication tasks (the DLQ)
+  compare --namespace NS --peer HOST:PORT [--wait SECONDS]
+                                                      compare digests with another cluster; exit 1
+                                                      if they differ (after waiting, if asked)
+  load --namespace NS [--workflows N] [--events-per-workflow K] [--signals S]
+       [--concurrency C] [--prefix P]                 write a workload; exit 1 on any error
+
+Event TYPEs are EventType names from protocol/xdc.proto, e.g. WORKFLOW_EXECUTION_STARTED,
+ACTIVITY_TASK_SCHEDULED, TIMER_STARTED, WORKFLOW_EXECUTION_COMPLETED (case-insensitive).
+Exit status: 0 success, 1 the operation failed, 2 usage error.
+)";
+
+struct Args {
+  std::vector<std::string> positional;
+  std::map<std::string, std::vector<std::string>> flags;
+
+  bool Has(const std::string& name) const { return flags.contains(name); }
+  std::string Get(const std::string& name, const std::string& fallback = "") const {
+    auto it = flags.find(name);
+    return it == flags.end() || it->second.empty() ? fallback : it->second.back();
+  }
+};
+
+const std::set<std::string> kBooleanFlags = {"json", "help"};
+
+Args ParseArgs(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) {
+    std::string token = argv[i];
+    if (token.rfind("--", 0) != 0) {
+      args.positional.push_back(token);
+      continue;
+    }
+    token = token.substr(2);
+    const size_t eq = token.find('=');
+    if (eq != std::string::npos) {
+      args.flags[token.substr(0, eq)].push_back(token.substr(eq + 1));
+    } else if (!kBooleanFlags.contains(token) && i + 1 < argc) {
+      args.flags[token].push_back(argv[++i]);
+    } else {
+      args.flags[token].push_back("true");
+    }
+  }
+  return args;
+}
+
+int Usage(const std::string& problem) {
+  std::fprintf(stderr, "xdcctl: %s\n\n%s", problem.c_str(), kUsage);
+  return kExitUsage;
+}
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "xdcctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
+               std::string(status.message()).c_str());
+  if (auto active = status.GetPayload(kActiveClusterPayload)) {
+    std::fprintf(stderr, "xdcctl: the namespace is active on cluster '%s'\n",
+                 std::string(*active).c_str());
+  }
+  return kExitFailed;
+}
+
+void PrintJson(const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> json = ToJson(message);
+  std::printf("%s\n", json.ok() ? json->c_str() : "{}");
+}
+
+std::string Query(const std::map<std::string, std::string>& params) {
+  std::vector<std::string> parts;
+  for (const auto& [key, value] : params) {
+    std::string encoded;
+    for (unsigned char c : value) {
+      if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+        encoded.push_back(static_cast<char>(c));
+      } else {
+        encoded += absl::StrFormat("%%%02X", c);
+      }
+    }
+    parts.push_back(key + "=" + encoded);
+  }
+  return parts.empty() ? "" : "?" + absl::StrJoin(parts, "&");
+}
+
+std::string Require(const Args& args, const std::string& flag, std::string& missing) {
+  std::string value = args.Get(flag);
+  if (value.empty() && missing.empty()) missing = "--" + flag + " is required";
+  return value;
+}
+
+void PrintNamespace(const NamespaceRecord& ns) {
+  std::printf("%-20s id=%s active=%s failover_version=%lld state=%s clusters=%s\n",
+              ns.name().c_str(), ns.id().c_str(), ns.active_cluster().c_str(),
+              static_cast<long long>(ns.failover_version()),
+              NamespaceState_Name(ns.state()).c_str(), absl::StrJoin(ns.clusters(), ",").c_str());
+}
+
+int Namespace(HttpClient& client, const Args& args, bool json) {
+  const std::string verb = args.positional.size() > 1 ? args.positional[1] : "";
+  if (verb == "register") {
+    if (args.positional.size() < 3) return Usage("namespace register needs a NAME");
+    RegisterNamespaceRequest request;
+    request.set_name(args.positional[2]);
+    for (absl::string_view c : absl::StrSplit(args.Get("clusters"), ',', absl::SkipEmpty())) {
+      request.add_clusters(std::string(c));
+    }
+    request.set_active_cluster(args.Get("active"));
+    if (request.clusters().empty() || request.active_cluster().empty()) {
+      return Usage("namespace register needs --clusters and --active");
+    }
+    NamespaceRecord record;
+    if (absl::Status s = client.Call("POST", "/v1/namespaces", &request, record); !s.ok()) {
+      return Fail(s);
+    }
+    json ? PrintJson(record) : PrintNamespace(record);
+    return 0;
+  }
+  if (verb == "list") {
+    ListNamespacesResponse response;
+    if (absl::Status s = client.Call("GET", "/v1/namespaces", nullptr, response); !s.ok()) {
+      return Fail(s);
+    }
+    if (json) {
+      PrintJson(response);
+    } else {
+      for (const NamespaceRecord& ns : response.namespaces()) PrintNamespace(ns);
+    }
+    return 0;
+  }
+  if (verb == "get") {
+    if (args.positional.size() < 3) return Usage("namespace get needs a NAME");
+    NamespaceRecord record;
+    if (absl::Status s = client.Call("GET", "/v1/namespaces/" + args.positional[2], nullptr,
+                                     record);
+        !s.ok()) {
+      return Fail(s);
+    }
+    json ? PrintJson(record) : PrintNamespace(record);
+    return 0;
+  }
+  return Usage("namespace needs register, list or get");
+}
+
+int PrintAppend(const AppendResponse& response, bool json) {
+  if (json) {
+    PrintJson(response);
+  } else {
+    std::printf("appended events [%lld, %lld) to run %s at version %lld\n",
+                static_cast<long long>(response.first_event_id()),
+                static_cast<long long>(response.next_event_id()), response.run_id().c_str(),
+                static_cast<long long>(response.version()));
+  }
+  return 0;
+}
+
+int Append(HttpClient& client, const Args& args, bool json) {
+  std::string missing;
+  AppendRequest request;
+  request.set_namespace_(Require(args, "namespace", missing));
+  request.set_workflow_id(Require(args, "workflow-id", missing));
+  request.set_run_id(args.Get("run-id"));
+  int64_t expected = 0;
+  if (!absl::SimpleAtoi(Require(args, "expected-next-event-id", missing), &expected) &&
+      missing.empty()) {
+    missing = "--expected-next-event-id must be a number";
+  }
+  request.set_expected_next_event_id(expected);
+  auto events = args.flags.find("event");
+  if (events == args.flags.end() && missing.empty()) missing = "at least one --event is required";
+  if (!missing.empty()) return Usage(missing);
+  for (const std::string& spec : events->second) {
+    const size_t eq = spec.find('=');
+    EventType type;
+    if (!EventType_Parse(absl::AsciiStrToUpper(spec.substr(0, eq)), &type)) {
+      return Usage(absl::StrFormat("unknown event type '%s'", spec.substr(0, eq)));
+    }
+    NewEvent* event = request.add_events();
+    event->set_event_type(type);
+    if (eq != std::string::npos) event->set_attributes(spec.substr(eq + 1));
+  }
+  AppendResponse response;
+  if (absl::Status s = client.Call("POST", "/v1/append", &request, response); !s.ok()) {
+    return Fail(s);
+  }
+  return PrintAppend(response, json);
+}
+
+int Signal(HttpClient& client, const Args& args, bool json) {
+  std::string missing;
+  SignalRequest request;
+  request.set_namespace_(Require(args, "namespace", missing));
+  request.set_workflow_id(Require(args, "workflow-id", missing));
+  request.set_signal_name(Require(args, "name", missing));
+  request.set_run_id(args.Get("run-id"));
+  request.set_input(args.Get("input"));
+  if (!missing.empty()) return Usage(missing);
+  AppendResponse response;
+  if (absl::Status s = client.Call("POST", "/v1/signal", &request, response); !s.ok()) {
+    return Fail(s);
+  }
+  return PrintAppend(response, json);
+}
+
+int History(HttpClient& client, const Args& args, bool json) {
+  std::string missing;
+  std::map<std::string, std::string> params = {
+      {"namespace", Require(args, "namespace", missing)},
+      {"workflow_id", Require(args, "workflow-id", missing)}};
+  if (!missing.empty()) return Usage(missing);
+  if (args.Has("run-id")) params["run_id"] = args.Get("run-id");
+  GetHistoryResponse response;
+  if (absl::Status s = client.Call("GET", "/v1/history" + Query(params), nullptr, response);
+      !s.ok()) {
+    return Fail(s);
+  }
+  if (json) {
+    PrintJson(response);
+    return 0;
+  }
+  std::printf("workflow %s run %s: %s, next event %lld, digest %s\n",
+              response.workflow().workflow_id().c_str(), response.workflow().run_id().c_str(),
+              WorkflowStatus_Name(response.status()).c_str(),
+              static_cast<long long>(response.next_event_id()), response.digest().c_str());
+  for (int i = 0; i < response.version_histories().histories_size(); ++i) {
+    std::vector<std::string> items;
+    for (const VersionHistoryItem& item : response.version_histories().histories(i).items()) {
+      items.push_back(absl::StrFormat("(event %d, version %d)", item.event_id(), item.version()));
+    }
+    std::printf("branch %d%s: %s\n", i,
+                i == response.version_histories().current_index() ? " (current)" : "",
+                absl::StrJoin(items, " ").c_str());
+  }
+  for (const HistoryEvent& event : response.events()) {
+    std::printf("  %4lld  v%-4lld %-36s %zu bytes\n", static_cast<long long>(event.event_id()),
+                static_cast<long long>(event.version()), EventType_Name(event.event_type()).c_str(),
+                event.attributes().size());
+  }
+  return 0;
+}
+
+absl::StatusOr<ListDigestsResponse> FetchDigests(HttpClient& client, const std::string& ns) {
+  ListDigestsResponse response;
+  if (absl::Status s =
+          client.Call("GET", "/v1/digests" + Query({{"namespace", ns}}), nullptr, response);
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+int Digests(HttpClient& client, const Args& args, bool json) {
+  std::string missing;
+  const std::string ns = Require(args, "namespace", missing);
+  if (!missing.empty()) return Usage(missing);
+  absl::StatusOr<ListDigestsResponse> response = FetchDigests(client, ns);
+  if (!response.ok()) return Fail(response.status());
+  if (json) {
+    PrintJson(*response);
+    return 0;
+  }
+  for (const WorkflowDigest& d : response->workflows()) {
+    std::printf("%-24s %s next=%-5lld %s\n", d.workflow_id().c_str(), d.run_id().c_str(),
+                static_cast<long long>(d.next_event_id()), d.digest().c_str());
+  }
+  std::printf("%d workflows\n", response->workflows_size());
+  return 0;
+}
+
+int Status(HttpClient& client, bool json) {
+  StatusResponse status;
+  if (absl::Status s = client.Call("GET", "/v1/status", nullptr, status); !s.ok()) return Fail(s);
+  if (json) {
+    PrintJson(status);
+    return 0;
+  }
+  std::printf("cluster %s, %d shards, kafka %s\n", status.cluster().c_str(), status.shard_count(),
+              status.kafka_bootstrap().c_str());
+  std::printf("%-5s %10s %10s  %-8s %10s %10s %9s %9s %10s %8s %7s\n", "shard", "outbox", "published",
+              "peer", "applied", "watermark", "lag", "lag_s", "events", "dups", "parked");
+  for (const ShardStatus& shard : status.shards()) {
+    if (shard.peers().empty()) {
+      std::printf("%-5d %10lld %10lld\n", shard.shard(),
+                  static_cast<long long>(shard.outbox_next_task_id()),
+                  static_cast<long long>(shard.published_task_id()));
+    }
+    for (const PeerShardStatus& peer : shard.peers()) {
+      std::printf("%-5d %10lld %10lld  %-8s %10lld %10lld %9lld %9.3f %10lld %8lld %7lld\n",
+                  shard.shard(), static_cast<long long>(shard.outbox_next_task_id()),
+                  static_cast<long long>(shard.published_task_id()), peer.peer().c_str(),
+                  static_cast<long long>(peer.applied_offset()),
+                  static_cast<long long>(peer.high_watermark()),
+                  static_cast<long long>(peer.lag_tasks()), peer.lag_seconds(),
+                  static_cast<long long>(peer.events_applied()),
+                  static_cast<long long>(peer.duplicate_events_dropped()),
+                  static_cast<long long>(peer.tasks_parked()));
+    }
+  }
+  std::printf("total lag %lld tasks; %lld parked tasks in the DLQ; %lld corrupt messages\n",
+              static_cast<long long>(status.total_lag_tasks()),
+              static_cast<long long>(status.parked_tasks()),
+              static_cast<long long>(status.corrupt_messages()));
+  for (const std::string& halted : status.halted_appliers()) {
+    std::printf("HALTED: %s\n", halted.c_str());
+  }
+  return 0;
+}
+
+int Dlq(HttpClient& client, const Args& args, bool json) {
+  ListParkedResponse response;
+  const std::string target =
+      args.Has("limit") ? "/v1/dlq" + Query({{"limit", args.Get("limit")}}) : "/v1/dlq";
+  if (absl::Status s = client.Call("GET", target, nullptr, response); !s.ok()) return Fail(s);
+  if (json) {
+    PrintJson(response);
+    return 0;
+  }
+  for (const ParkedTask& task : response.tasks()) {
+    std::printf("#%lld from %s shard %d offset %lld %s workflow=%s: %s\n",
+                static_cast<long long>(task.sequence()), task.source_cluster().c_str(),
+                task.shard(), static_cast<long long>(task.kafka_offset()),
+                ParkReason_Name(task.reason()).c_str(), task.workflow().workflow_id().c_str(),
+                task.error().c_str());
+  }
+  std::printf("%d parked tasks\n", response.tasks_size());
+  return 0;
+}
+
+// Differences between two digest lists, as human-readable lines (empty: identical).
+std::vector<std::string> DiffDigests(const ListDigestsResponse& a, const ListDigestsResponse& b,
+                                     const std::string& a_name, const std::string& b_name) {
+  std::map<std::string, std::string> left, right;
+  for (const WorkflowDigest& d : a.workflows()) {
+    left[d.workflow_id() + "/" + d.run_id()] = d.digest();
+  }
+  for (const WorkflowDigest& d : b.workflows()) {
+    right[d.workflow_id() + "/" + d.run_id()] = d.digest();
+  }
+  std::vector<std::string> diffs;
+  for (const auto& [key, digest] : left) {
+    auto it = right.find(key);
+    if (it == right.end()) {
+      diffs.push_back(absl::StrFormat("%s: only on %s", key, a_name));
+    } else if (it->second != digest) {
+      diffs.push_back(absl::StrFormat("%s: digest %s on %s, %s on %s", key, digest, a_name,
+                                      it->second, b_name));
+    }
+  }
+  for (const auto& [key, digest] : right) {
+    if (!left.contains(key)) diffs.push_back(absl::StrFormat("%s: only on %s", key, b_name));
+  }
+  return diffs;
+}
+
+int Compare(HttpClient& client, const Args& args, bool json) {
+  std::string missing;
+  const std::string ns = Require(args, "namespace", missing);
+  const std::string peer_address = Require(args, "peer", missing);
+  if (!missing.empty()) return Usage(missing);
+  double wait_seconds = 0;
+  if (args.Has("wait") && !absl::SimpleAtod(args.Get("wait"), &wait_seconds)) {
+    return Usage("--wait must be a number of seconds");
+  }
+  HttpClient peer(peer_address);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
+  while (true) {
+    absl::StatusOr<ListDigestsResponse> mine = FetchDigests(client, ns);
+    if (!mine.ok()) return Fail(mine.status());
+    absl::StatusOr<ListDigestsResponse> theirs = FetchDigests(peer, ns);
+    // Right after registration a peer may not know the namespace yet: keep waiting.
+    std::vector<std::string> diffs;
+    if (theirs.ok()) {
+      diffs = DiffDigests(*mine, *theirs, client.address(), peer.address());
+    } else if (std::chrono::steady_clock::now() >= deadline) {
+      return Fail(theirs.status());
+    }
+    if (theirs.ok() && diffs.empty()) {
+      if (json) {
+        PrintJson(*mine);
+      } else {
+        std::printf("converged: %d workflows identical on %s and %s\n", mine->workflows_size(),
+                    client.address().c_str(), peer.address().c_str());
+      }
+      return 0;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::printf("NOT converged: %zu workflows differ\n", diffs.size());
+      for (size_t i = 0; i < diffs.size() && i < 10; ++i) std::printf("  %s\n", diffs[i].c_str());
+      return kExitFailed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(kComparePollMs));  // poll interval
+  }
+}
+
+int Load(const std::string& address, const Args& args, bool json) {
+  LoadOptions options;
+  options.address = address;
+  std::string missing;
+  options.namespace_name = Require(args, "namespace", missing);
+  if (!missing.empty()) return Usage(missing);
+  options.workflow_prefix = args.Get("prefix", options.workflow_prefix);
+  const std::pair<const char*, int*> numbers[] = {
+      {"workflows", &options.workflows},
+      {"events-per-workflow", &options.events_per_workflow},
+      {"signals", &options.signals_per_workflow},
+      {"concurrency", &options.concurrency}};
+  for (const auto& [flag, target] : numbers) {
+    if (args.Has(flag) && !absl::SimpleAtoi(args.Get(flag), target)) {
+      return Usage(absl::StrFormat("--%s must be a number", flag));
+    }
+  }
+  absl::StatusOr<LoadResult> result = RunLoad(options);
+  if (!result.ok()) return Usage(std::string(result.status().message()));
+  if (json) {
+    std::printf(
+        "{\"workflows_completed\":%lld,\"requests_ok\":%lld,\"requests_failed\":%lld,"
+        "\"events_written\":%lld,\"seconds\":%.3f}\n",
+        static_cast<long long>(result->workflows_completed),
+        static_cast<long long>(result->requests_ok),
+        static_cast<long long>(result->requests_failed),
+        static_cast<long long>(result->events_written), result->seconds);
+  } else {
+    std::printf(
+        "wrote %lld workflows, %lld events in %lld acknowledged requests in %.2f s "
+        "(%.0f events/s, %d connections); %lld failed\n",
+        static_cast<long long>(result->workflows_completed),
+        static_cast<long long>(result->events_written),
+        static_cast<long long>(result->requests_ok), result->seconds,
+        result->events_written / std::max(result->seconds, 1e-9), options.concurrency,
+        static_cast<long long>(result->requests_failed));
+  }
+  if (result->requests_failed > 0) {
+    std::fprintf(stderr, "xdcctl: first error: %s\n", result->first_error.c_str());
+    return kExitFailed;
+  }
+  return 0;
+}
+
+int Main(int argc, char** argv) {
+  Args args = ParseArgs(argc, argv);
+  if (args.Has("help") || args.positional.empty()) {
+    std::printf("%s", kUsage);
+    return args.positional.empty() && !args.Has("help") ? kExitUsage : 0;
+  }
+  const char* env_address = std::getenv("XDC_ADDRESS");
+  const std::string address =
+      args.Get("address", env_address != nullptr ? env_address : kDefaultAddress);
+  const bool json = args.Has("json");
+  HttpClient client(address);
+  const std::string& command = args.positional[0];
+  if (command == "namespace") return Namespace(client, args, json);
+  if (command == "append") return Append(client, args, json);
+  if (command == "signal") return Signal(client, args, json);
+  if (command == "history") return History(client, args, json);
+  if (command == "digests") return Digests(client, args, json);
+  if (command == "status") return Status(client, json);
+  if (command == "dlq") return Dlq(client, args, json);
+  if (command == "compare") return Compare(client, args, json);
+  if (command == "load") return Load(address, args, json);
+  return Usage("unknown command '" + command + "'");
+}
+
+}  // namespace
+}  // namespace xdc
+
+int main(int argc, char** argv) { return xdc::Main(argc, argv); }

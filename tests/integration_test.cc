@@ -1,0 +1,764 @@
+// Integration tests: whole clusters (store, Kafka, publisher, appliers, HTTP API) in one process,
+// replicating over librdkafka's mock Kafka, driven through the HTTP API like a client would.
+//
+//   Replication    two clusters converge: namespaces, histories, version histories, progress
+//   WriteGate      a write on the standby is refused, naming the active cluster
+//   BadInput       each malformed or inconsistent request gets the right status and message
+//   CorruptKafka   garbage on a history partition is parked (with its bytes), not applied, and
+//                  the parking survives a restart without being duplicated
+//   StoreIdentity  a store refuses to open under another cluster name or shard count
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "protocol/message_codec.h"
+#include "protocol/xdc.pb.h"
+#include "replicator/daemon.h"
+#include "replicator/http_client.h"
+#include "replicator/kafka_client.h"
+
+namespace xdc {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+constexpr auto kDeadline = std::chrono::seconds(30);
+
+// A directory under ::testing::TempDir(), unique per test and process, removed at the end.
+class ScopedDir {
+ public:
+  explicit ScopedDir(const std::string& tag) {
+    static std::atomic<int> counter{0};
+    const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path_ = (std::filesystem::path(::testing::TempDir()) /
+             absl::StrCat("xdc_it_", info != nullptr ? info->name() : "none", "_", tag, "_",
+                          getpid(), "_", counter++))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScopedDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScopedDir(const ScopedDir&) = delete;
+  ScopedDir& operator=(const ScopedDir&) = delete;
+
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+DaemonConfig MakeConfig(const std::string& cluster, const std::string& data_dir,
+                        const std::string& bootstrap, int32_t shard_count = 4) {
+  DaemonConfig config;
+  config.set_cluster_name(cluster);
+  config.set_failover_version_increment(100);
+  config.set_shard_count(shard_count);
+  ClusterConfig* east = config.add_clusters();
+  east->set_name("east");
+  east->set_initial_failover_version(1);
+  ClusterConfig* west = config.add_clusters();
+  west->set_name("west");
+  west->set_initial_failover_version(2);
+  config.set_data_dir(data_dir);
+  config.set_http_listen_address("127.0.0.1:0");
+  config.mutable_kafka()->set_bootstrap_servers(bootstrap);
+  return config;
+}
+
+// Polls `condition` until it holds or the deadline passes. Polling is the synchronisation; the
+// short sleep only keeps the loop from spinning.
+bool WaitUntil(const std::function<bool()>& condition,
+               std::chrono::steady_clock::duration timeout = kDeadline) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// An error answer: the HTTP status and the decoded ErrorResponse.
+struct ApiError {
+  int http_status = 0;
+  ErrorResponse error;
+  std::string body;
+};
+
+ApiError RequestError(HttpClient& client, const std::string& method, const std::string& target,
+                      const std::string& body = "") {
+  ApiError result;
+  absl::StatusOr<HttpResult> response = client.Request(method, target, body);
+  EXPECT_TRUE(response.ok()) << response.status();
+  if (!response.ok()) return result;
+  result.http_status = response->status;
+  result.body = response->body;
+  EXPECT_TRUE(FromJson(response->body, result.error).ok()) << response->body;
+  return result;
+}
+
+std::string JsonOf(const google::protobuf::Message& message) {
+  absl::StatusOr<std::string> json = ToJson(message);
+  EXPECT_TRUE(json.ok()) << json.status();
+  return json.ok() ? *json : "";
+}
+
+NewEvent Event(EventType type, const std::string& attributes = "") {
+  NewEvent event;
+  event.set_event_type(type);
+  event.set_attributes(attributes);
+  return event;
+}
+
+AppendRequest Append(const std::string& ns, const std::string& workflow_id, int64_t expected,
+                     std::vector<NewEvent> events, const std::string& run_id = "") {
+  AppendRequest request;
+  request.set_namespace_(ns);
+  request.set_workflow_id(workflow_id);
+  request.set_run_id(run_id);
+  request.set_expected_next_event_id(expected);
+  for (NewEvent& event : events) *request.add_events() = std::move(event);
+  return request;
+}
+
+// Writes one workflow through the API: start + activity, two signals, a timer and, when
+// `complete`, a completion. Returns the number of events written, or an error.
+absl::StatusOr<int64_t> WriteWorkflow(HttpClient& client, const std::string& ns,
+                                      const std::string& workflow_id, bool complete) {
+  AppendResponse started;
+  AppendRequest start = Append(
+      ns, workflow_id, 1,
+      {Event(WORKFLOW_EXECUTION_STARTED, "input-" + workflow_id),
+       Event(ACTIVITY_TASK_SCHEDULED, "activity"), Event(ACTIVITY_TASK_COMPLETED, "result")});
+  if (absl::Status s = client.Call("POST", "/v1/append", &start, started); !s.ok()) return s;
+  int64_t next = started.next_event_id();
+  for (int i = 0; i < 2; ++i) {
+    SignalRequest signal;
+    signal.set_namespace_(ns);
+    signal.set_workflow_id(workflow_id);
+    signal.set_signal_name(absl::StrCat("signal-", i));
+    signal.set_input(absl::StrCat("input-", i, "-", workflow_id, std::string("\0\xff", 2)));
+    AppendResponse signalled;
+    if (absl::Status s = client.Call("POST", "/v1/signal", &signal, signalled); !s.ok()) return s;
+    if (signalled.first_event_id() != next) {
+      return absl::InternalError(
+          absl::StrCat("signal got event id ", signalled.first_event_id(), ", expected ", next));
+    }
+    next = signalled.next_event_id();
+  }
+  std::vector<NewEvent> tail = {Event(TIMER_STARTED, "timer"), Event(TIMER_FIRED)};
+  if (complete) tail.push_back(Event(WORKFLOW_EXECUTION_COMPLETED, "done"));
+  AppendRequest rest = Append(ns, workflow_id, next, std::move(tail), started.run_id());
+  AppendResponse appended;
+  if (absl::Status s = client.Call("POST", "/v1/append", &rest, appended); !s.ok()) return s;
+  return appended.next_event_id() - 1;
+}
+
+// Writes `count` workflows named prefix-0.. on `address` from a few client threads; returns the
+// total number of events written.
+int64_t WriteWorkflows(const std::string& address, const std::string& ns, const std::string& prefix,
+                       int count) {
+  constexpr int kThreads = 4;
+  std::atomic<int64_t> events{0};
+  std::mutex mu;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      HttpClient client(address);
+      for (int i = t; i < count; i += kThreads) {
+        absl::StatusOr<int64_t> written =
+            WriteWorkflow(client, ns, absl::StrCat(prefix, "-", i), i % 2 == 0);
+        if (!written.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          errors.push_back(written.status().ToString());
+          continue;
+        }
+        events += *written;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_THAT(errors, SizeIs(0)) << (errors.empty() ? "" : errors.front());
+  return events.load();
+}
+
+absl::StatusOr<ListDigestsResponse> Digests(HttpClient& client, const std::string& ns) {
+  ListDigestsResponse response;
+  if (absl::Status s = client.Call("GET", "/v1/digests?namespace=" + ns, nullptr, response);
+      !s.ok()) {
+    return s;
+  }
+  std::sort(response.mutable_workflows()->begin(), response.mutable_workflows()->end(),
+            [](const WorkflowDigest& a, const WorkflowDigest& b) {
+              return std::tie(a.workflow_id(), a.run_id()) < std::tie(b.workflow_id(), b.run_id());
+            });
+  return response;
+}
+
+StatusResponse GetStatus(HttpClient& client) {
+  StatusResponse status;
+  absl::Status s = client.Call("GET", "/v1/status", nullptr, status);
+  EXPECT_TRUE(s.ok()) << s;
+  return status;
+}
+
+ListParkedResponse GetDlq(HttpClient& client) {
+  ListParkedResponse dlq;
+  absl::Status s = client.Call("GET", "/v1/dlq", nullptr, dlq);
+  EXPECT_TRUE(s.ok()) << s;
+  return dlq;
+}
+
+// Every peer shard has a known high watermark and nothing left to apply.
+bool CaughtUp(const StatusResponse& status) {
+  for (const ShardStatus& shard : status.shards()) {
+    for (const PeerShardStatus& peer : shard.peers()) {
+      if (peer.high_watermark() < 0 || peer.lag_tasks() != 0 ||
+          peer.applied_offset() != peer.high_watermark()) {
+        return false;
+      }
+    }
+  }
+  return status.total_lag_tasks() == 0;
+}
+
+int64_t EventsApplied(const StatusResponse& status) {
+  int64_t sum = 0;
+  for (const ShardStatus& shard : status.shards()) {
+    for (const PeerShardStatus& peer : shard.peers()) sum += peer.events_applied();
+  }
+  return sum;
+}
+
+// Sum of the samples of `metric` in Prometheus text format.
+double MetricSum(const std::string& text, const std::string& metric) {
+  double sum = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.empty() || line.front() == '#') continue;
+    if (!absl::StartsWith(line, metric)) continue;
+    const absl::string_view rest = line.substr(metric.size());
+    if (!rest.empty() && rest.front() != '{' && rest.front() != ' ') continue;  // longer name
+    const size_t space = line.rfind(' ');
+    double value = 0;
+    if (space != absl::string_view::npos && absl::SimpleAtod(line.substr(space + 1), &value)) {
+      sum += value;
+    }
+  }
+  return sum;
+}
+
+// Two clusters, east (embedded Kafka) and west (on east's Kafka), with one namespace active on
+// east and known to both.
+class TwoClustersTest : public ::testing::Test {
+ protected:
+  static constexpr char kNamespace[] = "orders";
+
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Daemon>> east =
+        Daemon::Start(MakeConfig("east", east_dir_.path(), ""));
+    ASSERT_TRUE(east.ok()) << east.status();
+    east_ = *std::move(east);
+    ASSERT_TRUE(east_->embedded_kafka());
+    ASSERT_FALSE(east_->kafka_bootstrap().empty());
+    ASSERT_NO_FATAL_FAILURE(StartWest());
+    east_client_ = std::make_unique<HttpClient>(east_->http_address());
+
+    RegisterNamespaceRequest request;
+    request.set_name(kNamespace);
+    request.add_clusters("east");
+    request.add_clusters("west");
+    request.set_active_cluster("east");
+    NamespaceRecord record;
+    absl::Status s = east_client_->Call("POST", "/v1/namespaces", &request, record);
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_EQ(record.name(), kNamespace);
+    EXPECT_EQ(record.active_cluster(), "east");
+    EXPECT_EQ(record.failover_version(), 1);
+    EXPECT_EQ(record.state(), NAMESPACE_STATE_ACTIVE);
+    namespace_id_ = record.id();
+
+    // The record reaches west over east's control topic.
+    NamespaceRecord on_west;
+    ASSERT_TRUE(WaitUntil([&] {
+      ListNamespacesResponse list;
+      if (!west_client_->Call("GET", "/v1/namespaces", nullptr, list).ok()) return false;
+      for (const NamespaceRecord& ns : list.namespaces()) {
+        if (ns.name() == kNamespace) {
+          on_west = ns;
+          return true;
+        }
+      }
+      return false;
+    })) << "west never listed namespace "
+        << kNamespace;
+    EXPECT_TRUE(MessageDifferencer::Equals(on_west, record))
+        << on_west.DebugString() << " vs " << record.DebugString();
+  }
+
+  void TearDown() override {
+    // West consumes from east's embedded Kafka: stop it first.
+    west_client_.reset();
+    west_.reset();
+    east_client_.reset();
+    east_.reset();
+  }
+
+  void StartWest() {
+    absl::StatusOr<std::unique_ptr<Daemon>> west =
+        Daemon::Start(MakeConfig("west", west_dir_.path(), east_->kafka_bootstrap()));
+    ASSERT_TRUE(west.ok()) << west.status();
+    west_ = *std::move(west);
+    EXPECT_FALSE(west_->embedded_kafka());
+    west_client_ = std::make_unique<HttpClient>(west_->http_address());
+  }
+
+  // Waits until west holds exactly east's workflows with identical digests; returns how many.
+  size_t WaitForConvergence() {
+    std::string last;
+    size_t count = 0;
+    const bool converged = WaitUntil([&] {
+      absl::StatusOr<ListDigestsResponse> east = Digests(*east_client_, kNamespace);
+      absl::StatusOr<ListDigestsResponse> west = Digests(*west_client_, kNamespace);
+      if (!east.ok() || !west.ok()) {
+        last = absl::StrCat(east.status().ToString(), " / ", west.status().ToString());
+        return false;
+      }
+      count = static_cast<size_t>(east->workflows_size());
+      last = absl::StrCat("east has ", east->workflows_size(), " workflows, west ",
+                          west->workflows_size());
+      return MessageDifferencer::Equals(*east, *west);
+    });
+    EXPECT_TRUE(converged) << "digests never matched: " << last;
+    return count;
+  }
+
+  ScopedDir east_dir_{"east"};
+  ScopedDir west_dir_{"west"};
+  std::unique_ptr<Daemon> east_;
+  std::unique_ptr<Daemon> west_;
+  std::unique_ptr<HttpClient> east_client_;
+  std::unique_ptr<HttpClient> west_client_;
+  std::string namespace_id_;
+};
+
+TEST_F(TwoClustersTest, ReplicatesHistoriesToThePeer) {
+  constexpr int kWorkflows = 50;
+  const int64_t events_written =
+      WriteWorkflows(east_->http_address(), kNamespace, "wf", kWorkflows);
+  ASSERT_EQ(events_written, kWorkflows * 7 + kWorkflows / 2);
+
+  EXPECT_EQ(WaitForConvergence(), static_cast<size_t>(kWorkflows));
+
+  // Whole histories, version histories included, are identical on both sides.
+  for (const std::string workflow_id : {"wf-0", "wf-1", "wf-49"}) {
+    const std::string target =
+        absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=", workflow_id);
+    GetHistoryResponse east;
+    GetHistoryResponse west;
+    absl::Status s = east_client_->Call("GET", target, nullptr, east);
+    ASSERT_TRUE(s.ok()) << s;
+    s = west_client_->Call("GET", target, nullptr, west);
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_TRUE(MessageDifferencer::Equals(east, west)) << "east:\n"
+                                                        << east.DebugString() << "west:\n"
+                                                        << west.DebugString();
+
+    const bool completed = workflow_id != "wf-1";
+    const int64_t events = completed ? 8 : 7;
+    EXPECT_EQ(west.workflow().namespace_id(), namespace_id_);
+    EXPECT_EQ(west.next_event_id(), events + 1);
+    EXPECT_EQ(west.status(), completed ? WORKFLOW_STATUS_COMPLETED : WORKFLOW_STATUS_RUNNING);
+    ASSERT_EQ(west.events_size(), events);
+    for (int i = 0; i < west.events_size(); ++i) {
+      EXPECT_EQ(west.events(i).event_id(), i + 1);
+      EXPECT_EQ(west.events(i).version(), 1);
+    }
+    EXPECT_EQ(west.events(0).event_type(), WORKFLOW_EXECUTION_STARTED);
+    EXPECT_EQ(west.events(0).attributes(), "input-" + workflow_id);
+    EXPECT_EQ(west.events(3).event_type(), WORKFLOW_EXECUTION_SIGNALED);
+    SignalAttributes signal;
+    ASSERT_TRUE(signal.ParseFromString(west.events(4).attributes()));
+    EXPECT_EQ(signal.signal_name(), "signal-1");
+    EXPECT_EQ(signal.input(), absl::StrCat("input-1-", workflow_id, std::string("\0\xff", 2)));
+    // One branch, one item: every event was written at east's version 1.
+    ASSERT_EQ(west.version_histories().histories_size(), 1);
+    EXPECT_EQ(west.version_histories().current_index(), 0);
+    ASSERT_EQ(west.version_histories().histories(0).items_size(), 1);
+    EXPECT_EQ(west.version_histories().histories(0).items(0).event_id(), events);
+    EXPECT_EQ(west.version_histories().histories(0).items(0).version(), 1);
+    EXPECT_FALSE(west.digest().empty());
+  }
+
+  // West's progress accounts for every event, and nothing is left to apply.
+  StatusResponse status;
+  const bool done = WaitUntil([&] {
+    status = GetStatus(*west_client_);
+    return CaughtUp(status) && EventsApplied(status) == events_written;
+  });
+  EXPECT_TRUE(done) << status.DebugString();
+  EXPECT_EQ(status.cluster(), "west");
+  EXPECT_EQ(status.shard_count(), 4);
+  ASSERT_EQ(status.shards_size(), 4);
+  for (const ShardStatus& shard : status.shards()) {
+    ASSERT_EQ(shard.peers_size(), 1);
+    EXPECT_EQ(shard.peers(0).peer(), "east");
+    EXPECT_EQ(shard.peers(0).lag_tasks(), 0);
+    EXPECT_EQ(shard.peers(0).tasks_parked(), 0);
+  }
+  EXPECT_EQ(EventsApplied(status), events_written);
+  EXPECT_EQ(status.corrupt_messages(), 0);
+  EXPECT_EQ(status.parked_tasks(), 0);
+  EXPECT_THAT(status.halted_appliers(), SizeIs(0));
+  EXPECT_THAT(GetDlq(*west_client_).tasks(), SizeIs(0));
+
+  // East published everything it committed.
+  const StatusResponse east_status = GetStatus(*east_client_);
+  int64_t tasks = 0;
+  for (const ShardStatus& shard : east_status.shards()) {
+    EXPECT_EQ(shard.published_task_id(), shard.outbox_next_task_id()) << shard.DebugString();
+    tasks += shard.outbox_next_task_id();
+  }
+  EXPECT_EQ(tasks, kWorkflows * 4);  // start, two signals, the rest
+}
+
+TEST_F(TwoClustersTest, WriteGateRefusesWritesOnTheStandby) {
+  const AppendRequest request =
+      Append(kNamespace, "gated", 1, {Event(WORKFLOW_EXECUTION_STARTED, "x")});
+  const ApiError refused = RequestError(*west_client_, "POST", "/v1/append", JsonOf(request));
+  EXPECT_EQ(refused.http_status, 409) << refused.body;
+  EXPECT_EQ(refused.error.code(), "FAILED_PRECONDITION");
+  EXPECT_EQ(refused.error.active_cluster(), "east");
+  EXPECT_THAT(refused.error.message(), HasSubstr("'east'"));
+  EXPECT_THAT(refused.error.message(), HasSubstr(kNamespace));
+  EXPECT_FALSE(refused.error.retryable());
+
+  // Through Call, the active cluster comes back as the status payload.
+  AppendResponse unused;
+  absl::Status s = west_client_->Call("POST", "/v1/append", &request, unused);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  ASSERT_TRUE(s.GetPayload(kActiveClusterPayload).has_value());
+  EXPECT_EQ(std::string(*s.GetPayload(kActiveClusterPayload)), "east");
+
+  // Signals go through the same gate.
+  SignalRequest signal;
+  signal.set_namespace_(kNamespace);
+  signal.set_workflow_id("gated");
+  signal.set_signal_name("s");
+  const ApiError signal_refused = RequestError(*west_client_, "POST", "/v1/signal", JsonOf(signal));
+  EXPECT_EQ(signal_refused.http_status, 409) << signal_refused.body;
+  EXPECT_EQ(signal_refused.error.active_cluster(), "east");
+
+  // Nothing was written on west, and east still accepts the same append.
+  EXPECT_EQ(RequestError(*west_client_, "GET",
+                         absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=gated"))
+                .http_status,
+            404);
+  AppendResponse accepted;
+  s = east_client_->Call("POST", "/v1/append", &request, accepted);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(accepted.version(), 1);
+}
+
+TEST_F(TwoClustersTest, BadInputGetsAClearError) {
+  HttpClient& east = *east_client_;
+  {
+    SCOPED_TRACE("malformed JSON");
+    const ApiError e = RequestError(east, "POST", "/v1/append", R"({"namespace": "orders",)");
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_EQ(e.error.code(), "INVALID_ARGUMENT");
+    EXPECT_THAT(e.error.message(), HasSubstr("malformed JSON"));
+  }
+  {
+    SCOPED_TRACE("unknown field");
+    const ApiError e = RequestError(east, "POST", "/v1/append", R"({"namespaec": "orders"})");
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_THAT(e.error.message(), HasSubstr("namespaec"));
+  }
+  {
+    SCOPED_TRACE("unknown namespace");
+    const ApiError e = RequestError(
+        east, "POST", "/v1/append",
+        JsonOf(Append("no-such-namespace", "w", 1, {Event(WORKFLOW_EXECUTION_STARTED)})));
+    EXPECT_EQ(e.http_status, 404) << e.body;
+    EXPECT_EQ(e.error.code(), "NOT_FOUND");
+    EXPECT_THAT(e.error.message(), HasSubstr("no-such-namespace"));
+  }
+  AppendResponse started;
+  {
+    const AppendRequest start =
+        Append(kNamespace, "bad-input", 1,
+               {Event(WORKFLOW_EXECUTION_STARTED), Event(TIMER_STARTED), Event(TIMER_FIRED)});
+    absl::Status s = east.Call("POST", "/v1/append", &start, started);
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_EQ(started.next_event_id(), 4);
+  }
+  {
+    SCOPED_TRACE("wrong expected_next_event_id");
+    const ApiError e = RequestError(
+        east, "POST", "/v1/append",
+        JsonOf(Append(kNamespace, "bad-input", 7, {Event(TIMER_STARTED)}, started.run_id())));
+    EXPECT_EQ(e.http_status, 409) << e.body;
+    EXPECT_EQ(e.error.code(), "FAILED_PRECONDITION");
+    EXPECT_THAT(e.error.message(), HasSubstr("next event id 4"));
+    EXPECT_THAT(e.error.message(), HasSubstr("7"));
+  }
+  {
+    SCOPED_TRACE("unknown route");
+    const ApiError e = RequestError(east, "GET", "/v1/no-such-route");
+    EXPECT_EQ(e.http_status, 404) << e.body;
+    EXPECT_EQ(e.error.code(), "NOT_FOUND");
+    EXPECT_THAT(e.error.message(), HasSubstr("/v1/no-such-route"));
+  }
+  {
+    SCOPED_TRACE("history without workflow_id");
+    const ApiError e =
+        RequestError(east, "GET", absl::StrCat("/v1/history?namespace=", kNamespace));
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_EQ(e.error.code(), "INVALID_ARGUMENT");
+    EXPECT_THAT(e.error.message(), HasSubstr("workflow_id"));
+  }
+  {
+    SCOPED_TRACE("namespace with an unknown cluster");
+    RegisterNamespaceRequest request;
+    request.set_name("payments");
+    request.add_clusters("east");
+    request.add_clusters("north");
+    request.set_active_cluster("east");
+    const ApiError e = RequestError(east, "POST", "/v1/namespaces", JsonOf(request));
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_EQ(e.error.code(), "INVALID_ARGUMENT");
+    EXPECT_THAT(e.error.message(), HasSubstr("north"));
+  }
+  {
+    SCOPED_TRACE("duplicate namespace");
+    RegisterNamespaceRequest request;
+    request.set_name(kNamespace);
+    request.add_clusters("east");
+    request.add_clusters("west");
+    request.set_active_cluster("east");
+    const ApiError e = RequestError(east, "POST", "/v1/namespaces", JsonOf(request));
+    EXPECT_EQ(e.http_status, 409) << e.body;
+    EXPECT_EQ(e.error.code(), "ALREADY_EXISTS");
+    EXPECT_THAT(e.error.message(), HasSubstr(kNamespace));
+  }
+  {
+    SCOPED_TRACE("first event is not WORKFLOW_EXECUTION_STARTED");
+    const ApiError e =
+        RequestError(east, "POST", "/v1/append",
+                     JsonOf(Append(kNamespace, "no-start", 1, {Event(TIMER_STARTED)})));
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_EQ(e.error.code(), "INVALID_ARGUMENT");
+    EXPECT_THAT(e.error.message(), HasSubstr("WORKFLOW_EXECUTION_STARTED"));
+  }
+  {
+    SCOPED_TRACE("append after completion");
+    AppendResponse completed;
+    const AppendRequest complete =
+        Append(kNamespace, "bad-input", 4, {Event(WORKFLOW_EXECUTION_COMPLETED)}, started.run_id());
+    absl::Status s = east.Call("POST", "/v1/append", &complete, completed);
+    ASSERT_TRUE(s.ok()) << s;
+    const ApiError e = RequestError(
+        east, "POST", "/v1/append",
+        JsonOf(Append(kNamespace, "bad-input", 5, {Event(TIMER_STARTED)}, started.run_id())));
+    EXPECT_EQ(e.http_status, 409) << e.body;
+    EXPECT_EQ(e.error.code(), "FAILED_PRECONDITION");
+    EXPECT_THAT(e.error.message(), HasSubstr("closed"));
+    EXPECT_THAT(e.error.message(), HasSubstr("WORKFLOW_STATUS_COMPLETED"));
+  }
+  {
+    SCOPED_TRACE("dlq limit 0");
+    const ApiError e = RequestError(east, "GET", "/v1/dlq?limit=0");
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_EQ(e.error.code(), "INVALID_ARGUMENT");
+    EXPECT_THAT(e.error.message(), HasSubstr("limit"));
+  }
+  // None of the rejected requests wrote anything: only the one good workflow exists.
+  absl::StatusOr<ListDigestsResponse> digests = Digests(east, kNamespace);
+  ASSERT_TRUE(digests.ok()) << digests.status();
+  ASSERT_EQ(digests->workflows_size(), 1);
+  EXPECT_EQ(digests->workflows(0).workflow_id(), "bad-input");
+  EXPECT_EQ(digests->workflows(0).next_event_id(), 5);
+}
+
+TEST_F(TwoClustersTest, CorruptKafkaMessagesAreParkedWithTheirBytes) {
+  constexpr int32_t kPartition = 1;
+  WriteWorkflows(east_->http_address(), kNamespace, "before", 8);
+  WaitForConvergence();
+  const int64_t shard_tasks_before =
+      GetStatus(*east_client_).shards(kPartition).outbox_next_task_id();
+
+  // Two bad messages on east's history partition 1: plain garbage, and a frame with the right
+  // magic whose checksum does not match its (otherwise valid) payload.
+  const std::string garbage("definitely not a frame \x00\x01\xfe\xff", 27);
+  HistoryMessage message;
+  ReplicationTask* task = message.mutable_task();
+  task->set_task_id(999);
+  task->set_shard(kPartition);
+  task->set_source_cluster("east");
+  task->mutable_workflow()->set_namespace_id(namespace_id_);
+  task->mutable_workflow()->set_workflow_id("forged");
+  task->mutable_workflow()->set_run_id("forged-run");
+  HistoryEvent* event = task->add_events();
+  event->set_event_id(1);
+  event->set_version(1);
+  event->set_event_type(WORKFLOW_EXECUTION_STARTED);
+  VersionHistoryItem* item = task->add_version_history_items();
+  item->set_event_id(1);
+  item->set_version(1);
+  std::string bad_checksum = EncodeFrame(message);
+  ASSERT_EQ(bad_checksum.substr(0, 4), "XDC1");
+  bad_checksum[4] = static_cast<char>(bad_checksum[4] ^ 0x5a);
+  {
+    std::mutex mu;
+    std::vector<std::pair<uint64_t, absl::Status>> delivered;
+    absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
+        east_->kafka_bootstrap(), "test", [&](uint64_t token, const absl::Status& status) {
+          std::lock_guard<std::mutex> lock(mu);
+          delivered.emplace_back(token, status);
+        });
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    ASSERT_TRUE((*producer)->Produce(HistoryTopic("east"), kPartition, garbage, 1).ok());
+    ASSERT_TRUE((*producer)->Produce(HistoryTopic("east"), kPartition, bad_checksum, 2).ok());
+    absl::Status flushed = (*producer)->Flush(10000);
+    ASSERT_TRUE(flushed.ok()) << flushed;
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_THAT(delivered, SizeIs(2));
+    for (const auto& [token, status] : delivered) EXPECT_TRUE(status.ok()) << token << status;
+  }
+
+  // Real traffic after the bad messages, until some of it lands on partition 1 too.
+  int batch = 0;
+  do {
+    WriteWorkflows(east_->http_address(), kNamespace, absl::StrCat("after", batch++), 12);
+  } while (GetStatus(*east_client_).shards(kPartition).outbox_next_task_id() ==
+               shard_tasks_before &&
+           batch < 10);
+  ASSERT_GT(GetStatus(*east_client_).shards(kPartition).outbox_next_task_id(), shard_tasks_before);
+
+  const size_t workflows = WaitForConvergence();
+  EXPECT_EQ(workflows, 8u + 12u * batch);  // the forged workflow was not applied
+
+  StatusResponse status;
+  ASSERT_TRUE(WaitUntil([&] {
+    status = GetStatus(*west_client_);
+    return CaughtUp(status) && status.parked_tasks() >= 2;
+  })) << status.DebugString();
+  EXPECT_GE(status.corrupt_messages(), 2);
+  EXPECT_GE(status.parked_tasks(), 2);
+  EXPECT_THAT(status.halted_appliers(), SizeIs(0));
+  EXPECT_EQ(status.shards(kPartition).peers(0).tasks_parked(), 2);
+
+  // The DLQ holds both messages, byte for byte (base64 in the JSON).
+  absl::StatusOr<HttpResult> raw = west_client_->Request("GET", "/v1/dlq");
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  EXPECT_THAT(raw->body, HasSubstr(absl::Base64Escape(garbage)));
+  EXPECT_THAT(raw->body, HasSubstr(absl::Base64Escape(bad_checksum)));
+  const ListParkedResponse dlq = GetDlq(*west_client_);
+  std::vector<const ParkedTask*> corrupt;
+  for (const ParkedTask& parked : dlq.tasks()) {
+    if (parked.reason() == PARK_REASON_CORRUPT_MESSAGE) corrupt.push_back(&parked);
+  }
+  ASSERT_THAT(corrupt, SizeIs(2)) << dlq.DebugString();
+  std::sort(corrupt.begin(), corrupt.end(), [](const ParkedTask* a, const ParkedTask* b) {
+    return a->kafka_offset() < b->kafka_offset();
+  });
+  EXPECT_EQ(corrupt[0]->raw_message(), garbage);
+  EXPECT_EQ(corrupt[1]->raw_message(), bad_checksum);
+  EXPECT_EQ(corrupt[1]->kafka_offset(), corrupt[0]->kafka_offset() + 1);
+  EXPECT_THAT(corrupt[0]->error(), HasSubstr("magic"));
+  EXPECT_THAT(corrupt[1]->error(), HasSubstr("checksum"));
+  for (const ParkedTask* parked : corrupt) {
+    EXPECT_EQ(parked->source_cluster(), "east");
+    EXPECT_EQ(parked->shard(), kPartition);
+    EXPECT_GT(parked->parked_unix_micros(), 0);
+  }
+  EXPECT_NE(corrupt[0]->sequence(), corrupt[1]->sequence());
+
+  absl::StatusOr<HttpResult> metrics = west_client_->Request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_THAT(metrics->body, HasSubstr("xdc_corrupt_messages_total"));
+  EXPECT_GE(MetricSum(metrics->body, "xdc_corrupt_messages_total"), 2) << metrics->body;
+
+  // Restart west on the same store: the parking was committed with the offsets, so the bad
+  // messages are neither lost from the DLQ nor parked again.
+  west_client_.reset();
+  west_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartWest());
+  WriteWorkflows(east_->http_address(), kNamespace, "restarted", 8);
+  EXPECT_EQ(WaitForConvergence(), workflows + 8);
+  ASSERT_TRUE(WaitUntil([&] {
+    status = GetStatus(*west_client_);
+    return CaughtUp(status);
+  })) << status.DebugString();
+  EXPECT_EQ(status.parked_tasks(), static_cast<int64_t>(dlq.tasks_size()));
+  EXPECT_EQ(status.shards(kPartition).peers(0).tasks_parked(), 2);
+  const ListParkedResponse after = GetDlq(*west_client_);
+  EXPECT_TRUE(MessageDifferencer::Equals(after, dlq)) << "before restart:\n"
+                                                      << dlq.DebugString() << "after:\n"
+                                                      << after.DebugString();
+}
+
+TEST(StoreIdentityTest, RefusesAnotherClusterOrShardCount) {
+  ScopedDir dir("store");
+  {
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+        Daemon::Start(MakeConfig("east", dir.path(), ""));
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    (*daemon)->Stop();
+  }
+  {
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+        Daemon::Start(MakeConfig("west", dir.path(), ""));
+    ASSERT_FALSE(daemon.ok());
+    EXPECT_EQ(daemon.status().code(), absl::StatusCode::kFailedPrecondition) << daemon.status();
+    EXPECT_THAT(daemon.status().message(), HasSubstr("'east'"));
+    EXPECT_THAT(daemon.status().message(), HasSubstr("'west'"));
+  }
+  {
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+        Daemon::Start(MakeConfig("east", dir.path(), "", /*shard_count=*/8));
+    ASSERT_FALSE(daemon.ok());
+    EXPECT_EQ(daemon.status().code(), absl::StatusCode::kFailedPrecondition) << daemon.status();
+    EXPECT_THAT(daemon.status().message(), HasSubstr("shard_count"));
+    EXPECT_THAT(daemon.status().message(), HasSubstr("8"));
+  }
+  {
+    // The refused opens left the store as it was.
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+        Daemon::Start(MakeConfig("east", dir.path(), ""));
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+  }
+}
+
+}  // namespace
+}  // namespace xdc

@@ -2,6 +2,7 @@
 // histories, workflow state transitions, history digests and message framing.
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -72,10 +73,10 @@ TEST(ShardHashTest, Fnv1a64SeedContinuesTheHash) {
 }
 
 TEST(ShardHashTest, ShardForIsStableAcrossBuilds) {
-  // Literals computed independently from the FNV-1a specification over "ns\0wf" etc.: a change
+  // Literals computed independently (FNV-1a over "ns\0wf" etc., then murmur3 fmix64): a change
   // here would move every persisted workflow to another shard.
-  EXPECT_EQ(ShardFor("ns", "wf", 1024), 603);
-  EXPECT_EQ(ShardFor("orders", "order-42", 16), 5);
+  EXPECT_EQ(ShardFor("ns", "wf", 1024), 900);
+  EXPECT_EQ(ShardFor("orders", "order-42", 16), 6);
   EXPECT_EQ(ShardFor("ns", "wf", 4), ShardFor("ns", "wf", 4));
 }
 
@@ -84,7 +85,23 @@ TEST(ShardHashTest, ShardForHashesNamespaceSeparatorAndWorkflow) {
   h = Fnv1a64(std::string_view("\0", 1), h);
   h = Fnv1a64("wf", h);
   EXPECT_EQ(h, Fnv1a64(std::string_view("ns\0wf", 5)));
+  // murmur3 fmix64
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
   EXPECT_EQ(ShardFor("ns", "wf", 977), static_cast<int32_t>(h % 977));
+}
+
+TEST(ShardHashTest, HighBitsOfTheInputReachLowShardBits) {
+  // Plain FNV-1a mod 4 depends only on the low two bits of each byte: ids differing only in
+  // higher bits would all share a shard. The finaliser must spread them.
+  std::set<int32_t> shards;
+  for (int c = 0; c < 256; c += 4) {
+    shards.insert(ShardFor("ns", std::string("wf-") + static_cast<char>(c), 4));
+  }
+  EXPECT_EQ(shards.size(), 4u);
 }
 
 TEST(ShardHashTest, ShardForIsInRange) {
