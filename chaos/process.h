@@ -21,10 +21,9 @@
 
 #include <sys/types.h>
 
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -63,11 +62,12 @@ class ChildProcess {
   // every call, so waiting twice for the same pattern returns the same line.
   // DEADLINE_EXCEEDED after `timeout`; FAILED_PRECONDITION if the child exits without printing
   // such a line; both errors quote the end of the log. INVALID_ARGUMENT for a bad pattern.
-  [[nodiscard]] absl::StatusOr<std::string> WaitForLine(std::string_view pattern,
+  [[nodiscard]] absl::StatusOr<std::string> WaitForLine(const std::string& pattern,
                                                         absl::Duration timeout);
 
-  // Like WaitForLine, and returns the pattern's capture groups (index 0: the whole match).
-  [[nodiscard]] absl::StatusOr<std::vector<std::string>> WaitForMatch(std::string_view pattern,
+  // Like WaitForLine, and also returns the pattern's capture groups: element 0 is the whole
+  // line, element i the i-th group (empty if it did not participate).
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> WaitForMatch(const std::string& pattern,
                                                                       absl::Duration timeout);
 
   // Sends `signal` to the child's process group. FAILED_PRECONDITION if the child was already
@@ -76,8 +76,7 @@ class ChildProcess {
 
   // Waits up to `timeout` for the child to end and reaps it; DEADLINE_EXCEEDED if it is still
   // running then. Once reaped, returns the same ExitStatus on every call.
-  [[nodiscard]] absl::StatusOr<ExitStatus> Wait(
-      absl::Duration timeout = absl::InfiniteDuration());
+  [[nodiscard]] absl::StatusOr<ExitStatus> Wait(absl::Duration timeout = absl::InfiniteDuration());
 
   // SIGTERM, then waits up to `grace`; SIGKILL (and reaps) if the child is still running then.
   // Returns how the child ended (a signal of SIGKILL means it did not stop in time).
@@ -103,7 +102,7 @@ class ChildProcess {
 
   const pid_t pid_;
   const std::string log_path_;
-  const off_t log_start_;  // offset of this incarnation's first output byte in the log
+  const off_t log_start_;           // offset of this incarnation's first output byte in the log
   std::optional<ExitStatus> exit_;  // set once the child was reaped
 };
 

@@ -29,7 +29,8 @@ struct HttpClient::Impl {
   beast::flat_buffer buffer;
 };
 
-HttpClient::HttpClient(std::string address) : impl_(std::make_unique<Impl>()) {
+HttpClient::HttpClient(std::string address, std::chrono::milliseconds timeout)
+    : timeout_(timeout), impl_(std::make_unique<Impl>()) {
   if (absl::StartsWith(address, "http://")) address = address.substr(7);
   while (!address.empty() && address.back() == '/') address.pop_back();
   address_ = std::move(address);
@@ -53,6 +54,7 @@ absl::StatusOr<HttpResult> HttpClient::Request(const std::string& method,
             absl::StrFormat("cannot resolve %s: %s", address_, ec.message()));
       }
       impl_->stream = std::make_unique<beast::tcp_stream>(impl_->io);
+      impl_->stream->expires_after(timeout_);
       impl_->stream->connect(endpoints, ec);
       if (ec) {
         impl_->stream.reset();
@@ -68,6 +70,7 @@ absl::StatusOr<HttpResult> HttpClient::Request(const std::string& method,
     request.keep_alive(true);
     request.body() = body;
     request.prepare_payload();
+    impl_->stream->expires_after(timeout_);
     http::write(*impl_->stream, request, ec);
     const bool sent = !ec;
     http::response_parser<http::string_body> parser;
@@ -78,6 +81,10 @@ absl::StatusOr<HttpResult> HttpClient::Request(const std::string& method,
       // A kept-alive connection that was closed: try once more on a new one. A POST that was
       // sent is not retried, since the server may have applied it (signals have no guard).
       if (reused && attempt == 0 && (method == "GET" || !sent)) continue;
+      if (ec == beast::error::timeout) {
+        return absl::DeadlineExceededError(absl::StrFormat(
+            "request to %s got no answer within %d ms", address_, timeout_.count()));
+      }
       return absl::UnavailableError(
           absl::StrFormat("request to %s failed: %s", address_, ec.message()));
     }

@@ -3,6 +3,7 @@
 // Not thread-safe: one client per thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -19,8 +20,13 @@ struct HttpResult {
 
 class HttpClient {
  public:
-  // `address` is host:port or http://host:port.
-  explicit HttpClient(std::string address);
+  // Bound on connecting plus one request/response exchange.
+  static constexpr std::chrono::milliseconds kDefaultTimeout{30000};
+
+  // `address` is host:port or http://host:port. A request that takes longer than `timeout`
+  // fails with DEADLINE_EXCEEDED.
+  explicit HttpClient(std::string address,
+                      std::chrono::milliseconds timeout = kDefaultTimeout);
   ~HttpClient();
 
   // Sends one request; reconnects once if a kept-alive connection was closed by the server.
@@ -40,6 +46,7 @@ class HttpClient {
  private:
   struct Impl;
   std::string address_;
+  std::chrono::milliseconds timeout_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -34,8 +34,8 @@ void PrintUsage(FILE* out) {
 // Parses a positive int flag value; prints the error and returns false when it is not one.
 bool ParsePositive(const char* flag, const char* text, int max, int& out) {
   if (!absl::SimpleAtoi(text, &out) || out < 1 || out > max) {
-    std::fprintf(stderr, "xdc-kafka-mock: %s must be an integer in [1, %d], got '%s'\n", flag,
-                 max, text);
+    std::fprintf(stderr, "xdc-kafka-mock: %s must be an integer in [1, %d], got '%s'\n", flag, max,
+                 text);
     return false;
   }
   return true;
@@ -67,8 +67,14 @@ int main(int argc, char** argv) {
         return kExitUsage;
       }
       clusters.push_back(name);
+    } else if (!has_value && (std::strcmp(argv[i], "--brokers") == 0 ||
+                              std::strcmp(argv[i], "--shard-count") == 0 ||
+                              std::strcmp(argv[i], "--cluster") == 0)) {
+      std::fprintf(stderr, "xdc-kafka-mock: %s needs a value\n\n", argv[i]);
+      PrintUsage(stderr);
+      return kExitUsage;
     } else {
-      std::fprintf(stderr, "xdc-kafka-mock: unknown argument or missing value '%s'\n\n", argv[i]);
+      std::fprintf(stderr, "xdc-kafka-mock: unknown argument '%s'\n\n", argv[i]);
       PrintUsage(stderr);
       return kExitUsage;
     }
@@ -84,8 +90,8 @@ int main(int argc, char** argv) {
     return kExitStartError;
   }
   for (const std::string& cluster : clusters) {
-    for (const auto& [topic, partitions] :
-         {std::pair{xdc::HistoryTopic(cluster), shard_count}, std::pair{xdc::ControlTopic(cluster), 1}}) {
+    for (const auto& [topic, partitions] : {std::pair{xdc::HistoryTopic(cluster), shard_count},
+                                            std::pair{xdc::ControlTopic(cluster), 1}}) {
       if (absl::Status s = (*kafka)->CreateTopic(topic, partitions); !s.ok()) {
         std::fprintf(stderr, "xdc-kafka-mock: %s\n", s.ToString().c_str());
         return kExitStartError;

@@ -1,0 +1,698 @@
+// End-to-end tests with real processes: one xdc-kafka-mock (its own process, so Kafka outlives
+// the daemons), xdcd "east" (active for namespace e2e) and xdcd "west" (standby), driven over
+// HTTP by writer threads while a cluster is SIGKILLed and restarted on the same data_dir.
+//
+// Every wait is on a condition with a deadline (a log line, a counter, converged digests).
+#include <signal.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "chaos/process.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "protocol/xdc.pb.h"
+#include "replicator/http_client.h"
+
+namespace xdc {
+namespace {
+
+using chaos::ChildProcess;
+using chaos::ExitStatus;
+
+constexpr char kNamespace[] = "e2e";
+constexpr int kShardCount = 4;
+constexpr int kWorkflows = 400;
+constexpr int kWriterThreads = 4;
+constexpr int64_t kEventsPerWorkflow = 5;
+constexpr int64_t kCompletedNextEventId = kEventsPerWorkflow + 1;
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(30);       // a process prints "ready"
+constexpr absl::Duration kNamespaceTimeout = absl::Seconds(30);   // west learns the namespace
+constexpr absl::Duration kWriteTimeout = absl::Seconds(90);       // the whole writer phase
+constexpr absl::Duration kConvergeTimeout = absl::Seconds(120);   // digests equal
+constexpr absl::Duration kCounterTimeout = absl::Seconds(10);     // status counters caught up
+constexpr absl::Duration kStopGrace = absl::Seconds(10);          // SIGTERM to exit
+constexpr absl::Duration kPollInterval = absl::Milliseconds(50);  // re-check a condition
+
+std::string BinPath(const char* name) { return absl::StrCat(XDC_BIN_DIR, "/", name); }
+
+std::string WorkflowId(int index) { return absl::StrFormat("wf-%03d", index); }
+
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const absl::Status assert_ok_status = (expr);           \
+    ASSERT_TRUE(assert_ok_status.ok()) << assert_ok_status; \
+  } while (false)
+
+// ---------------------------------------------------------------------------------------------
+// Shared state between the test thread and the writers
+// ---------------------------------------------------------------------------------------------
+
+// A cluster's current HTTP address. With port 0 a restarted xdcd listens on a new port; the
+// generation counts (re)starts so writers can wait for the next one.
+class Endpoint {
+ public:
+  void Set(std::string address) {
+    absl::MutexLock lock(&mu_);
+    address_ = std::move(address);
+    ++generation_;
+  }
+  std::pair<std::string, int64_t> Get() const {
+    absl::MutexLock lock(&mu_);
+    return {address_, generation_};
+  }
+  std::string address() const { return Get().first; }
+  // Waits until the generation is past `seen`, at most `timeout`.
+  void AwaitNewer(int64_t seen, absl::Duration timeout) const {
+    absl::MutexLock lock(&mu_);
+    auto newer = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return generation_ > seen; };
+    mu_.AwaitWithTimeout(absl::Condition(&newer), timeout);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string address_ ABSL_GUARDED_BY(mu_);
+  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// How many workflows the writers have finished (successfully or not).
+class Progress {
+ public:
+  void Done() {
+    absl::MutexLock lock(&mu_);
+    ++done_;
+  }
+  int done() const {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+  // True once at least `n` workflows are done; false after `timeout`.
+  bool AwaitAtLeast(int n, absl::Duration timeout) const {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  int done_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A write that got a 2xx answer: events [first_event_id, first_event_id + types.size()).
+struct Ack {
+  int workflow = 0;
+  std::string run_id;
+  int64_t first_event_id = 0;
+  std::vector<EventType> types;
+};
+
+// What one writer thread saw. Owned by that thread until it is joined.
+struct WriterReport {
+  std::vector<Ack> acks;
+  int unknown_outcomes = 0;         // calls whose outcome was unknown (connection lost)
+  std::vector<std::string> errors;  // anything unexpected; the test fails on any
+};
+
+// ---------------------------------------------------------------------------------------------
+// The scripted workflow: started + scheduled (1-2), a signal (3), completed + completed (4-5)
+// ---------------------------------------------------------------------------------------------
+
+std::vector<EventType> StepTypes(int64_t next_event_id) {
+  switch (next_event_id) {
+    case 1:
+      return {WORKFLOW_EXECUTION_STARTED, ACTIVITY_TASK_SCHEDULED};
+    case 3:
+      return {WORKFLOW_EXECUTION_SIGNALED};
+    case 4:
+      return {ACTIVITY_TASK_COMPLETED, WORKFLOW_EXECUTION_COMPLETED};
+    default:
+      return {};
+  }
+}
+
+std::vector<EventType> ScriptTypes() {
+  std::vector<EventType> all;
+  for (int64_t next : {1, 3, 4}) {
+    for (EventType type : StepTypes(next)) all.push_back(type);
+  }
+  return all;
+}
+
+// Performs the step that starts at `next_event_id` for workflow `index` (run `run_id`, empty
+// for a new run) and checks the answer covers exactly that step's events.
+absl::StatusOr<AppendResponse> DoStep(HttpClient& client, int index, const std::string& run_id,
+                                      int64_t next_event_id) {
+  const std::vector<EventType> types = StepTypes(next_event_id);
+  if (types.empty()) {
+    return absl::InternalError(absl::StrCat("workflow ", WorkflowId(index), " has next_event_id ",
+                                            next_event_id,
+                                            ", which is not a step boundary of the script"));
+  }
+  AppendResponse response;
+  absl::Status status;
+  if (types.front() == WORKFLOW_EXECUTION_SIGNALED) {
+    SignalRequest request;
+    request.set_namespace_(kNamespace);
+    request.set_workflow_id(WorkflowId(index));
+    request.set_run_id(run_id);
+    request.set_signal_name("poke");
+    request.set_input(absl::StrCat("signal for ", WorkflowId(index)));
+    status = client.Call("POST", "/v1/signal", &request, response);
+  } else {
+    AppendRequest request;
+    request.set_namespace_(kNamespace);
+    request.set_workflow_id(WorkflowId(index));
+    request.set_run_id(run_id);
+    request.set_expected_next_event_id(next_event_id);
+    for (size_t i = 0; i < types.size(); ++i) {
+      NewEvent* event = request.add_events();
+      event->set_event_type(types[i]);
+      event->set_attributes(absl::StrCat(WorkflowId(index), "/", next_event_id + i));
+    }
+    status = client.Call("POST", "/v1/append", &request, response);
+  }
+  if (!status.ok()) return status;
+  const int64_t expected_next = next_event_id + static_cast<int64_t>(types.size());
+  if (response.first_event_id() != next_event_id || response.next_event_id() != expected_next ||
+      response.run_id().empty() || (!run_id.empty() && response.run_id() != run_id)) {
+    return absl::InternalError(absl::StrCat("workflow ", WorkflowId(index), ": step at ",
+                                            next_event_id, " answered ",
+                                            response.ShortDebugString()));
+  }
+  return response;
+}
+
+std::string HistoryTarget(int index, const std::string& run_id) {
+  std::string target =
+      absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=", WorkflowId(index));
+  if (!run_id.empty()) absl::StrAppend(&target, "&run_id=", run_id);
+  return target;
+}
+
+// Writes workflows thread_index, thread_index + kWriterThreads, ... to the cluster at
+// `endpoint`. A call that fails with UNAVAILABLE (connection lost or refused: the cluster may
+// or may not have applied it) is not acknowledged; the writer then waits for the cluster to
+// answer again (a restart publishes a new address), re-reads the run to learn how far it got,
+// and continues the script from there.
+void RunWriter(const Endpoint& endpoint, int thread_index, absl::Time deadline, Progress& progress,
+               WriterReport& report) {
+  auto [address, generation] = endpoint.Get();
+  auto client = std::make_unique<HttpClient>(address);
+  auto refresh_client = [&] {
+    auto [current, current_generation] = endpoint.Get();
+    if (current_generation != generation) {
+      generation = current_generation;
+      client = std::make_unique<HttpClient>(current);
+    }
+  };
+  // Learns run id and next event id of workflow `index` from the cluster.
+  auto resync = [&](int index, std::string& run_id, int64_t& next) -> absl::Status {
+    for (;;) {
+      refresh_client();
+      GetHistoryResponse history;
+      absl::Status s = client->Call("GET", HistoryTarget(index, run_id), nullptr, history);
+      if (s.ok()) {
+        run_id = history.workflow().run_id();
+        next = history.next_event_id();
+        return absl::OkStatus();
+      }
+      // No run yet: the first append was lost before it became durable.
+      if (absl::IsNotFound(s) && run_id.empty()) {
+        next = 1;
+        return absl::OkStatus();
+      }
+      if (!absl::IsUnavailable(s)) return s;
+      const absl::Time now = absl::Now();
+      if (now >= deadline)
+        return absl::DeadlineExceededError(absl::StrCat("resync: ", s.message()));
+      endpoint.AwaitNewer(generation, std::min(absl::Seconds(1), deadline - now));
+    }
+  };
+
+  for (int index = thread_index; index < kWorkflows; index += kWriterThreads) {
+    std::string run_id;
+    int64_t next = 1;
+    while (next != kCompletedNextEventId) {
+      if (absl::Now() >= deadline) {
+        report.errors.push_back(absl::StrCat(WorkflowId(index), ": writer deadline passed"));
+        break;
+      }
+      absl::StatusOr<AppendResponse> response = DoStep(*client, index, run_id, next);
+      if (response.ok()) {
+        report.acks.push_back(Ack{index, response->run_id(), next, StepTypes(next)});
+        run_id = response->run_id();
+        next = response->next_event_id();
+        continue;
+      }
+      if (!absl::IsUnavailable(response.status())) {
+        report.errors.push_back(
+            absl::StrCat(WorkflowId(index), ": ", response.status().ToString()));
+        break;
+      }
+      ++report.unknown_outcomes;
+      if (absl::Status s = resync(index, run_id, next); !s.ok()) {
+        report.errors.push_back(absl::StrCat(WorkflowId(index), ": ", s.ToString()));
+        break;
+      }
+    }
+    progress.Done();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading a cluster
+// ---------------------------------------------------------------------------------------------
+
+using DigestKey = std::tuple<std::string, std::string, int64_t, std::string>;
+
+absl::StatusOr<std::vector<DigestKey>> ReadDigests(const Endpoint& endpoint) {
+  HttpClient client(endpoint.address());
+  ListDigestsResponse response;
+  if (absl::Status s =
+          client.Call("GET", absl::StrCat("/v1/digests?namespace=", kNamespace), nullptr, response);
+      !s.ok()) {
+    return s;
+  }
+  std::vector<DigestKey> digests;
+  for (const WorkflowDigest& d : response.workflows()) {
+    digests.emplace_back(d.workflow_id(), d.run_id(), d.next_event_id(), d.digest());
+  }
+  std::sort(digests.begin(), digests.end());
+  return digests;
+}
+
+absl::StatusOr<StatusResponse> ReadStatus(const Endpoint& endpoint) {
+  HttpClient client(endpoint.address());
+  StatusResponse status;
+  if (absl::Status s = client.Call("GET", "/v1/status", nullptr, status); !s.ok()) return s;
+  return status;
+}
+
+absl::StatusOr<GetHistoryResponse> ReadHistory(const Endpoint& endpoint, int index,
+                                               const std::string& run_id) {
+  HttpClient client(endpoint.address());
+  GetHistoryResponse history;
+  if (absl::Status s = client.Call("GET", HistoryTarget(index, run_id), nullptr, history);
+      !s.ok()) {
+    return s;
+  }
+  return history;
+}
+
+// Events applied from `peer`, summed over shards (persisted with the events themselves).
+int64_t EventsAppliedFrom(const StatusResponse& status, const std::string& peer) {
+  int64_t total = 0;
+  for (const ShardStatus& shard : status.shards()) {
+    for (const PeerShardStatus& p : shard.peers()) {
+      if (p.peer() == peer) total += p.events_applied();
+    }
+  }
+  return total;
+}
+
+int64_t TotalEvents(const std::vector<DigestKey>& digests) {
+  int64_t total = 0;
+  for (const DigestKey& d : digests) total += std::get<2>(d) - 1;
+  return total;
+}
+
+// Describes the first difference between two sorted digest lists.
+std::string DescribeDifference(const std::vector<DigestKey>& a, const std::vector<DigestKey>& b) {
+  auto show = [](const DigestKey& d) {
+    return absl::StrCat(std::get<0>(d), " run ", std::get<1>(d), " next ", std::get<2>(d),
+                        " digest ", std::get<3>(d));
+  };
+  std::vector<DigestKey> only_a, only_b;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_b));
+  return absl::StrCat(a.size(), " vs ", b.size(), " workflows; ", only_a.size(), " only in east",
+                      only_a.empty() ? "" : " (first: " + show(only_a.front()) + ")", ", ",
+                      only_b.size(), " only in west",
+                      only_b.empty() ? "" : " (first: " + show(only_b.front()) + ")");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fixture: Kafka mock + east + west, namespace e2e active on east
+// ---------------------------------------------------------------------------------------------
+
+struct Cluster {
+  std::string name;
+  int64_t initial_failover_version = 0;
+  std::string config_path;
+  std::string log_path;
+  std::unique_ptr<ChildProcess> process;
+  Endpoint endpoint;
+};
+
+class E2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::string dir_template = absl::StrCat(::testing::TempDir(), "xdc_e2e_", name, "_XXXXXX");
+    ASSERT_NE(mkdtemp(dir_template.data()), nullptr) << "mkdtemp " << dir_template;
+    dir_ = dir_template;
+
+    absl::StatusOr<std::unique_ptr<ChildProcess>> kafka =
+        ChildProcess::Spawn({BinPath("xdc-kafka-mock"), "--cluster", "east", "--cluster", "west",
+                             "--shard-count", std::to_string(kShardCount)},
+                            dir_ + "/kafka.log");
+    ASSERT_TRUE(kafka.ok()) << kafka.status();
+    kafka_ = *std::move(kafka);
+    absl::StatusOr<std::vector<std::string>> bootstrap =
+        kafka_->WaitForMatch("^bootstrap: (\\S+)$", kStartTimeout);
+    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
+    bootstrap_ = (*bootstrap)[1];
+
+    east_ = MakeCluster("east", 1);
+    west_ = MakeCluster("west", 2);
+    ASSERT_NO_FATAL_FAILURE(StartCluster(*east_));
+    ASSERT_NO_FATAL_FAILURE(StartCluster(*west_));
+    ASSERT_NO_FATAL_FAILURE(RegisterNamespace());
+  }
+
+  void TearDown() override {
+    for (Cluster* cluster : {east_.get(), west_.get()}) {
+      if (cluster == nullptr || cluster->process == nullptr) continue;
+      absl::StatusOr<ExitStatus> exit = cluster->process->Terminate(kStopGrace);
+      if (!exit.ok() || !exit->exited_cleanly()) {
+        ADD_FAILURE() << "xdcd " << cluster->name << " did not stop cleanly on SIGTERM: "
+                      << (exit.ok() ? exit->ToString() : exit.status().ToString());
+      }
+    }
+    if (kafka_ != nullptr) {
+      absl::StatusOr<ExitStatus> exit = kafka_->Terminate(kStopGrace);
+      (void)exit;
+    }
+    if (HasFailure()) {
+      for (Cluster* cluster : {east_.get(), west_.get()}) {
+        if (cluster != nullptr && cluster->process != nullptr) {
+          std::fprintf(stderr, "--- end of %s (xdcd %s):\n%s", cluster->log_path.c_str(),
+                       cluster->name.c_str(), cluster->process->LogTail(40).c_str());
+        }
+      }
+      std::fprintf(stderr, "e2e: keeping %s for inspection\n", dir_.c_str());
+    } else if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+
+  std::unique_ptr<Cluster> MakeCluster(const std::string& name, int64_t initial_version) {
+    auto cluster = std::make_unique<Cluster>();
+    cluster->name = name;
+    cluster->initial_failover_version = initial_version;
+    cluster->config_path = absl::StrCat(dir_, "/", name, ".conf");
+    cluster->log_path = absl::StrCat(dir_, "/", name, ".log");
+    std::ofstream config(cluster->config_path);
+    config << "cluster_name: \"" << name << "\"\n"
+           << "failover_version_increment: 100\n"
+           << "shard_count: " << kShardCount << "\n"
+           << "clusters { name: \"east\" initial_failover_version: 1 }\n"
+           << "clusters { name: \"west\" initial_failover_version: 2 }\n"
+           << "data_dir: \"" << dir_ << "/" << name << "\"\n"
+           << "http_listen_address: \"127.0.0.1:0\"\n"
+           << "kafka { bootstrap_servers: \"" << bootstrap_ << "\" }\n";
+    return cluster;
+  }
+
+  // Starts (or restarts, same config and data_dir) a cluster and publishes its new address.
+  void StartCluster(Cluster& cluster) {
+    absl::StatusOr<std::unique_ptr<ChildProcess>> process =
+        ChildProcess::Spawn({BinPath("xdcd"), "--config", cluster.config_path}, cluster.log_path);
+    ASSERT_TRUE(process.ok()) << process.status();
+    cluster.process = *std::move(process);
+    absl::StatusOr<std::vector<std::string>> listening = cluster.process->WaitForMatch(
+        absl::StrCat("^xdcd: cluster ", cluster.name, " listening on http://(\\S+)$"),
+        kStartTimeout);
+    ASSERT_TRUE(listening.ok()) << listening.status();
+    absl::StatusOr<std::string> ready =
+        cluster.process->WaitForLine("^xdcd: ready$", kStartTimeout);
+    ASSERT_TRUE(ready.ok()) << ready.status();
+    cluster.endpoint.Set((*listening)[1]);
+  }
+
+  void CrashCluster(Cluster& cluster) {
+    ASSERT_OK(cluster.process->Kill(SIGKILL));
+    absl::StatusOr<ExitStatus> exit = cluster.process->Wait(kStopGrace);
+    ASSERT_TRUE(exit.ok()) << exit.status();
+    ASSERT_EQ(exit->signal, SIGKILL) << exit->ToString();
+  }
+
+  void RegisterNamespace() {
+    HttpClient east(east_->endpoint.address());
+    RegisterNamespaceRequest request;
+    request.set_name(kNamespace);
+    request.add_clusters("east");
+    request.add_clusters("west");
+    request.set_active_cluster("east");
+    NamespaceRecord record;
+    ASSERT_OK(east.Call("POST", "/v1/namespaces", &request, record));
+    ASSERT_EQ(record.active_cluster(), "east");
+
+    HttpClient west(west_->endpoint.address());
+    const absl::Time deadline = absl::Now() + kNamespaceTimeout;
+    absl::Status last;
+    for (;;) {
+      NamespaceRecord replicated;
+      last = west.Call("GET", absl::StrCat("/v1/namespaces/", kNamespace), nullptr, replicated);
+      if (last.ok()) {
+        ASSERT_EQ(replicated.active_cluster(), "east");
+        ASSERT_EQ(replicated.failover_version(), record.failover_version());
+        return;
+      }
+      ASSERT_LT(absl::Now(), deadline) << "west did not learn namespace " << kNamespace
+                                       << " within " << kNamespaceTimeout << ": " << last;
+      absl::SleepFor(kPollInterval);
+    }
+  }
+
+  // Starts the writers against east; they run until every workflow is done.
+  void StartWriters() {
+    reports_.assign(kWriterThreads, WriterReport{});
+    const absl::Time deadline = absl::Now() + kWriteTimeout;
+    for (int t = 0; t < kWriterThreads; ++t) {
+      writers_.emplace_back(RunWriter, std::cref(east_->endpoint), t, deadline, std::ref(progress_),
+                            std::ref(reports_[t]));
+    }
+  }
+
+  // Joins the writers; fails on any unexpected error. Returns their acknowledged writes.
+  std::vector<Ack> JoinWriters(int* unknown_outcomes) {
+    for (std::thread& writer : writers_) writer.join();
+    writers_.clear();
+    std::vector<Ack> acks;
+    *unknown_outcomes = 0;
+    for (const WriterReport& report : reports_) {
+      for (const std::string& error : report.errors) ADD_FAILURE() << "writer: " << error;
+      acks.insert(acks.end(), report.acks.begin(), report.acks.end());
+      *unknown_outcomes += report.unknown_outcomes;
+    }
+    return acks;
+  }
+
+  // Waits until east holds kWorkflows completed workflows and west's digests equal east's.
+  void AwaitConvergence(std::vector<DigestKey>* converged) {
+    absl::StatusOr<std::vector<DigestKey>> east = ReadDigests(east_->endpoint);
+    ASSERT_TRUE(east.ok()) << east.status();
+    ASSERT_EQ(east->size(), static_cast<size_t>(kWorkflows));
+    for (const DigestKey& d : *east) {
+      ASSERT_EQ(std::get<2>(d), kCompletedNextEventId) << "east: " << std::get<0>(d);
+    }
+    const absl::Time deadline = absl::Now() + kConvergeTimeout;
+    for (;;) {
+      absl::StatusOr<std::vector<DigestKey>> west = ReadDigests(west_->endpoint);
+      if (west.ok() && *west == *east) break;
+      if (absl::Now() >= deadline) {
+        absl::StatusOr<StatusResponse> status = ReadStatus(west_->endpoint);
+        FAIL() << "west did not converge with east within " << kConvergeTimeout << ": "
+               << (west.ok() ? DescribeDifference(*east, *west) : west.status().ToString())
+               << "\nwest status: "
+               << (status.ok() ? status->ShortDebugString() : status.status().ToString());
+      }
+      absl::SleepFor(kPollInterval);
+    }
+    // Converged digests must also be stable: re-reading east proves nothing was still moving.
+    absl::StatusOr<std::vector<DigestKey>> east_again = ReadDigests(east_->endpoint);
+    ASSERT_TRUE(east_again.ok()) << east_again.status();
+    ASSERT_EQ(*east_again, *east);
+    *converged = *std::move(east);
+  }
+
+  // West applied every event of east exactly once, and no applier parked or halted.
+  void ExpectAppliedExactlyOnce(int64_t total_events) {
+    // The counters are committed with the events; allow a moment for the status view to read
+    // them after the digests converged, but never accept more than the total.
+    const absl::Time deadline = absl::Now() + kCounterTimeout;
+    absl::StatusOr<StatusResponse> status;
+    for (;;) {
+      status = ReadStatus(west_->endpoint);
+      ASSERT_TRUE(status.ok()) << status.status();
+      if (EventsAppliedFrom(*status, "east") >= total_events || absl::Now() >= deadline) break;
+      absl::SleepFor(kPollInterval);
+    }
+    EXPECT_EQ(EventsAppliedFrom(*status, "east"), total_events)
+        << "west's events_applied from east (more means a double apply): "
+        << status->ShortDebugString();
+    EXPECT_EQ(status->parked_tasks(), 0) << status->ShortDebugString();
+    EXPECT_EQ(status->corrupt_messages(), 0) << status->ShortDebugString();
+    EXPECT_TRUE(status->halted_appliers().empty()) << status->ShortDebugString();
+  }
+
+  std::string dir_;
+  std::string bootstrap_;
+  std::unique_ptr<ChildProcess> kafka_;
+  std::unique_ptr<Cluster> east_;
+  std::unique_ptr<Cluster> west_;
+  Progress progress_;
+  std::vector<WriterReport> reports_;
+  std::vector<std::thread> writers_;
+};
+
+// Joins writer threads even when an assertion returns early, so no thread outlives the test.
+class JoinOnExit {
+ public:
+  explicit JoinOnExit(std::vector<std::thread>& threads) : threads_(threads) {}
+  ~JoinOnExit() {
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  std::vector<std::thread>& threads_;
+};
+
+TEST_F(E2eTest, StandbyKilledMidStreamConvergesWithoutDoubleApply) {
+  const absl::Time start = absl::Now();
+  StartWriters();
+  JoinOnExit join(writers_);
+
+  ASSERT_TRUE(progress_.AwaitAtLeast(kWorkflows / 3, kWriteTimeout));
+  ASSERT_NO_FATAL_FAILURE(CrashCluster(*west_));
+  const int done_at_kill = progress_.done();
+  // Keep writing while west is down, then restart it on the same data_dir.
+  ASSERT_TRUE(progress_.AwaitAtLeast(2 * kWorkflows / 3, kWriteTimeout));
+  ASSERT_NO_FATAL_FAILURE(StartCluster(*west_));
+  const int done_at_restart = progress_.done();
+
+  int unknown_outcomes = 0;
+  const std::vector<Ack> acks = JoinWriters(&unknown_outcomes);
+  EXPECT_EQ(unknown_outcomes, 0) << "east was never down";
+  EXPECT_EQ(acks.size(), static_cast<size_t>(3 * kWorkflows));
+  EXPECT_LT(done_at_kill, kWorkflows) << "the writers finished before west was killed";
+  const absl::Duration write_time = absl::Now() - start;
+
+  std::vector<DigestKey> digests;
+  ASSERT_NO_FATAL_FAILURE(AwaitConvergence(&digests));
+  const int64_t total_events = TotalEvents(digests);
+  ASSERT_EQ(total_events, kWorkflows * kEventsPerWorkflow);
+  ExpectAppliedExactlyOnce(total_events);
+
+  // A sample of full histories: same events (ids, versions, times, types, attributes) and the
+  // same version histories on both sides.
+  const std::vector<EventType> script = ScriptTypes();
+  for (int index = 0; index < kWorkflows; index += 25) {
+    const auto& [workflow_id, run_id, next, digest] = digests[index];
+    absl::StatusOr<GetHistoryResponse> east = ReadHistory(east_->endpoint, index, run_id);
+    absl::StatusOr<GetHistoryResponse> west = ReadHistory(west_->endpoint, index, run_id);
+    ASSERT_TRUE(east.ok()) << east.status();
+    ASSERT_TRUE(west.ok()) << west.status();
+    ASSERT_EQ(east->workflow().workflow_id(), workflow_id);
+    ASSERT_EQ(east->events_size(), static_cast<int>(script.size())) << workflow_id;
+    for (int i = 0; i < east->events_size(); ++i) {
+      EXPECT_EQ(east->events(i).event_id(), i + 1) << workflow_id;
+      EXPECT_EQ(east->events(i).event_type(), script[i]) << workflow_id << " event " << i + 1;
+    }
+    EXPECT_EQ(east->status(), WORKFLOW_STATUS_COMPLETED) << workflow_id;
+    EXPECT_EQ(east->digest(), digest) << workflow_id;
+    EXPECT_EQ(west->digest(), digest) << workflow_id;
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*east, *west))
+        << workflow_id << "\neast: " << east->ShortDebugString()
+        << "\nwest: " << west->ShortDebugString();
+  }
+  std::fprintf(stderr,
+               "e2e: west killed at %d/%d workflows, restarted at %d; writes took %s, "
+               "convergence and checks %s\n",
+               done_at_kill, kWorkflows, done_at_restart, absl::FormatDuration(write_time).c_str(),
+               absl::FormatDuration(absl::Now() - start - write_time).c_str());
+}
+
+TEST_F(E2eTest, ActiveKilledLosesNoAcknowledgedAppend) {
+  const absl::Time start = absl::Now();
+  StartWriters();
+  JoinOnExit join(writers_);
+
+  ASSERT_TRUE(progress_.AwaitAtLeast(kWorkflows / 3, kWriteTimeout));
+  ASSERT_NO_FATAL_FAILURE(CrashCluster(*east_));
+  const int done_at_kill = progress_.done();
+  // Restart east on the same data_dir; writers that lost their connection wait for the new
+  // address, re-read their workflow and carry on.
+  ASSERT_NO_FATAL_FAILURE(StartCluster(*east_));
+
+  int unknown_outcomes = 0;
+  const std::vector<Ack> acks = JoinWriters(&unknown_outcomes);
+  EXPECT_LT(done_at_kill, kWorkflows) << "the writers finished before east was killed";
+  // Every writer with work left hit the crash (in flight, or connection refused after it).
+  EXPECT_GT(unknown_outcomes, 0) << "no write saw east's crash";
+  const absl::Duration write_time = absl::Now() - start;
+
+  std::vector<DigestKey> digests;
+  ASSERT_NO_FATAL_FAILURE(AwaitConvergence(&digests));
+  const int64_t total_events = TotalEvents(digests);
+  ASSERT_EQ(total_events, kWorkflows * kEventsPerWorkflow);
+  ExpectAppliedExactlyOnce(total_events);
+
+  // Every acknowledged event is in both clusters' history of its run, with its type.
+  std::map<std::pair<int, std::string>, std::vector<const Ack*>> by_run;
+  for (const Ack& ack : acks) by_run[{ack.workflow, ack.run_id}].push_back(&ack);
+  size_t checked_events = 0;
+  for (const auto& [run, run_acks] : by_run) {
+    const auto& [index, run_id] = run;
+    for (Cluster* cluster : {east_.get(), west_.get()}) {
+      absl::StatusOr<GetHistoryResponse> history = ReadHistory(cluster->endpoint, index, run_id);
+      ASSERT_TRUE(history.ok()) << cluster->name << " " << WorkflowId(index) << " run " << run_id
+                                << ": " << history.status();
+      for (const Ack* ack : run_acks) {
+        for (size_t i = 0; i < ack->types.size(); ++i) {
+          const int64_t event_id = ack->first_event_id + static_cast<int64_t>(i);
+          ASSERT_LE(event_id, history->events_size())
+              << cluster->name << " lost acknowledged event " << event_id << " of "
+              << WorkflowId(index) << " run " << run_id;
+          const HistoryEvent& event = history->events(static_cast<int>(event_id - 1));
+          EXPECT_EQ(event.event_id(), event_id) << cluster->name << " " << WorkflowId(index);
+          EXPECT_EQ(event.event_type(), ack->types[i])
+              << cluster->name << " " << WorkflowId(index) << " event " << event_id;
+          ++checked_events;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked_events, 0u);
+  std::fprintf(stderr,
+               "e2e: east killed at %d/%d workflows; %d calls with unknown outcome, %zu "
+               "acknowledged calls checked on both clusters; writes took %s, convergence and "
+               "checks %s\n",
+               done_at_kill, kWorkflows, unknown_outcomes, acks.size(),
+               absl::FormatDuration(write_time).c_str(),
+               absl::FormatDuration(absl::Now() - start - write_time).c_str());
+}
+
+}  // namespace
+}  // namespace xdc
