@@ -55,7 +55,6 @@ class Daemon {
   std::unique_ptr<NamespaceRegistry> namespaces_;
   std::unique_ptr<Publisher> publisher_;
   std::vector<std::unique_ptr<PeerApplier>> appliers_;
-  std::vector<ApplierProbe> applier_probes_;
   std::unique_ptr<WriteService> writes_;
   std::unique_ptr<ApiHandler> api_;
   std::unique_ptr<HttpServer> http_;

@@ -1,0 +1,191 @@
+// The command-line surface: xdcd refuses bad configs with a clear message and exit code 2, and
+// xdcctl performs every API operation against a real xdcd process.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "chaos/process.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "protocol/xdc.pb.h"
+#include "replicator/http_client.h"
+
+namespace xdc {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(30);
+
+std::string Bin(const std::string& name) { return std::string(XDC_BIN_DIR) + "/" + name; }
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs a command to completion and captures its output (popen: the shell only joins streams).
+CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[4096];
+  size_t n = 0;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  const int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::path(::testing::TempDir()) /
+           absl::StrFormat("xdc-cli-%d-%s", getpid(),
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string WriteConfig(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  std::string ValidConfig() const {
+    return absl::StrFormat(R"(cluster_name: "east"
+failover_version_increment: 100
+shard_count: 4
+clusters { name: "east" initial_failover_version: 1 }
+clusters { name: "west" initial_failover_version: 2 }
+data_dir: "%s"
+http_listen_address: "127.0.0.1:0"
+)",
+                           (dir_ / "east").string());
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(CliTest, XdcdRefusesBadConfigsWithExitCode2AndTheReason) {
+  struct Case {
+    std::string text;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"cluster_name: \"east\"\n", "failover_version_increment"},
+      {absl::StrReplaceAll(ValidConfig(), {{"cluster_name: \"east\"", "cluster_name: \"north\""}}),
+       "'north' is not among clusters"},
+      {absl::StrReplaceAll(ValidConfig(),
+                           {{"initial_failover_version: 2", "initial_failover_version: 1"}}),
+       "initial_failover_version 1 is used by two clusters"},
+      {"this is { not text format", "line 1"},
+  };
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    const std::string path = WriteConfig(absl::StrFormat("bad%d.conf", i), cases[i].text);
+    CommandResult result = RunCommand(Bin("xdcd") + " --config " + path);
+    EXPECT_EQ(result.exit_code, 2) << result.output;
+    EXPECT_THAT(result.output, HasSubstr(cases[i].expected));
+    EXPECT_THAT(result.output, HasSubstr(path));
+  }
+  CommandResult missing = RunCommand(Bin("xdcd") + " --config " + (dir_ / "nope.conf").string());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.output, HasSubstr("cannot read config file"));
+}
+
+TEST_F(CliTest, XdcctlDrivesEveryOperation) {
+  const std::string config = WriteConfig("east.conf", ValidConfig());
+  absl::StatusOr<std::unique_ptr<chaos::ChildProcess>> xdcd =
+      chaos::ChildProcess::Spawn({Bin("xdcd"), "--config", config}, (dir_ / "east.log").string());
+  ASSERT_TRUE(xdcd.ok()) << xdcd.status();
+  absl::StatusOr<std::vector<std::string>> listening =
+      (*xdcd)->WaitForMatch("listening on http://(\\S+)$", kStartTimeout);
+  ASSERT_TRUE(listening.ok()) << listening.status() << (*xdcd)->LogTail();
+  const std::string ctl = Bin("xdcctl") + " --address " + (*listening)[1];
+
+  EXPECT_EQ(RunCommand(Bin("xdcctl") + " --help").exit_code, 0);
+  CommandResult usage = RunCommand(ctl + " frobnicate");
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_THAT(usage.output, HasSubstr("unknown command 'frobnicate'"));
+
+  CommandResult reg =
+      RunCommand(ctl + " namespace register orders --clusters east,west --active east");
+  ASSERT_EQ(reg.exit_code, 0) << reg.output;
+  EXPECT_THAT(reg.output, HasSubstr("active=east"));
+  EXPECT_THAT(RunCommand(ctl + " namespace list").output, HasSubstr("orders"));
+  CommandResult get = RunCommand(ctl + " --json namespace get orders");
+  NamespaceRecord record;
+  ASSERT_TRUE(FromJson(get.output, record).ok()) << get.output;
+  EXPECT_EQ(record.active_cluster(), "east");
+  EXPECT_EQ(record.failover_version(), 1);
+
+  CommandResult append =
+      RunCommand(ctl +
+                 " --json append --namespace orders --workflow-id o-1 --run-id r-1"
+                 " --expected-next-event-id 1 --event WORKFLOW_EXECUTION_STARTED=hi"
+                 " --event activity_task_scheduled");
+  AppendResponse appended;
+  ASSERT_TRUE(FromJson(append.output, appended).ok()) << append.output;
+  EXPECT_EQ(appended.next_event_id(), 3);
+  EXPECT_EQ(RunCommand(ctl + " signal --namespace orders --workflow-id o-1 --name go --input x")
+                .exit_code,
+            0);
+
+  CommandResult stale = RunCommand(ctl +
+                                   " append --namespace orders --workflow-id o-1 --run-id r-1"
+                                   " --expected-next-event-id 2 --event TIMER_STARTED");
+  EXPECT_EQ(stale.exit_code, 1);
+  EXPECT_THAT(stale.output, HasSubstr("has next event id 4"));
+
+  CommandResult history = RunCommand(ctl + " --json history --namespace orders --workflow-id o-1");
+  GetHistoryResponse got;
+  ASSERT_TRUE(FromJson(history.output, got).ok()) << history.output;
+  ASSERT_EQ(got.events_size(), 3);
+  EXPECT_EQ(got.events(0).attributes(), "hi");
+  EXPECT_EQ(got.events(2).event_type(), WORKFLOW_EXECUTION_SIGNALED);
+  EXPECT_THAT(RunCommand(ctl + " history --namespace orders --workflow-id o-1").output,
+              HasSubstr("WORKFLOW_EXECUTION_SIGNALED"));
+
+  CommandResult digests = RunCommand(ctl + " digests --namespace orders");
+  EXPECT_THAT(digests.output, HasSubstr(got.digest()));
+  EXPECT_THAT(RunCommand(ctl + " status").output, HasSubstr("cluster east, 4 shards"));
+  CommandResult dlq = RunCommand(ctl + " dlq --limit 5");
+  EXPECT_EQ(dlq.exit_code, 0);
+  EXPECT_THAT(dlq.output, HasSubstr("0 parked tasks"));
+  CommandResult self_compare =
+      RunCommand(ctl + " compare --namespace orders --peer " + (*listening)[1]);
+  EXPECT_EQ(self_compare.exit_code, 0) << self_compare.output;
+  EXPECT_THAT(self_compare.output, HasSubstr("converged: 1 workflows identical"));
+
+  CommandResult load =
+      RunCommand(ctl + " load --namespace orders --workflows 20 --signals 1 --concurrency 2");
+  EXPECT_EQ(load.exit_code, 0) << load.output;
+  EXPECT_THAT(load.output, HasSubstr("wrote 20 workflows, 120 events"));
+
+  CommandResult unknown = RunCommand(ctl + " digests --namespace nope");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.output, HasSubstr("namespace 'nope' is not registered"));
+
+  absl::StatusOr<chaos::ExitStatus> stopped = (*xdcd)->Terminate();
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_TRUE(stopped->exited_cleanly()) << stopped->ToString();
+}
+
+TEST_F(CliTest, XdcctlReportsAnUnreachableDaemon) {
+  CommandResult result = RunCommand(Bin("xdcctl") + " --address 127.0.0.1:1 status");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.output, HasSubstr("cannot connect to xdcd at 127.0.0.1:1"));
+}
+
+}  // namespace
+}  // namespace xdc
