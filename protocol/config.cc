@@ -39,9 +39,9 @@ absl::StatusOr<DaemonConfig> ParseConfig(std::string_view text, std::string_view
   google::protobuf::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(text), &config)) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "config %s is not a valid DaemonConfig in protobuf text format: %s", source,
-        errors.first_error()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("config %s is not a valid DaemonConfig in protobuf text format: %s", source,
+                        errors.first_error()));
   }
   if (absl::Status s = ValidateConfig(config); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(std::string(source), ": ", s.message()));
@@ -71,9 +71,10 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
         config.failover_version_increment(), kMinFailoverVersionIncrement));
   }
   if (config.shard_count() < 1 || config.shard_count() > kMaxShardCount) {
-    return ConfigError(absl::StrFormat("shard_count is %d: set it between 1 and %d, the same "
-                                       "on every cluster",
-                                       config.shard_count(), kMaxShardCount));
+    return ConfigError(
+        absl::StrFormat("shard_count is %d: set it between 1 and %d, the same "
+                        "on every cluster",
+                        config.shard_count(), kMaxShardCount));
   }
   if (config.clusters_size() == 0) {
     return ConfigError("clusters is empty: list every cluster, this one included");
@@ -95,10 +96,10 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
     }
     const int64_t v = cluster.initial_failover_version();
     if (v < 1 || v >= config.failover_version_increment()) {
-      return ConfigError(absl::StrFormat(
-          "cluster '%s' has initial_failover_version %d: it must be >= 1 and < "
-          "failover_version_increment (%d)",
-          cluster.name(), v, config.failover_version_increment()));
+      return ConfigError(
+          absl::StrFormat("cluster '%s' has initial_failover_version %d: it must be >= 1 and < "
+                          "failover_version_increment (%d)",
+                          cluster.name(), v, config.failover_version_increment()));
     }
     if (!versions.insert(v).second) {
       return ConfigError(absl::StrFormat(

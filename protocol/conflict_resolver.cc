@@ -41,9 +41,9 @@ absl::Status ValidateReplicationTask(const ReplicationTask& task) {
     }
     absl::StatusOr<int64_t> version = VersionOfEvent(history, event.event_id());
     if (!version.ok() || *version != event.version()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "event %d has version %d but the task's version history disagrees", event.event_id(),
-          event.version()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("event %d has version %d but the task's version history disagrees",
+                          event.event_id(), event.version()));
     }
   }
   if (LastEventId(history) != task.events(task.events_size() - 1).event_id()) {
@@ -68,19 +68,18 @@ ApplyDecision ExtendBranch(WorkflowMutableState state, const ReplicationTask& ta
   const int64_t first_event_id = task.events(0).event_id();
   const int64_t last_event_id = task.events(task.events_size() - 1).event_id();
   if (first_event_id > next_event_id) {
-    ApplyDecision decision = Reject(
-        ApplyAction::kGap, absl::StrFormat("gap: the workflow's next event is %d but the batch "
-                                           "starts at %d; events [%d, %d) are missing",
-                                           next_event_id, first_event_id, next_event_id,
-                                           first_event_id));
+    ApplyDecision decision =
+        Reject(ApplyAction::kGap,
+               absl::StrFormat("gap: the workflow's next event is %d but the batch "
+                               "starts at %d; events [%d, %d) are missing",
+                               next_event_id, first_event_id, next_event_id, first_event_id));
     decision.expected_event_id = next_event_id;
     return decision;
   }
   if (last_event_id < next_event_id) {
-    ApplyDecision decision =
-        Reject(ApplyAction::kDuplicate,
-               absl::StrFormat("duplicate: events [%d, %d] are already applied", first_event_id,
-                               last_event_id));
+    ApplyDecision decision = Reject(
+        ApplyAction::kDuplicate, absl::StrFormat("duplicate: events [%d, %d] are already applied",
+                                                 first_event_id, last_event_id));
     decision.duplicate_events = task.events_size();
     return decision;
   }
@@ -133,11 +132,11 @@ ApplyDecision DecideApply(const std::optional<WorkflowMutableState>& local,
     decision.duplicate_events = task.events_size();
     return decision;
   }
-  ApplyDecision decision = Reject(
-      ApplyAction::kFork,
-      absl::StrFormat("fork: the batch diverges from the current branch after event %d "
-                      "(version %d)",
-                      lca->event_id(), lca->version()));
+  ApplyDecision decision =
+      Reject(ApplyAction::kFork,
+             absl::StrFormat("fork: the batch diverges from the current branch after event %d "
+                             "(version %d)",
+                             lca->event_id(), lca->version()));
   decision.lca = *lca;
   return decision;
 }

@@ -32,7 +32,7 @@ enum class ApplyAction {
 
 struct ApplyDecision {
   ApplyAction action = ApplyAction::kInvalid;
-  std::string reason;  // human-readable; set for every action but kApply
+  std::string reason;                         // human-readable; set for every action but kApply
   std::vector<HistoryEvent> events_to_write;  // kApply: the new suffix of the batch
   WorkflowMutableState new_state;             // kApply: the state after those events
   int64_t duplicate_events = 0;               // events of the task already present

@@ -17,8 +17,8 @@ std::string EncodeFrame(const google::protobuf::MessageLite& message) {
 absl::Status DecodeFrame(std::string_view frame, google::protobuf::MessageLite& message) {
   if (frame.size() < kFrameHeaderBytes) {
     return absl::DataLossError(
-        absl::StrFormat("message is %d bytes, shorter than the %d-byte frame header",
-                        frame.size(), kFrameHeaderBytes));
+        absl::StrFormat("message is %d bytes, shorter than the %d-byte frame header", frame.size(),
+                        kFrameHeaderBytes));
   }
   if (frame.substr(0, 4) != kFrameMagic) {
     return absl::DataLossError("message does not start with the XDC1 frame magic");

@@ -6,8 +6,8 @@ namespace xdc {
 
 absl::Status ValidateNamespaceName(std::string_view name) {
   if (name.empty() || name.size() > kMaxNamespaceNameBytes) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "namespace name must be 1 to %d bytes long", kMaxNamespaceNameBytes));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("namespace name must be 1 to %d bytes long", kMaxNamespaceNameBytes));
   }
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -12,8 +12,7 @@ uint64_t Fnv1a64(std::string_view bytes, uint64_t seed) {
   return h;
 }
 
-int32_t ShardFor(std::string_view namespace_id, std::string_view workflow_id,
-                 int32_t shard_count) {
+int32_t ShardFor(std::string_view namespace_id, std::string_view workflow_id, int32_t shard_count) {
   // The NUL separator keeps ("ab", "c") and ("a", "bc") apart.
   uint64_t h = Fnv1a64(namespace_id);
   h = Fnv1a64(std::string_view("\0", 1), h);

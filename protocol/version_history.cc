@@ -15,9 +15,9 @@ absl::Status AddEventToHistory(VersionHistory& history, int64_t event_id, int64_
   if (history.items_size() > 0) {
     VersionHistoryItem* last = history.mutable_items(history.items_size() - 1);
     if (version < last->version()) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "event %d has version %d, lower than the branch's version %d", event_id, version,
-          last->version()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("event %d has version %d, lower than the branch's version %d", event_id,
+                          version, last->version()));
     }
     if (version == last->version()) {
       last->set_event_id(event_id);
@@ -73,9 +73,9 @@ absl::Status ValidateVersionHistory(const VersionHistory& history) {
   int64_t previous_version = -1;
   for (const VersionHistoryItem& item : history.items()) {
     if (item.event_id() <= previous_event_id || item.version() <= previous_version) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "version history item (event %d, version %d) is not strictly ascending",
-          item.event_id(), item.version()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("version history item (event %d, version %d) is not strictly ascending",
+                          item.event_id(), item.version()));
     }
     previous_event_id = item.event_id();
     previous_version = item.version();

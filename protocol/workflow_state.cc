@@ -24,9 +24,9 @@ absl::Status ApplyEventToState(WorkflowMutableState& state, const HistoryEvent& 
         absl::StrFormat("event %d has no valid event_type", event.event_id()));
   }
   if (event.event_id() != state.next_event_id()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "event %d is out of order: the workflow's next event is %d", event.event_id(),
-        state.next_event_id()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("event %d is out of order: the workflow's next event is %d",
+                        event.event_id(), state.next_event_id()));
   }
   const bool is_start = event.event_type() == WORKFLOW_EXECUTION_STARTED;
   if ((event.event_id() == 1) != is_start) {
@@ -36,11 +36,10 @@ absl::Status ApplyEventToState(WorkflowMutableState& state, const HistoryEvent& 
             : absl::StrFormat("WORKFLOW_EXECUTION_STARTED can only be event 1, not %d",
                               event.event_id()));
   }
-  if (state.status() == WORKFLOW_STATUS_COMPLETED ||
-      state.status() == WORKFLOW_STATUS_TERMINATED) {
+  if (state.status() == WORKFLOW_STATUS_COMPLETED || state.status() == WORKFLOW_STATUS_TERMINATED) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "workflow %s run %s is closed (%s); it accepts no more events",
-        state.key().workflow_id(), state.key().run_id(), WorkflowStatus_Name(state.status())));
+        "workflow %s run %s is closed (%s); it accepts no more events", state.key().workflow_id(),
+        state.key().run_id(), WorkflowStatus_Name(state.status())));
   }
   VersionHistory* branch = MutableCurrentBranch(*state.mutable_version_histories());
   if (branch == nullptr) return absl::InternalError("workflow state has no current branch");

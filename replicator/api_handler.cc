@@ -36,16 +36,16 @@ ApiResponse Error(const absl::Status& status) {
 
 absl::Status ParseBody(const std::string& body, google::protobuf::Message& message) {
   if (body.empty()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "the request needs a JSON body (a %s)", message.GetDescriptor()->name()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the request needs a JSON body (a %s)", message.GetDescriptor()->name()));
   }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   auto status = google::protobuf::util::JsonStringToMessage(body, &message, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("malformed JSON body for %s: %s", message.GetDescriptor()->name(),
-                        std::string(status.message())));
+    return absl::InvalidArgumentError(absl::StrFormat("malformed JSON body for %s: %s",
+                                                      message.GetDescriptor()->name(),
+                                                      std::string(status.message())));
   }
   return absl::OkStatus();
 }
@@ -162,8 +162,8 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
     }
     return Json(*record);
   }
-  return Error(absl::NotFoundError(absl::StrFormat(
-      "no route %s %s; see docs/api.md for the API", method, path)));
+  return Error(absl::NotFoundError(
+      absl::StrFormat("no route %s %s; see docs/api.md for the API", method, path)));
 }
 
 namespace {
@@ -195,7 +195,8 @@ ApiResponse ApiHandler::History(const Query& query) {
   if (run != query.end() && !run->second.empty()) {
     key.set_run_id(run->second);
   } else {
-    absl::StatusOr<std::optional<std::string>> current = store_.GetCurrentRun(ns->id(), *workflow_id);
+    absl::StatusOr<std::optional<std::string>> current =
+        store_.GetCurrentRun(ns->id(), *workflow_id);
     if (!current.ok()) return Error(current.status());
     if (!current->has_value()) {
       return Error(absl::NotFoundError(
@@ -206,8 +207,8 @@ ApiResponse ApiHandler::History(const Query& query) {
   absl::StatusOr<std::optional<WorkflowMutableState>> state = store_.GetWorkflowState(key);
   if (!state.ok()) return Error(state.status());
   if (!state->has_value()) {
-    return Error(absl::NotFoundError(absl::StrFormat("workflow '%s' run '%s' not found",
-                                                     *workflow_id, key.run_id())));
+    return Error(absl::NotFoundError(
+        absl::StrFormat("workflow '%s' run '%s' not found", *workflow_id, key.run_id())));
   }
   const VersionHistory* branch = CurrentBranch((*state)->version_histories());
   absl::StatusOr<google::protobuf::RepeatedPtrField<HistoryEvent>> events =
@@ -254,8 +255,8 @@ ApiResponse ApiHandler::Dlq(const Query& query) {
   if (auto it = query.find("limit"); it != query.end()) {
     if (!absl::SimpleAtoi(it->second, &limit) || limit == 0 ||
         limit > tunables_.dlq_list_max_limit) {
-      return Error(absl::InvalidArgumentError(absl::StrFormat(
-          "limit must be a number from 1 to %d", tunables_.dlq_list_max_limit)));
+      return Error(absl::InvalidArgumentError(
+          absl::StrFormat("limit must be a number from 1 to %d", tunables_.dlq_list_max_limit)));
     }
   }
   absl::StatusOr<std::vector<ParkedTask>> tasks = store_.ListParked(limit);

@@ -13,7 +13,7 @@ Daemon::Daemon(DaemonConfig config, Tunables tunables, Clock clock)
 Daemon::~Daemon() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Tunables tunables,
-                                                       Clock clock) {
+                                                      Clock clock) {
   if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
   std::unique_ptr<Daemon> daemon(new Daemon(std::move(config), tunables, std::move(clock)));
   if (absl::Status s = daemon->Init(); !s.ok()) return s;
@@ -25,8 +25,8 @@ absl::Status Daemon::Init() {
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir(), ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrFormat("cannot create data_dir %s: %s",
-                                                  config_.data_dir(), ec.message()));
+    return absl::UnavailableError(
+        absl::StrFormat("cannot create data_dir %s: %s", config_.data_dir(), ec.message()));
   }
   StoreOptions store_options;
   store_options.path = config_.data_dir();
@@ -68,8 +68,8 @@ absl::Status Daemon::Init() {
   namespaces_ = std::make_unique<NamespaceRegistry>(*store_, config_);
   if (absl::Status s = namespaces_->Load(); !s.ok()) return s;
 
-  publisher_ = std::make_unique<Publisher>(config_, tunables_, *store_,
-                                           metrics_->publisher_probe());
+  publisher_ =
+      std::make_unique<Publisher>(config_, tunables_, *store_, metrics_->publisher_probe());
   store_->SetOutboxListener([this](const std::vector<int32_t>&) { publisher_->Notify(); });
   namespaces_->SetChangeListener(
       [this](const NamespaceRecord& record) { publisher_->Announce(record); });
@@ -77,18 +77,17 @@ absl::Status Daemon::Init() {
 
   for (const ClusterConfig& cluster : config_.clusters()) {
     if (cluster.name() == config_.cluster_name()) continue;
-    auto applier = std::make_unique<PeerApplier>(config_, tunables_, cluster.name(), *store_,
-                                                 *namespaces_,
-                                                 metrics_->MakeApplierProbe(cluster.name()),
-                                                 clock_);
+    auto applier =
+        std::make_unique<PeerApplier>(config_, tunables_, cluster.name(), *store_, *namespaces_,
+                                      metrics_->MakeApplierProbe(cluster.name()), clock_);
     if (absl::Status s = applier->Start(bootstrap_); !s.ok()) return s;
     appliers_.push_back(std::move(applier));
   }
 
   writes_ = std::make_unique<WriteService>(config_, tunables_, *store_, *namespaces_,
                                            metrics_->write_probe(), clock_);
-  api_ = std::make_unique<ApiHandler>(tunables_, *store_, *namespaces_, *writes_,
-                                      [this] { return Status(); }, *metrics_);
+  api_ = std::make_unique<ApiHandler>(
+      tunables_, *store_, *namespaces_, *writes_, [this] { return Status(); }, *metrics_);
   http_ = std::make_unique<HttpServer>([this](const ApiRequest& r) { return api_->Handle(r); },
                                        tunables_.max_http_connections,
                                        tunables_.max_request_body_bytes);

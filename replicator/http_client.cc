@@ -1,19 +1,12 @@
 #include "replicator/http_client.h"
 
-// Boost 1.74 Asio under g++ 12 in C++20 needs <utility> first.
-#include <utility>
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "protocol/config.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/beast.h"
 #include "replicator/write_service.h"
 
 namespace xdc {
@@ -38,8 +31,7 @@ HttpClient::HttpClient(std::string address, std::chrono::milliseconds timeout)
 
 HttpClient::~HttpClient() = default;
 
-absl::StatusOr<HttpResult> HttpClient::Request(const std::string& method,
-                                               const std::string& target,
+absl::StatusOr<HttpResult> HttpClient::Request(const std::string& method, const std::string& target,
                                                const std::string& body) {
   absl::StatusOr<HostPort> host_port = ParseHostPort(address_);
   if (!host_port.ok()) return host_port.status();
@@ -63,8 +55,8 @@ absl::StatusOr<HttpResult> HttpClient::Request(const std::string& method,
       }
       impl_->buffer.clear();
     }
-    http::request<http::string_body> request{
-        method == "POST" ? http::verb::post : http::verb::get, target, 11};
+    http::request<http::string_body> request{method == "POST" ? http::verb::post : http::verb::get,
+                                             target, 11};
     request.set(http::field::host, host_port->host);
     request.set(http::field::content_type, "application/json");
     request.keep_alive(true);

@@ -25,8 +25,7 @@ class HttpClient {
 
   // `address` is host:port or http://host:port. A request that takes longer than `timeout`
   // fails with DEADLINE_EXCEEDED.
-  explicit HttpClient(std::string address,
-                      std::chrono::milliseconds timeout = kDefaultTimeout);
+  explicit HttpClient(std::string address, std::chrono::milliseconds timeout = kDefaultTimeout);
   ~HttpClient();
 
   // Sends one request; reconnects once if a kept-alive connection was closed by the server.

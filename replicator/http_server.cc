@@ -1,16 +1,11 @@
 #include "replicator/http_server.h"
 
-// Boost 1.74 Asio under g++ 12 in C++20 needs <utility> first.
-#include <utility>
-
 #include <sys/socket.h>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <list>
 
 #include "absl/strings/str_format.h"
+#include "replicator/beast.h"
 
 namespace xdc {
 
@@ -70,29 +65,29 @@ void HttpServer::Impl::Serve(Connection& connection) {
     parser.body_limit(max_body_bytes);
     http::read(socket, buffer, parser, ec);
     if (ec == http::error::body_limit) {
-      http::write(socket,
-                  MakeResponse(ErrorJson(413, "INVALID_ARGUMENT",
-                                         absl::StrFormat("request body exceeds %d bytes",
-                                                         max_body_bytes)),
-                               11, false),
-                  ec);
+      http::write(
+          socket,
+          MakeResponse(ErrorJson(413, "INVALID_ARGUMENT",
+                                 absl::StrFormat("request body exceeds %d bytes", max_body_bytes)),
+                       11, false),
+          ec);
       break;
     }
     if (ec) {
       if (ec != http::error::end_of_stream && ec != asio::error::eof &&
           ec != asio::error::connection_reset && !stopping) {
-        http::write(socket,
-                    MakeResponse(ErrorJson(400, "INVALID_ARGUMENT", "malformed HTTP request"), 11,
-                                 false),
-                    ec);
+        http::write(
+            socket,
+            MakeResponse(ErrorJson(400, "INVALID_ARGUMENT", "malformed HTTP request"), 11, false),
+            ec);
       }
       break;
     }
     const http::request<http::string_body>& request = parser.get();
     ApiResponse api;
     try {
-      api = handler(ApiRequest{std::string(request.method_string()),
-                               std::string(request.target()), request.body()});
+      api = handler(ApiRequest{std::string(request.method_string()), std::string(request.target()),
+                               request.body()});
     } catch (const std::exception& e) {
       api = ErrorJson(500, "INTERNAL", "internal error while handling the request");
     }
@@ -161,8 +156,8 @@ absl::StatusOr<uint16_t> HttpServer::Start(const std::string& host, uint16_t por
   if (!ec) impl_->acceptor.bind(endpoint, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrFormat("cannot listen on %s:%d: %s", host, port,
-                                                  ec.message()));
+    return absl::UnavailableError(
+        absl::StrFormat("cannot listen on %s:%d: %s", host, port, ec.message()));
   }
   const uint16_t bound = impl_->acceptor.local_endpoint().port();
   impl_->accept_thread = std::thread([this] { impl_->AcceptLoop(); });

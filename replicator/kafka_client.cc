@@ -38,7 +38,8 @@ class ConfBuilder {
     if (!status_.ok()) return status_;
     char errstr[kErrorStringBytes];
     rd_kafka_t* rk = rd_kafka_new(type, conf_, errstr, sizeof errstr);
-    if (rk == nullptr) return absl::InternalError(absl::StrCat("creating a kafka client: ", errstr));
+    if (rk == nullptr)
+      return absl::InternalError(absl::StrCat("creating a kafka client: ", errstr));
     conf_ = nullptr;
     return rk;
   }
@@ -102,8 +103,8 @@ absl::StatusOr<std::map<std::string, int>> TopicPartitions(rd_kafka_t* rk,
   const rd_kafka_metadata_t* metadata = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &metadata, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return KafkaError(err, absl::StrCat("reading topic metadata from ", bootstrap,
-                                        " (is Kafka reachable?)"));
+    return KafkaError(
+        err, absl::StrCat("reading topic metadata from ", bootstrap, " (is Kafka reachable?)"));
   }
   std::map<std::string, int> partitions;
   for (int i = 0; i < metadata->topic_cnt; ++i) {
@@ -143,9 +144,9 @@ absl::Status CreateTopics(rd_kafka_t* rk, const std::string& bootstrap,
     for (size_t i = 0; i < count && result.ok(); ++i) {
       rd_kafka_resp_err_t err = rd_kafka_topic_result_error(results[i]);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        result = absl::UnavailableError(absl::StrFormat(
-            "creating topic %s: %s", rd_kafka_topic_result_name(results[i]),
-            rd_kafka_topic_result_error_string(results[i])));
+        result = absl::UnavailableError(
+            absl::StrFormat("creating topic %s: %s", rd_kafka_topic_result_name(results[i]),
+                            rd_kafka_topic_result_error_string(results[i])));
       }
     }
   }
@@ -230,11 +231,11 @@ void KafkaProducer::OnDelivery(rd_kafka_t*, const void* message, void* opaque) {
 
 absl::Status KafkaProducer::Produce(const std::string& topic, int32_t partition,
                                     std::string_view payload, uint64_t token) {
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-      RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
-      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(token)), RD_KAFKA_V_END);
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+                        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(token)), RD_KAFKA_V_END);
   if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
     return absl::ResourceExhaustedError("kafka producer queue is full");
   }

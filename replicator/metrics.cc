@@ -21,8 +21,7 @@ Metrics::Metrics(const std::string& cluster)
       published_(Build(prometheus::BuildCounter(), "xdc_tasks_published_total",
                        "Replication tasks delivered to Kafka", cluster, *registry_)),
       delivery_errors_(Build(prometheus::BuildCounter(), "xdc_publish_delivery_errors_total",
-                             "Kafka delivery failures (the task is resent)", cluster,
-                             *registry_)),
+                             "Kafka delivery failures (the task is resent)", cluster, *registry_)),
       applied_(Build(prometheus::BuildCounter(), "xdc_events_applied_total",
                      "Events applied from a peer", cluster, *registry_)),
       duplicates_(Build(prometheus::BuildCounter(), "xdc_duplicate_events_dropped_total",
@@ -52,7 +51,7 @@ Metrics::Metrics(const std::string& cluster)
 ApplierProbe Metrics::MakeApplierProbe(const std::string& peer) {
   const prometheus::Labels labels{{"peer", peer}};
   return ApplierProbe{&applied_.Add(labels), &duplicates_.Add(labels), &parked_.Add(labels),
-                      &corrupt_.Add(labels),  &gaps_.Add(labels),       &halted_.Add(labels)};
+                      &corrupt_.Add(labels), &gaps_.Add(labels),       &halted_.Add(labels)};
 }
 
 void Metrics::SetLag(const std::string& peer, int shard, double tasks, double seconds) {

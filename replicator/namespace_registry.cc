@@ -33,17 +33,16 @@ absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
   for (const std::string& cluster : request.clusters()) {
     if (FindCluster(config_, cluster) == nullptr) {
       return absl::InvalidArgumentError(absl::StrFormat(
-          "cluster '%s' is not in this daemon's config; known clusters are listed there",
-          cluster));
+          "cluster '%s' is not in this daemon's config; known clusters are listed there", cluster));
     }
     if (!members.insert(cluster).second) {
       return absl::InvalidArgumentError(absl::StrFormat("cluster '%s' is listed twice", cluster));
     }
   }
   if (!members.contains(config_.cluster_name())) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "register the namespace on one of its member clusters; this is '%s'",
-        config_.cluster_name()));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("register the namespace on one of its member clusters; this is '%s'",
+                        config_.cluster_name()));
   }
   const ClusterConfig* active = FindCluster(config_, request.active_cluster());
   if (active == nullptr || !members.contains(request.active_cluster())) {
@@ -58,8 +57,8 @@ absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
           absl::StrFormat("namespace '%s' already exists", request.name()));
     }
     absl::BitGen gen;
-    record.set_id(absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
-                                  absl::Uniform<uint64_t>(gen)));
+    record.set_id(
+        absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen)));
     record.set_name(request.name());
     *record.mutable_clusters() = request.clusters();
     record.set_active_cluster(request.active_cluster());

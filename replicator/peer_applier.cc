@@ -64,9 +64,10 @@ std::vector<PeerShardStatus> PeerApplier::Snapshot() const {
     status.set_peer(peer_);
     status.set_applied_offset(view.progress.next_offset());
     status.set_high_watermark(view.high_watermark);
-    const int64_t lag = view.high_watermark < 0
-                            ? 0
-                            : std::max<int64_t>(0, view.high_watermark - view.progress.next_offset());
+    const int64_t lag =
+        view.high_watermark < 0
+            ? 0
+            : std::max<int64_t>(0, view.high_watermark - view.progress.next_offset());
     status.set_lag_tasks(lag);
     status.set_lag_seconds(lag > 0 && view.progress.last_task_created_unix_micros() > 0
                                ? (now - view.progress.last_task_created_unix_micros()) / 1e6
@@ -92,6 +93,29 @@ ShardApplyProgress& PeerApplier::ProgressFor(int32_t shard, Pending& pending) {
              shard == kControlShard ? control_progress_ : shards_[shard].progress;
 }
 
+void PeerApplier::Halt(const std::string& reason) {
+  std::fprintf(stderr, "xdcd: %s\n", reason.c_str());
+  probe_.halted->Set(1);
+  absl::MutexLock lock(&mu_);
+  halt_reason_ = reason;
+}
+
+std::optional<std::string> PeerApplier::CheckNotTruncated(
+    const std::vector<int64_t>& high_watermarks) const {
+  absl::MutexLock lock(&mu_);
+  for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+    const int64_t applied = shards_[shard].progress.next_offset();
+    if (high_watermarks[shard] >= 0 && high_watermarks[shard] < applied) {
+      return absl::StrFormat(
+          "applier for peer %s halted: partition %d of %s ends at offset %d but offsets up to "
+          "%d were already applied, so the topic was recreated or Kafka lost data; applying "
+          "more could skip events. See runbooks/applier-halted.md",
+          peer_, shard, history_topic_, high_watermarks[shard], applied);
+    }
+  }
+  return std::nullopt;
+}
+
 void PeerApplier::Run() {
   while (!stopping_) {
     std::vector<KafkaMessage> messages =
@@ -99,6 +123,12 @@ void PeerApplier::Run() {
     std::vector<int64_t> high_watermarks(config_.shard_count(), -1);
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
       high_watermarks[shard] = consumer_->HighWatermark(history_topic_, shard).value_or(-1);
+    }
+    // Our offsets are the source of truth: a partition that ends below them lost what we
+    // applied, and the consumer would silently re-read (and skip) from its start.
+    if (std::optional<std::string> truncated = CheckNotTruncated(high_watermarks)) {
+      Halt(*truncated);
+      return;
     }
     Pending pending;
     for (const KafkaMessage& message : messages) {
@@ -113,13 +143,8 @@ void PeerApplier::Run() {
         pending.batch.progress.push_back({peer_, shard, progress});
       }
       if (absl::Status s = store_.CommitApply(pending.batch); !s.ok()) {
-        const std::string reason = absl::StrFormat(
-            "applier for peer %s halted: %s; restart xdcd after fixing the cause", peer_,
-            s.ToString());
-        std::fprintf(stderr, "xdcd: %s\n", reason.c_str());
-        probe_.halted->Set(1);
-        absl::MutexLock lock(&mu_);
-        halt_reason_ = reason;
+        Halt(absl::StrFormat("applier for peer %s halted: %s; restart xdcd after fixing the cause",
+                             peer_, s.ToString()));
         return;
       }
     }
@@ -211,7 +236,8 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
       if (inserted) pending.batch.workflows.emplace_back();
       ApplyBatch::WorkflowUpdate& update = pending.batch.workflows[it->second];
       update.starts_run = update.starts_run || decision.events_to_write.front().event_id() == 1;
-      for (HistoryEvent& event : decision.events_to_write) update.events.push_back(std::move(event));
+      for (HistoryEvent& event : decision.events_to_write)
+        update.events.push_back(std::move(event));
       update.state = std::move(decision.new_state);
       progress.set_events_applied(progress.events_applied() + new_events);
       progress.set_duplicate_events_dropped(progress.duplicate_events_dropped() +

@@ -8,8 +8,10 @@
 // that cannot be applied (gap, fork, invalid) are parked in the DLQ in the same batch: never
 // dropped.
 //
-// If the store refuses a batch the applier halts (latch on ambiguity): status and the
-// xdc_applier_halted metric say so, and a restart resumes from the stored offsets.
+// The applier halts (latch on ambiguity) if the store refuses a batch, or if a peer partition
+// ends below an offset we already applied (the topic was recreated or Kafka lost data: going on
+// would skip events). Status and the xdc_applier_halted metric say why; a restart resumes from
+// the stored offsets once the cause is fixed.
 //
 // Thread-safety: the applier thread owns the consumer; Snapshot() may be called from any thread
 // (the per-shard views are guarded by mu_).
@@ -40,8 +42,8 @@ inline constexpr int32_t kControlShard = -1;
 
 class PeerApplier {
  public:
-  PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer,
-              Store& store, NamespaceRegistry& namespaces, ApplierProbe probe, Clock clock);
+  PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer, Store& store,
+              NamespaceRegistry& namespaces, ApplierProbe probe, Clock clock);
   ~PeerApplier();
 
   // Loads stored offsets, assigns the partitions and starts the thread.
@@ -71,6 +73,11 @@ class PeerApplier {
   };
 
   void Run();
+  // Records why the applier stopped and raises xdc_applier_halted.
+  void Halt(const std::string& reason);
+  // The halt reason if a partition's end (as the broker reports it) is below our applied offset.
+  [[nodiscard]] std::optional<std::string> CheckNotTruncated(
+      const std::vector<int64_t>& high_watermarks) const;
   void ApplyHistory(const KafkaMessage& message, Pending& pending);
   void ApplyControl(const KafkaMessage& message, Pending& pending);
   void Park(const KafkaMessage& message, int32_t shard, ParkReason reason, const std::string& error,

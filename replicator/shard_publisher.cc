@@ -144,7 +144,17 @@ void Publisher::ProduceShard(int32_t shard) {
       const int64_t task_id = message.task().task_id();
       absl::Status s = producer_->Produce(history_topic_, shard, EncodeFrame(message),
                                           TaskToken(shard, task_id));
-      if (!s.ok()) return;  // queue full or broker trouble: poll, then continue from here
+      if (!s.ok()) {
+        // Queue full: poll, then continue from here. Anything else is logged once per streak.
+        if (!absl::IsResourceExhausted(s) && !cursor.produce_error_logged) {
+          std::fprintf(stderr, "xdcd: shard %d task %lld cannot be produced, retrying: %s\n", shard,
+                       static_cast<long long>(task_id), s.ToString().c_str());
+          probe_.delivery_errors->Increment();
+          cursor.produce_error_logged = true;
+        }
+        return;
+      }
+      cursor.produce_error_logged = false;
       cursor.OnSent(task_id);
     }
   }

@@ -46,6 +46,8 @@ class ShardCursor {
   // After a failure and once nothing is in flight: send again from the first unacknowledged.
   void MaybeRewind();
 
+  bool produce_error_logged = false;  // a failing Produce is logged once, not every retry
+
  private:
   int64_t next_to_send_;
   int64_t delivered_;
@@ -82,15 +84,15 @@ class Publisher {
   const std::string history_topic_;
   const std::string control_topic_;
   std::unique_ptr<KafkaProducer> producer_;
-  std::vector<ShardCursor> cursors_;         // owned by the publisher thread
+  std::vector<ShardCursor> cursors_;                       // owned by the publisher thread
   std::map<uint64_t, NamespaceRecord> records_in_flight_;  // owned by the publisher thread
   uint64_t next_record_token_ = 0;                         // owned by the publisher thread
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool notified_ = false;                   // guarded by mu_
-  bool stopping_ = false;                   // guarded by mu_
-  std::deque<NamespaceRecord> announce_;    // guarded by mu_
+  bool notified_ = false;                 // guarded by mu_
+  bool stopping_ = false;                 // guarded by mu_
+  std::deque<NamespaceRecord> announce_;  // guarded by mu_
   std::thread thread_;
 };
 

@@ -25,12 +25,16 @@ struct Tunables {
   int embedded_kafka_brokers = 1;       // brokers of the embedded mock cluster
 
   // --- API ---
-  size_t max_events_per_append = 1000;         // events
-  size_t max_attributes_bytes = 1 << 20;       // bytes per event
-  size_t max_request_body_bytes = 16 << 20;    // bytes
-  size_t max_http_connections = 256;           // concurrent connections
-  size_t dlq_list_default_limit = 100;         // entries
-  size_t dlq_list_max_limit = 10000;           // entries
+  size_t max_events_per_append = 1000;      // events
+  size_t max_attributes_bytes = 512 << 10;  // bytes per event
+  // Bytes of one replication task (one append). Kafka refuses messages over its
+  // message.max.bytes (1,000,000 by default, broker and client), and an accepted append whose
+  // task Kafka refuses would block its shard's stream, so appends are bounded below that.
+  size_t max_task_bytes = 900 << 10;
+  size_t max_request_body_bytes = 16 << 20;  // bytes
+  size_t max_http_connections = 256;         // concurrent connections
+  size_t dlq_list_default_limit = 100;       // entries
+  size_t dlq_list_max_limit = 10000;         // entries
 };
 
 }  // namespace xdc

@@ -101,17 +101,16 @@ absl::StatusOr<AppendResponse> WriteService::Append(const AppendRequest& request
           store_.GetCurrentRun(ns->id(), request.workflow_id());
       if (!run.ok()) return Count(run.status(), 0);
       if (!run->has_value()) {
-        return Count(absl::NotFoundError(absl::StrFormat(
-                         "workflow '%s' has no run in namespace '%s'", request.workflow_id(),
-                         request.namespace_())),
-                     0);
+        return Count(
+            absl::NotFoundError(absl::StrFormat("workflow '%s' has no run in namespace '%s'",
+                                                request.workflow_id(), request.namespace_())),
+            0);
       }
       key.set_run_id(**run);
     }
   }
   std::vector<NewEvent> events(request.events().begin(), request.events().end());
-  return Count(AppendToRun(*ns, key, request.expected_next_event_id(), events),
-               events.size());
+  return Count(AppendToRun(*ns, key, request.expected_next_event_id(), events), events.size());
 }
 
 absl::StatusOr<AppendResponse> WriteService::Signal(const SignalRequest& request) {
@@ -129,10 +128,10 @@ absl::StatusOr<AppendResponse> WriteService::Signal(const SignalRequest& request
         store_.GetCurrentRun(ns->id(), request.workflow_id());
     if (!run.ok()) return Count(run.status(), 0);
     if (!run->has_value()) {
-      return Count(absl::NotFoundError(absl::StrFormat("workflow '%s' has no run in namespace '%s'",
-                                                       request.workflow_id(),
-                                                       request.namespace_())),
-                   0);
+      return Count(
+          absl::NotFoundError(absl::StrFormat("workflow '%s' has no run in namespace '%s'",
+                                              request.workflow_id(), request.namespace_())),
+          0);
     }
     key.set_run_id(**run);
   }
@@ -145,15 +144,14 @@ absl::StatusOr<AppendResponse> WriteService::Signal(const SignalRequest& request
   return Count(AppendToRun(*ns, key, 0, {event}), 1);
 }
 
-absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& ns,
-                                                         WorkflowKey key,
+absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& ns, WorkflowKey key,
                                                          int64_t expected_next_event_id,
                                                          const std::vector<NewEvent>& events) {
   for (const NewEvent& event : events) {
     if (event.attributes().size() > tunables_.max_attributes_bytes) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "an event's attributes are %d bytes; at most %d are allowed",
-          event.attributes().size(), tunables_.max_attributes_bytes));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("an event's attributes are %d bytes; at most %d are allowed",
+                          event.attributes().size(), tunables_.max_attributes_bytes));
     }
   }
   const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
@@ -199,10 +197,15 @@ absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& 
     task.set_shard(shard);
     task.set_source_cluster(config_.cluster_name());
     *task.mutable_workflow() = key;
-    *task.mutable_version_history_items() =
-        CurrentBranch(state.version_histories())->items();
+    *task.mutable_version_history_items() = CurrentBranch(state.version_histories())->items();
     for (const HistoryEvent& event : write.events) *task.add_events() = event;
     task.set_created_unix_micros(now);
+    if (task.ByteSizeLong() > tunables_.max_task_bytes) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "this append would replicate as %d bytes; at most %d fit in one replication task: "
+          "split it into smaller appends",
+          task.ByteSizeLong(), tunables_.max_task_bytes));
+    }
     auto& entry = shard_state.in_flight[state_key];
     entry.first = state;
     ++entry.second;

@@ -171,8 +171,8 @@ int Namespace(HttpClient& client, const Args& args, bool json) {
   if (verb == "get") {
     if (args.positional.size() < 3) return Usage("namespace get needs a NAME");
     NamespaceRecord record;
-    if (absl::Status s = client.Call("GET", "/v1/namespaces/" + args.positional[2], nullptr,
-                                     record);
+    if (absl::Status s =
+            client.Call("GET", "/v1/namespaces/" + args.positional[2], nullptr, record);
         !s.ok()) {
       return Fail(s);
     }
@@ -316,8 +316,9 @@ int Status(HttpClient& client, bool json) {
   }
   std::printf("cluster %s, %d shards, kafka %s\n", status.cluster().c_str(), status.shard_count(),
               status.kafka_bootstrap().c_str());
-  std::printf("%-5s %10s %10s  %-8s %10s %10s %9s %9s %10s %8s %7s\n", "shard", "outbox", "published",
-              "peer", "applied", "watermark", "lag", "lag_s", "events", "dups", "parked");
+  std::printf("%-5s %10s %10s  %-8s %10s %10s %9s %9s %10s %8s %7s\n", "shard", "outbox",
+              "published", "peer", "applied", "watermark", "lag", "lag_s", "events", "dups",
+              "parked");
   for (const ShardStatus& shard : status.shards()) {
     if (shard.peers().empty()) {
       std::printf("%-5d %10lld %10lld\n", shard.shard(),
@@ -465,10 +466,9 @@ int Load(const std::string& address, const Args& args, bool json) {
         "wrote %lld workflows, %lld events in %lld acknowledged requests in %.2f s "
         "(%.0f events/s, %d connections); %lld failed\n",
         static_cast<long long>(result->workflows_completed),
-        static_cast<long long>(result->events_written),
-        static_cast<long long>(result->requests_ok), result->seconds,
-        result->events_written / std::max(result->seconds, 1e-9), options.concurrency,
-        static_cast<long long>(result->requests_failed));
+        static_cast<long long>(result->events_written), static_cast<long long>(result->requests_ok),
+        result->seconds, result->events_written / std::max(result->seconds, 1e-9),
+        options.concurrency, static_cast<long long>(result->requests_failed));
   }
   if (result->requests_failed > 0) {
     std::fprintf(stderr, "xdcctl: first error: %s\n", result->first_error.c_str());

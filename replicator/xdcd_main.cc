@@ -63,10 +63,11 @@ int main(int argc, char** argv) {
     return kExitStartError;
   }
   if ((*daemon)->embedded_kafka()) {
-    std::printf("xdcd: cluster %s started embedded Kafka at %s (other clusters: set "
-                "kafka { bootstrap_servers: \"%s\" })\n",
-                cluster.c_str(), (*daemon)->kafka_bootstrap().c_str(),
-                (*daemon)->kafka_bootstrap().c_str());
+    std::printf(
+        "xdcd: cluster %s started embedded Kafka at %s (other clusters: set "
+        "kafka { bootstrap_servers: \"%s\" })\n",
+        cluster.c_str(), (*daemon)->kafka_bootstrap().c_str(),
+        (*daemon)->kafka_bootstrap().c_str());
   }
   std::printf("xdcd: cluster %s kafka bootstrap %s\n", cluster.c_str(),
               (*daemon)->kafka_bootstrap().c_str());

@@ -771,3 +771,64 @@ TEST(StoreIdentityTest, RefusesAnotherClusterOrShardCount) {
 
 }  // namespace
 }  // namespace xdc
+
+namespace xdc {
+namespace {
+
+TEST_F(TwoClustersTest, AnAppendTooLargeForOneKafkaMessageIsRefusedUpFront) {
+  // Each event is within the per-event bound, together they exceed one replication task.
+  const std::string half_mib(500 << 10, 'x');
+  AppendRequest request = Append(
+      kNamespace, "big", 1,
+      {Event(WORKFLOW_EXECUTION_STARTED, half_mib), Event(ACTIVITY_TASK_SCHEDULED, half_mib)});
+  ApiError refused = RequestError(*east_client_, "POST", "/v1/append", JsonOf(request));
+  EXPECT_EQ(refused.http_status, 400);
+  EXPECT_EQ(refused.error.code(), "INVALID_ARGUMENT");
+  EXPECT_THAT(refused.error.message(), HasSubstr("split it into smaller appends"));
+  // Nothing was written, so nothing blocks the stream: the same workflow in two appends
+  // replicates.
+  AppendResponse first;
+  AppendRequest start = Append(kNamespace, "big", 1, {Event(WORKFLOW_EXECUTION_STARTED, half_mib)});
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &start, first).ok());
+  AppendResponse second;
+  AppendRequest next =
+      Append(kNamespace, "big", 2, {Event(ACTIVITY_TASK_SCHEDULED, half_mib)}, first.run_id());
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &next, second).ok());
+  EXPECT_EQ(WaitForConvergence(), 1u);
+}
+
+TEST_F(TwoClustersTest, ApplierHaltsWhenThePeerPartitionLostWhatItApplied) {
+  ASSERT_GT(WriteWorkflows(east_->http_address(), kNamespace, "before", 20), 0);
+  WaitForConvergence();
+  // West comes back against a Kafka that never held those tasks, as after a topic was
+  // recreated or a broker lost its log: its stored offsets are beyond every partition's end.
+  west_client_.reset();
+  west_.reset();
+  absl::StatusOr<std::unique_ptr<EmbeddedKafka>> empty_kafka = EmbeddedKafka::Start(1);
+  ASSERT_TRUE(empty_kafka.ok()) << empty_kafka.status();
+  for (const char* cluster : {"east", "west"}) {
+    ASSERT_TRUE((*empty_kafka)->CreateTopic(HistoryTopic(cluster), 4).ok());
+    ASSERT_TRUE((*empty_kafka)->CreateTopic(ControlTopic(cluster), 1).ok());
+  }
+  absl::StatusOr<std::unique_ptr<Daemon>> west =
+      Daemon::Start(MakeConfig("west", west_dir_.path(), (*empty_kafka)->bootstrap()));
+  ASSERT_TRUE(west.ok()) << west.status();
+  west_ = *std::move(west);
+  west_client_ = std::make_unique<HttpClient>(west_->http_address());
+
+  StatusResponse status;
+  ASSERT_TRUE(WaitUntil([&] {
+    status = GetStatus(*west_client_);
+    return status.halted_appliers_size() > 0;
+  })) << "west kept applying from a truncated partition: "
+      << status.DebugString();
+  EXPECT_THAT(status.halted_appliers(0), HasSubstr("topic was recreated or Kafka lost data"));
+  absl::StatusOr<HttpResult> metrics = west_client_->Request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(MetricSum(metrics->body, "xdc_applier_halted"), 1);
+  west_client_.reset();
+  west_.reset();  // before its Kafka goes away
+}
+
+}  // namespace
+}  // namespace xdc
