@@ -1,5 +1,7 @@
 #include "protocol/config.h"
 
+#include <arpa/inet.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -26,6 +28,9 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
  private:
   std::string first_error_;
 };
+
+constexpr std::string_view kClusterNameChars =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
 
 absl::Status ConfigError(std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("config: ", std::string(what)));
@@ -83,10 +88,10 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
   std::set<int64_t> versions;
   for (const ClusterConfig& cluster : config.clusters()) {
     if (cluster.name().empty()) return ConfigError("a clusters entry has no name");
-    if (cluster.name().find_first_of(" /\\:") != std::string::npos) {
+    if (cluster.name().find_first_not_of(kClusterNameChars) != std::string::npos) {
       return ConfigError(absl::StrFormat(
-          "clusters: cluster name '%s' may not contain spaces, slashes or colons (it names "
-          "Kafka topics)",
+          "clusters: cluster name '%s' may only contain letters, digits, '.', '_' and '-' (it "
+          "names Kafka topics)",
           cluster.name()));
     }
     if (!names.insert(cluster.name()).second) {
@@ -116,8 +121,16 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
   if (config.http_listen_address().empty()) {
     return ConfigError("http_listen_address is missing: set it to host:port (port 0 = any)");
   }
-  if (absl::StatusOr<HostPort> hp = ParseHostPort(config.http_listen_address()); !hp.ok()) {
-    return ConfigError(absl::StrCat("http_listen_address: ", hp.status().message()));
+  absl::StatusOr<HostPort> listen = ParseHostPort(config.http_listen_address());
+  if (!listen.ok()) {
+    return ConfigError(absl::StrCat("http_listen_address: ", listen.status().message()));
+  }
+  unsigned char address[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, listen->host.c_str(), address) != 1 &&
+      inet_pton(AF_INET6, listen->host.c_str(), address) != 1) {
+    return ConfigError(absl::StrFormat(
+        "http_listen_address: '%s' is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)",
+        listen->host));
   }
   return absl::OkStatus();
 }

@@ -30,7 +30,7 @@ ApiResponse Error(const absl::Status& status) {
   if (auto active = status.GetPayload(kActiveClusterPayload)) {
     error.set_active_cluster(std::string(*active));
   }
-  error.set_retryable(status.code() == absl::StatusCode::kUnavailable);
+  error.set_retryable(IsRetryable(status));
   return Json(error, HttpStatusFor(status.code()));
 }
 
@@ -162,6 +162,19 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
     }
     return Json(*record);
   }
+  // A known path asked with the wrong method: 405 with the method it takes.
+  static const std::map<std::string, std::string> kAllowedMethods = {
+      {"/healthz", "GET"},    {"/metrics", "GET"},    {"/v1/status", "GET"},
+      {"/v1/history", "GET"}, {"/v1/digests", "GET"}, {"/v1/dlq", "GET"},
+      {"/v1/append", "POST"}, {"/v1/signal", "POST"}, {"/v1/namespaces", "GET or POST"}};
+  const bool namespace_path = path.starts_with(kNamespacePrefix);
+  if (auto allowed = kAllowedMethods.find(path);
+      allowed != kAllowedMethods.end() || namespace_path) {
+    ApiResponse response = Error(absl::InvalidArgumentError(absl::StrFormat(
+        "%s does not take %s; use %s", path, method, namespace_path ? "GET" : allowed->second)));
+    response.status = 405;
+    return response;
+  }
   return Error(absl::NotFoundError(
       absl::StrFormat("no route %s %s; see docs/api.md for the API", method, path)));
 }
@@ -268,6 +281,7 @@ ApiResponse ApiHandler::Dlq(const Query& query) {
 
 ApiResponse ApiHandler::Metrics() {
   StatusResponse status = status_();
+  metrics_.SetStoreWriteFailed(!status.store_write_error().empty());
   for (const ShardStatus& shard : status.shards()) {
     metrics_.SetOutboxBacklog(shard.shard(), static_cast<double>(shard.outbox_next_task_id() -
                                                                  shard.published_task_id()));

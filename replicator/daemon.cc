@@ -139,6 +139,9 @@ StatusResponse Daemon::Status() const {
     }
   }
   status.set_corrupt_messages(corrupt);
+  if (absl::Status error = store_->WriteError(); !error.ok()) {
+    status.set_store_write_error(std::string(error.message()));
+  }
   return status;
 }
 

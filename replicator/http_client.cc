@@ -6,8 +6,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "protocol/config.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/api_errors.h"
 #include "replicator/beast.h"
-#include "replicator/write_service.h"
 
 namespace xdc {
 
@@ -145,6 +145,7 @@ absl::Status HttpClient::Call(const std::string& method, const std::string& targ
     if (!error.active_cluster().empty()) {
       status.SetPayload(kActiveClusterPayload, absl::Cord(error.active_cluster()));
     }
+    if (error.retryable()) MarkRetryable(status);
     return status;
   }
   return FromJson(result->body, response);

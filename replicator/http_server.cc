@@ -49,9 +49,13 @@ http::response<http::string_body> MakeResponse(const ApiResponse& api, unsigned 
   return response;
 }
 
-ApiResponse ErrorJson(int status, const std::string& code, const std::string& message) {
+// Errors raised before a request reaches the API handler (same shape as ErrorResponse).
+ApiResponse ErrorJson(int status, const std::string& code, const std::string& message,
+                      bool retryable = false) {
   return ApiResponse{status, "application/json",
-                     absl::StrFormat(R"({"code":"%s","message":"%s"})", code, message)};
+                     absl::StrFormat(R"({"code":"%s","message":"%s","active_cluster":"",)"
+                                     R"("retryable":%s})",
+                                     code, message, retryable ? "true" : "false")};
 }
 
 }  // namespace
@@ -123,7 +127,8 @@ void HttpServer::Impl::AcceptLoop() {
       http::write(*socket,
                   MakeResponse(ErrorJson(503, "UNAVAILABLE",
                                          absl::StrFormat("too many connections (at most %d)",
-                                                         max_connections)),
+                                                         max_connections),
+                                         /*retryable=*/true),
                                11, false),
                   ec);
       continue;

@@ -44,6 +44,9 @@ Metrics::Metrics(const std::string& cluster)
                          *registry_)),
       outbox_backlog_(Build(prometheus::BuildGauge(), "xdc_outbox_backlog_tasks",
                             "Committed tasks not yet delivered to Kafka", cluster, *registry_)),
+      store_write_failed_(Build(prometheus::BuildGauge(), "xdc_store_write_failed",
+                                "1 once a store write failed: appends are refused until restart",
+                                cluster, *registry_)),
       write_{&appends_.Add({{"result", "ok"}}), &appends_.Add({{"result", "rejected"}}),
              &events_appended_.Add({})},
       publisher_{&published_.Add({}), &delivery_errors_.Add({})} {}
@@ -63,6 +66,8 @@ void Metrics::SetLag(const std::string& peer, int shard, double tasks, double se
 void Metrics::SetOutboxBacklog(int shard, double tasks) {
   outbox_backlog_.Add({{"shard", std::to_string(shard)}}).Set(tasks);
 }
+
+void Metrics::SetStoreWriteFailed(bool failed) { store_write_failed_.Add({}).Set(failed ? 1 : 0); }
 
 std::string Metrics::Serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

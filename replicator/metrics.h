@@ -45,6 +45,7 @@ class Metrics {
   // Gauges refreshed from a status snapshot just before each scrape.
   void SetLag(const std::string& peer, int shard, double tasks, double seconds);
   void SetOutboxBacklog(int shard, double tasks);
+  void SetStoreWriteFailed(bool failed);
 
   // Prometheus text exposition format.
   [[nodiscard]] std::string Serialize() const;
@@ -64,6 +65,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& lag_tasks_;
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
   prometheus::Family<prometheus::Gauge>& outbox_backlog_;
+  prometheus::Family<prometheus::Gauge>& store_write_failed_;
   WriteProbe write_;
   PublisherProbe publisher_;
 };

@@ -50,6 +50,7 @@ absl::StatusOr<NamespaceRecord> WriteService::CheckWritable(const std::string& n
     absl::Status s = absl::UnavailableError(absl::StrFormat(
         "namespace '%s' is in handover from '%s'; retry shortly", name, ns->active_cluster()));
     s.SetPayload(kActiveClusterPayload, absl::Cord(ns->active_cluster()));
+    MarkRetryable(s);
     return s;
   }
   return *ns;

@@ -2,7 +2,7 @@
 //
 // A write is accepted only on the cluster that owns the namespace's current failover version
 // and is not in handover; otherwise FAILED_PRECONDITION naming the active cluster (attached as
-// the kActiveClusterPayload payload), or UNAVAILABLE (retryable) during a handover.
+// the kActiveClusterPayload payload), or UNAVAILABLE marked retryable during a handover.
 //
 // Concurrency: appends of one shard are serialised by that shard's lock from reading the
 // workflow's state until the write is queued for commit; the state of writes still in flight is
@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/api_errors.h"
 #include "replicator/clock.h"
 #include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
@@ -25,8 +26,6 @@
 #include "store/store.h"
 
 namespace xdc {
-
-inline constexpr char kActiveClusterPayload[] = "xdc.active_cluster";
 
 class WriteService {
  public:

@@ -14,8 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/api_errors.h"
 #include "replicator/http_client.h"
-#include "replicator/write_service.h"
 #include "replicator/xdcctl_load.h"
 
 namespace xdc {
@@ -99,6 +99,7 @@ int Fail(const absl::Status& status) {
     std::fprintf(stderr, "xdcctl: the namespace is active on cluster '%s'\n",
                  std::string(*active).c_str());
   }
+  if (IsRetryable(status)) std::fprintf(stderr, "xdcctl: this error is retryable\n");
   return kExitFailed;
 }
 
@@ -341,6 +342,9 @@ int Status(HttpClient& client, bool json) {
               static_cast<long long>(status.total_lag_tasks()),
               static_cast<long long>(status.parked_tasks()),
               static_cast<long long>(status.corrupt_messages()));
+  if (!status.store_write_error().empty()) {
+    std::printf("STORE WRITE FAILED (appends refused): %s\n", status.store_write_error().c_str());
+  }
   for (const std::string& halted : status.halted_appliers()) {
     std::printf("HALTED: %s\n", halted.c_str());
   }

@@ -139,10 +139,10 @@ class GroupCommitter {
   const size_t max_group_size_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending*> queue_;  // guarded by mu_
-  bool held_ = false;           // guarded by mu_
-  bool stopping_ = false;       // guarded by mu_
-  absl::Status latched_;        // guarded by mu_
+  std::deque<Pending*> queue_;     // guarded by mu_
+  bool held_ = false;              // guarded by mu_
+  bool stopping_ = false;          // guarded by mu_
+  absl::Status latched_;           // guarded by mu_
   uint64_t groups_written_ = 0;    // guarded by mu_
   uint64_t writes_committed_ = 0;  // guarded by mu_
   std::thread thread_;

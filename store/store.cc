@@ -13,8 +13,8 @@
 namespace xdc {
 namespace {
 
-const char* const kCfNames[] = {"default",      "meta",   "namespaces",     "workflows", "current_runs",
-                                "events",       "outbox", "apply_progress", "dlq"};
+const char* const kCfNames[] = {"default", "meta",   "namespaces",     "workflows", "current_runs",
+                                "events",  "outbox", "apply_progress", "dlq"};
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -67,12 +67,11 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
     descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
   }
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s =
-      rocksdb::DB::Open(db_options, options.path, descriptors, &store->cfs_, &raw);
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors, &store->cfs_, &raw);
   if (!s.ok()) {
-    return absl::UnavailableError(absl::StrFormat(
-        "cannot open the store at %s: %s (is another xdcd using this data_dir?)", options.path,
-        s.ToString()));
+    return absl::UnavailableError(
+        absl::StrFormat("cannot open the store at %s: %s (is another xdcd using this data_dir?)",
+                        options.path, s.ToString()));
   }
   store->db_.reset(raw);
   if (absl::Status st = store->CheckIdentity(); !st.ok()) return st;
@@ -108,9 +107,8 @@ absl::Status Store::CheckIdentity() {
         "initial_failover_version %d, failover_version_increment %d). Point data_dir at this "
         "cluster's own store; shard_count and versions cannot change on an existing store",
         existing->cluster_name(), existing->shard_count(), existing->initial_failover_version(),
-        existing->failover_version_increment(), identity_.cluster_name(),
-        identity_.shard_count(), identity_.initial_failover_version(),
-        identity_.failover_version_increment()));
+        existing->failover_version_increment(), identity_.cluster_name(), identity_.shard_count(),
+        identity_.initial_failover_version(), identity_.failover_version_increment()));
   }
   return absl::OkStatus();
 }
@@ -118,8 +116,7 @@ absl::Status Store::CheckIdentity() {
 absl::Status Store::RecoverCounters() {
   for (int32_t shard = 0; shard < identity_.shard_count(); ++shard) {
     int64_t published = 0;
-    absl::StatusOr<std::optional<std::string>> stored =
-        Get(kMeta, keys::PublishedTaskId(shard));
+    absl::StatusOr<std::optional<std::string>> stored = Get(kMeta, keys::PublishedTaskId(shard));
     if (!stored.ok()) return stored.status();
     if (stored->has_value()) {
       if ((*stored)->size() != sizeof(int64_t)) {
@@ -131,8 +128,7 @@ absl::Status Store::RecoverCounters() {
     // The outbox's last key, if any, is the highest task id ever assigned (tasks below the
     // publish pointer are deleted).
     int64_t next = published;
-    std::unique_ptr<rocksdb::Iterator> it(
-        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kOutbox]));
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kOutbox]));
     it->SeekForPrev(keys::Outbox(shard, INT64_MAX));
     if (it->Valid() && it->key().size() == 12 &&
         it->key().starts_with(keys::Outbox(shard, 0).substr(0, 4))) {
@@ -147,7 +143,8 @@ absl::Status Store::RecoverCounters() {
   if (!it->status().ok()) return FromRocks(it->status(), "scanning the DLQ");
   parked_count_ = count;
   it->SeekToLast();
-  next_parked_sequence_ = it->Valid() ? keys::DecodeParkedSequence(it->key().ToStringView()) + 1 : 0;
+  next_parked_sequence_ =
+      it->Valid() ? keys::DecodeParkedSequence(it->key().ToStringView()) + 1 : 0;
   return absl::OkStatus();
 }
 
@@ -164,9 +161,9 @@ absl::StatusOr<std::optional<std::string>> Store::Get(Cf cf, const std::string& 
 absl::Status Store::PutNamespace(const NamespaceRecord& record) {
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  return FromRocks(db_->Put(sync, cfs_[kNamespaces], keys::Namespace(record.id()),
-                            Serialize(record)),
-                   "writing a namespace record");
+  return FromRocks(
+      db_->Put(sync, cfs_[kNamespaces], keys::Namespace(record.id()), Serialize(record)),
+      "writing a namespace record");
 }
 
 absl::StatusOr<std::vector<NamespaceRecord>> Store::ListNamespaces() const {
@@ -234,8 +231,7 @@ absl::Status Store::ForEachWorkflow(
     const std::string& namespace_id,
     const std::function<absl::Status(const WorkflowMutableState&)>& visit) const {
   const std::string prefix = keys::WorkflowPrefix(namespace_id);
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cfs_[kWorkflows]));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kWorkflows]));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     absl::StatusOr<WorkflowMutableState> state =
         Parse<WorkflowMutableState>(it->value().ToString(), "workflow state");
@@ -297,14 +293,14 @@ void Store::ReleaseCommits() { committer_->Release(); }
 size_t Store::QueuedCommits() const { return committer_->queued(); }
 uint64_t Store::CommitGroups() const { return committer_->groups_written(); }
 uint64_t Store::CommittedAppends() const { return committer_->writes_committed(); }
+absl::Status Store::WriteError() const { return committer_->latched_error(); }
 
 // --- outbox --------------------------------------------------------------------------------------
 
 int64_t Store::OutboxNextTaskId(int32_t shard) const { return outbox_next_task_id_[shard].load(); }
 int64_t Store::PublishedTaskId(int32_t shard) const { return published_task_id_[shard].load(); }
 
-absl::StatusOr<std::vector<ReplicationTask>> Store::ReadOutbox(int32_t shard,
-                                                               int64_t from_task_id,
+absl::StatusOr<std::vector<ReplicationTask>> Store::ReadOutbox(int32_t shard, int64_t from_task_id,
                                                                size_t max_tasks) const {
   std::vector<ReplicationTask> tasks;
   const std::string end = keys::Outbox(shard, outbox_next_task_id_[shard].load());
@@ -326,12 +322,12 @@ absl::Status Store::MarkPublished(int32_t shard, int64_t exclusive_task_id) {
   std::memcpy(bytes, &exclusive_task_id, sizeof(int64_t));
   batch.Put(cfs_[kMeta], keys::PublishedTaskId(shard), rocksdb::Slice(bytes, sizeof(int64_t)));
   // Point deletes: a range tombstone per advance would slow every later outbox scan.
-  for (int64_t task_id = published_task_id_[shard].load(); task_id < exclusive_task_id;
-       ++task_id) {
+  for (int64_t task_id = published_task_id_[shard].load(); task_id < exclusive_task_id; ++task_id) {
     batch.Delete(cfs_[kOutbox], keys::Outbox(shard, task_id));
   }
   // Not synced: losing the pointer re-publishes, and applying is idempotent.
-  if (absl::Status s = FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "advancing the outbox");
+  if (absl::Status s =
+          FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "advancing the outbox");
       !s.ok()) {
     return s;
   }
@@ -374,7 +370,8 @@ absl::Status Store::CommitApply(ApplyBatch& apply) {
               Serialize(p.progress));
   }
   // Not synced: events and progress are lost or kept together, and lost ones are re-consumed.
-  if (absl::Status s = FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "committing applied tasks");
+  if (absl::Status s =
+          FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "committing applied tasks");
       !s.ok()) {
     return s;
   }

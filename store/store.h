@@ -28,8 +28,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "store/group_committer.h"
 #include "protocol/xdc.pb.h"
+#include "store/group_committer.h"
 
 namespace rocksdb {
 class ColumnFamilyHandle;
@@ -43,7 +43,7 @@ struct AppendWrite {
   int32_t shard = 0;
   WorkflowMutableState state;  // the workflow's state after `events`
   std::vector<HistoryEvent> events;
-  ReplicationTask task;  // task_id is assigned at commit, in commit order
+  ReplicationTask task;     // task_id is assigned at commit, in commit order
   bool starts_run = false;  // record the run as the workflow's current run
 };
 
@@ -109,6 +109,8 @@ class Store {
   [[nodiscard]] size_t QueuedCommits() const;
   [[nodiscard]] uint64_t CommitGroups() const;
   [[nodiscard]] uint64_t CommittedAppends() const;
+  // Non-OK once an append group failed; every later append fails with it (see GroupCommitter).
+  [[nodiscard]] absl::Status WriteError() const;
 
   // --- outbox ---
   [[nodiscard]] int64_t OutboxNextTaskId(int32_t shard) const;  // exclusive high watermark

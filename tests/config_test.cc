@@ -173,3 +173,22 @@ TEST(ConfigTest, LoadConfigFileMissingPath) {
 
 }  // namespace
 }  // namespace xdc
+
+namespace xdc {
+namespace {
+
+TEST(ConfigTest, ClusterNamesMustBeValidInKafkaTopicNames) {
+  for (const std::string bad : {"ea st", "east*", "east/1", "Ost-ü"}) {
+    ExpectInvalid(Edited("name: \"west\"", "name: \"" + bad + "\""),
+                  {"clusters", "may only contain letters, digits"});
+  }
+}
+
+TEST(ConfigTest, ListenHostMustBeAnIpAddress) {
+  ExpectInvalid(Edited("127.0.0.1:0", "localhost:7233"),
+                {"http_listen_address", "not an IP address"});
+  EXPECT_TRUE(ParseConfig(Edited("127.0.0.1:0", "::1:0"), "test.cfg").ok());  // IPv6 loopback
+}
+
+}  // namespace
+}  // namespace xdc

@@ -548,6 +548,12 @@ TEST_F(TwoClustersTest, BadInputGetsAClearError) {
     EXPECT_THAT(e.error.message(), HasSubstr("/v1/no-such-route"));
   }
   {
+    SCOPED_TRACE("wrong method");
+    const ApiError e = RequestError(east, "GET", "/v1/append");
+    EXPECT_EQ(e.http_status, 405) << e.body;
+    EXPECT_THAT(e.error.message(), HasSubstr("use POST"));
+  }
+  {
     SCOPED_TRACE("history without workflow_id");
     const ApiError e =
         RequestError(east, "GET", absl::StrCat("/v1/history?namespace=", kNamespace));

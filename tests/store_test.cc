@@ -666,3 +666,36 @@ TEST_F(StoreTest, OutboxListenerSeesTouchedShards) {
 
 }  // namespace
 }  // namespace xdc
+
+namespace xdc {
+namespace {
+
+TEST(GroupCommitterTest, AFailedGroupLatchesEveryLaterWrite) {
+  int attempts = 0;
+  GroupCommitter<int> committer(
+      [&](const std::vector<int*>& group) {
+        ++attempts;
+        for (int* write : group) {
+          if (*write == 2) return absl::ResourceExhaustedError("No space left on device");
+        }
+        return absl::OkStatus();
+      },
+      /*max_group_size=*/16);
+  int ok = 1;
+  EXPECT_TRUE(committer.Commit(ok).ok());
+  EXPECT_TRUE(committer.latched_error().ok());
+  int failing = 2;
+  absl::Status failed = committer.Commit(failing);
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(failed.message()), ::testing::HasSubstr("No space left on device"));
+  EXPECT_THAT(std::string(failed.message()), ::testing::HasSubstr("restarts"));
+  // The outcome of the failed write is unknown: nothing more is written, not even a good write.
+  int later = 3;
+  EXPECT_EQ(committer.Commit(later).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(committer.latched_error().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(committer.groups_written(), 1u);
+}
+
+}  // namespace
+}  // namespace xdc
