@@ -56,85 +56,83 @@ absl::StatusOr<NamespaceRecord> WriteService::CheckWritable(const std::string& n
   return *ns;
 }
 
-absl::StatusOr<AppendResponse> WriteService::Count(absl::StatusOr<AppendResponse> result,
-                                                   size_t events) {
+absl::StatusOr<AppendResponse> WriteService::Counted(absl::StatusOr<AppendResponse> result) {
   if (result.ok()) {
     probe_.appends_ok->Increment();
-    probe_.events_appended->Increment(static_cast<double>(events));
+    probe_.events_appended->Increment(
+        static_cast<double>(result->next_event_id() - result->first_event_id()));
   } else {
     probe_.appends_rejected->Increment();
   }
   return result;
 }
 
+absl::StatusOr<std::string> WriteService::CurrentRun(const NamespaceRecord& ns,
+                                                     const std::string& workflow_id) const {
+  absl::StatusOr<std::optional<std::string>> run = store_.GetCurrentRun(ns.id(), workflow_id);
+  if (!run.ok()) return run.status();
+  if (!run->has_value()) {
+    return absl::NotFoundError(
+        absl::StrFormat("workflow '%s' has no run in namespace '%s'", workflow_id, ns.name()));
+  }
+  return **run;
+}
+
 absl::StatusOr<AppendResponse> WriteService::Append(const AppendRequest& request) {
-  absl::StatusOr<NamespaceRecord> ns = CheckWritable(request.namespace_());
-  if (!ns.ok()) return Count(ns.status(), 0);
-  if (request.workflow_id().empty()) {
-    return Count(absl::InvalidArgumentError("workflow_id is required"), 0);
-  }
-  if (request.events_size() == 0) {
-    return Count(absl::InvalidArgumentError("events is empty: append at least one event"), 0);
-  }
-  if (static_cast<size_t>(request.events_size()) > tunables_.max_events_per_append) {
-    return Count(absl::InvalidArgumentError(
-                     absl::StrFormat("%d events in one append; at most %d are allowed",
-                                     request.events_size(), tunables_.max_events_per_append)),
-                 0);
-  }
-  if (request.expected_next_event_id() < 1) {
-    return Count(absl::InvalidArgumentError(
-                     "expected_next_event_id is required: 1 starts a run, otherwise the run's "
-                     "next event id"),
-                 0);
-  }
-  WorkflowKey key;
-  key.set_namespace_id(ns->id());
-  key.set_workflow_id(request.workflow_id());
-  key.set_run_id(request.run_id());
-  if (key.run_id().empty()) {
-    if (request.expected_next_event_id() == 1) {
-      absl::BitGen gen;
-      key.set_run_id(absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen),
-                                     absl::Uniform<uint64_t>(gen)));
-    } else {
-      absl::StatusOr<std::optional<std::string>> run =
-          store_.GetCurrentRun(ns->id(), request.workflow_id());
-      if (!run.ok()) return Count(run.status(), 0);
-      if (!run->has_value()) {
-        return Count(
-            absl::NotFoundError(absl::StrFormat("workflow '%s' has no run in namespace '%s'",
-                                                request.workflow_id(), request.namespace_())),
-            0);
-      }
-      key.set_run_id(**run);
-    }
-  }
-  std::vector<NewEvent> events(request.events().begin(), request.events().end());
-  return Count(AppendToRun(*ns, key, request.expected_next_event_id(), events), events.size());
+  return Counted(AppendUncounted(request));
 }
 
 absl::StatusOr<AppendResponse> WriteService::Signal(const SignalRequest& request) {
+  return Counted(SignalUncounted(request));
+}
+
+absl::StatusOr<AppendResponse> WriteService::AppendUncounted(const AppendRequest& request) {
   absl::StatusOr<NamespaceRecord> ns = CheckWritable(request.namespace_());
-  if (!ns.ok()) return Count(ns.status(), 0);
+  if (!ns.ok()) return ns.status();
+  if (request.workflow_id().empty()) return absl::InvalidArgumentError("workflow_id is required");
+  if (request.events_size() == 0) {
+    return absl::InvalidArgumentError("events is empty: append at least one event");
+  }
+  if (static_cast<size_t>(request.events_size()) > tunables_.max_events_per_append) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d events in one append; at most %d are allowed", request.events_size(),
+                        tunables_.max_events_per_append));
+  }
+  if (request.expected_next_event_id() < 1) {
+    return absl::InvalidArgumentError(
+        "expected_next_event_id is required: 1 starts a run, otherwise the run's next event id");
+  }
+  WorkflowKey key;
+  key.set_namespace_id(ns->id());
+  key.set_workflow_id(request.workflow_id());
+  key.set_run_id(request.run_id());
+  if (key.run_id().empty() && request.expected_next_event_id() == 1) {
+    absl::BitGen gen;
+    key.set_run_id(
+        absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen)));
+  } else if (key.run_id().empty()) {
+    absl::StatusOr<std::string> run = CurrentRun(*ns, request.workflow_id());
+    if (!run.ok()) return run.status();
+    key.set_run_id(*run);
+  }
+  std::vector<NewEvent> events(request.events().begin(), request.events().end());
+  return AppendToRun(*ns, key, request.expected_next_event_id(), events);
+}
+
+absl::StatusOr<AppendResponse> WriteService::SignalUncounted(const SignalRequest& request) {
+  absl::StatusOr<NamespaceRecord> ns = CheckWritable(request.namespace_());
+  if (!ns.ok()) return ns.status();
   if (request.workflow_id().empty() || request.signal_name().empty()) {
-    return Count(absl::InvalidArgumentError("workflow_id and signal_name are required"), 0);
+    return absl::InvalidArgumentError("workflow_id and signal_name are required");
   }
   WorkflowKey key;
   key.set_namespace_id(ns->id());
   key.set_workflow_id(request.workflow_id());
   key.set_run_id(request.run_id());
   if (key.run_id().empty()) {
-    absl::StatusOr<std::optional<std::string>> run =
-        store_.GetCurrentRun(ns->id(), request.workflow_id());
-    if (!run.ok()) return Count(run.status(), 0);
-    if (!run->has_value()) {
-      return Count(
-          absl::NotFoundError(absl::StrFormat("workflow '%s' has no run in namespace '%s'",
-                                              request.workflow_id(), request.namespace_())),
-          0);
-    }
-    key.set_run_id(**run);
+    absl::StatusOr<std::string> run = CurrentRun(*ns, request.workflow_id());
+    if (!run.ok()) return run.status();
+    key.set_run_id(*run);
   }
   SignalAttributes attributes;
   attributes.set_signal_name(request.signal_name());
@@ -142,7 +140,7 @@ absl::StatusOr<AppendResponse> WriteService::Signal(const SignalRequest& request
   NewEvent event;
   event.set_event_type(WORKFLOW_EXECUTION_SIGNALED);
   event.set_attributes(attributes.SerializeAsString());
-  return Count(AppendToRun(*ns, key, 0, {event}), 1);
+  return AppendToRun(*ns, key, 0, {event});
 }
 
 absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& ns, WorkflowKey key,

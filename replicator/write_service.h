@@ -53,8 +53,13 @@ class WriteService {
                                                            WorkflowKey key,
                                                            int64_t expected_next_event_id,
                                                            const std::vector<NewEvent>& events);
-  [[nodiscard]] absl::StatusOr<AppendResponse> Count(absl::StatusOr<AppendResponse> result,
-                                                     size_t events);
+  [[nodiscard]] absl::StatusOr<AppendResponse> AppendUncounted(const AppendRequest& request);
+  [[nodiscard]] absl::StatusOr<AppendResponse> SignalUncounted(const SignalRequest& request);
+  // Counts the request (and its events) in the write probe.
+  [[nodiscard]] absl::StatusOr<AppendResponse> Counted(absl::StatusOr<AppendResponse> result);
+  // The workflow's current run, or NOT_FOUND naming the workflow and namespace.
+  [[nodiscard]] absl::StatusOr<std::string> CurrentRun(const NamespaceRecord& ns,
+                                                       const std::string& workflow_id) const;
 
   const DaemonConfig& config_;
   const Tunables& tunables_;
