@@ -286,8 +286,8 @@ ApiResponse ApiHandler::Metrics() {
     metrics_.SetOutboxBacklog(shard.shard(), static_cast<double>(shard.outbox_next_task_id() -
                                                                  shard.published_task_id()));
     for (const PeerShardStatus& peer : shard.peers()) {
-      metrics_.SetLag(peer.peer(), shard.shard(), static_cast<double>(peer.lag_tasks()),
-                      peer.lag_seconds());
+      metrics_.SetPeerShard(peer.peer(), shard.shard(), static_cast<double>(peer.lag_tasks()),
+                            peer.lag_seconds(), static_cast<double>(peer.missing_tasks()));
     }
   }
   return ApiResponse{200, "text/plain; version=0.0.4", metrics_.Serialize()};

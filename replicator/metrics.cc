@@ -42,6 +42,9 @@ Metrics::Metrics(const std::string& cluster)
       lag_seconds_(Build(prometheus::BuildGauge(), "xdc_replication_lag_seconds",
                          "Age of the newest applied task while behind, else 0", cluster,
                          *registry_)),
+      missing_tasks_(Build(prometheus::BuildGauge(), "xdc_replication_missing_tasks",
+                           "Task ids the peer's stream skipped over and that have not arrived",
+                           cluster, *registry_)),
       outbox_backlog_(Build(prometheus::BuildGauge(), "xdc_outbox_backlog_tasks",
                             "Committed tasks not yet delivered to Kafka", cluster, *registry_)),
       store_write_failed_(Build(prometheus::BuildGauge(), "xdc_store_write_failed",
@@ -57,10 +60,12 @@ ApplierProbe Metrics::MakeApplierProbe(const std::string& peer) {
                       &corrupt_.Add(labels), &gaps_.Add(labels),       &halted_.Add(labels)};
 }
 
-void Metrics::SetLag(const std::string& peer, int shard, double tasks, double seconds) {
+void Metrics::SetPeerShard(const std::string& peer, int shard, double lag_tasks, double lag_seconds,
+                           double missing_tasks) {
   const prometheus::Labels labels{{"peer", peer}, {"shard", std::to_string(shard)}};
-  lag_tasks_.Add(labels).Set(tasks);
-  lag_seconds_.Add(labels).Set(seconds);
+  lag_tasks_.Add(labels).Set(lag_tasks);
+  lag_seconds_.Add(labels).Set(lag_seconds);
+  missing_tasks_.Add(labels).Set(missing_tasks);
 }
 
 void Metrics::SetOutboxBacklog(int shard, double tasks) {

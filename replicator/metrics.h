@@ -43,7 +43,8 @@ class Metrics {
   [[nodiscard]] ApplierProbe MakeApplierProbe(const std::string& peer);
 
   // Gauges refreshed from a status snapshot just before each scrape.
-  void SetLag(const std::string& peer, int shard, double tasks, double seconds);
+  void SetPeerShard(const std::string& peer, int shard, double lag_tasks, double lag_seconds,
+                    double missing_tasks);
   void SetOutboxBacklog(int shard, double tasks);
   void SetStoreWriteFailed(bool failed);
 
@@ -64,6 +65,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& halted_;
   prometheus::Family<prometheus::Gauge>& lag_tasks_;
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
+  prometheus::Family<prometheus::Gauge>& missing_tasks_;
   prometheus::Family<prometheus::Gauge>& outbox_backlog_;
   prometheus::Family<prometheus::Gauge>& store_write_failed_;
   WriteProbe write_;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "protocol/conflict_resolver.h"
 #include "protocol/message_codec.h"
+#include "protocol/task_sequence.h"
 #include "store/keys.h"
 
 namespace xdc {
@@ -75,6 +76,7 @@ std::vector<PeerShardStatus> PeerApplier::Snapshot() const {
     status.set_events_applied(view.progress.events_applied());
     status.set_duplicate_events_dropped(view.progress.duplicate_events_dropped());
     status.set_tasks_parked(view.progress.tasks_parked());
+    status.set_missing_tasks(MissingTaskCount(view.progress.task_sequence()));
     result.push_back(std::move(status));
   }
   return result;
@@ -203,10 +205,12 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
   if (shard < 0 || shard >= config_.shard_count()) return;  // not an assigned partition
   ShardApplyProgress& progress = ProgressFor(shard, pending);
   if (message.offset < progress.next_offset()) return;  // already applied
+
   progress.set_next_offset(message.offset + 1);
 
   HistoryMessage decoded;
   if (absl::Status s = DecodeFrame(message.payload, decoded); !s.ok()) {
+    // Its task id is unknown: the next valid task's id shows it as missing.
     probe_.corrupt_messages->Increment();
     Park(message, shard, PARK_REASON_CORRUPT_MESSAGE, std::string(s.message()), nullptr, pending);
     return;
@@ -218,6 +222,16 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
                          task.shard(), task.source_cluster(), shard, message.topic),
          &task.workflow(), pending);
     return;
+  }
+  const int64_t missing_before = MissingTaskCount(progress.task_sequence());
+  RecordTask(*progress.mutable_task_sequence(), task.task_id());
+  if (MissingTaskCount(progress.task_sequence()) > missing_before) {
+    std::fprintf(stderr,
+                 "xdcd: %s partition %d skipped to task %lld at offset %lld: %lld tasks of this "
+                 "shard are missing until they arrive (see runbooks/missing-tasks.md)\n",
+                 message.topic.c_str(), shard, static_cast<long long>(task.task_id()),
+                 static_cast<long long>(message.offset),
+                 static_cast<long long>(MissingTaskCount(progress.task_sequence())));
   }
   progress.set_last_task_created_unix_micros(task.created_unix_micros());
   absl::Status read_error;

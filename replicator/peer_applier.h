@@ -13,6 +13,9 @@
 // would skip events). Status and the xdc_applier_halted metric say why; a restart resumes from
 // the stored offsets once the cause is fixed.
 //
+// Task ids the source skipped over (protocol/task_sequence.h) are kept with the progress and
+// reported as missing_tasks until they arrive: a resend fills them, Kafka data loss does not.
+//
 // Thread-safety: the applier thread owns the consumer; Snapshot() may be called from any thread
 // (the per-shard views are guarded by mu_).
 #pragma once

@@ -803,6 +803,61 @@ TEST_F(TwoClustersTest, AnAppendTooLargeForOneKafkaMessageIsRefusedUpFront) {
   EXPECT_EQ(WaitForConvergence(), 1u);
 }
 
+TEST_F(TwoClustersTest, TaskIdsSkippedOverAreReportedMissingUntilTheyArrive) {
+  constexpr int32_t kPartition = 1;
+  constexpr int64_t kAhead = 5;
+  WriteWorkflows(east_->http_address(), kNamespace, "before", 8);
+  WaitForConvergence();
+  const int64_t next_task = GetStatus(*east_client_).shards(kPartition).outbox_next_task_id();
+
+  // A valid task of east's shard 1 whose id is kAhead ahead of east's next: to west, tasks
+  // [next_task, next_task + kAhead) were skipped over, as when a delivery timed out.
+  HistoryMessage message;
+  ReplicationTask* task = message.mutable_task();
+  task->set_task_id(next_task + kAhead);
+  task->set_shard(kPartition);
+  task->set_source_cluster("east");
+  task->mutable_workflow()->set_namespace_id("elsewhere");
+  task->mutable_workflow()->set_workflow_id("ahead");
+  task->mutable_workflow()->set_run_id("ahead-run");
+  HistoryEvent* event = task->add_events();
+  event->set_event_id(1);
+  event->set_version(1);
+  event->set_event_type(WORKFLOW_EXECUTION_STARTED);
+  VersionHistoryItem* item = task->add_version_history_items();
+  item->set_event_id(1);
+  item->set_version(1);
+  {
+    absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
+        east_->kafka_bootstrap(), "test",
+        [](uint64_t, const absl::Status& status) { EXPECT_TRUE(status.ok()) << status; });
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    ASSERT_TRUE(
+        (*producer)->Produce(HistoryTopic("east"), kPartition, EncodeFrame(message), 1).ok());
+    ASSERT_TRUE((*producer)->Flush(10000).ok());
+  }
+  StatusResponse status;
+  ASSERT_TRUE(WaitUntil([&] {
+    status = GetStatus(*west_client_);
+    return status.shards(kPartition).peers(0).missing_tasks() == kAhead;
+  })) << status.shards(kPartition).DebugString();
+  absl::StatusOr<HttpResult> metrics = west_client_->Request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(MetricSum(metrics->body, "xdc_replication_missing_tasks"), kAhead);
+
+  // East's real tasks with those ids arrive: nothing is missing any more.
+  int batch = 0;
+  while (GetStatus(*east_client_).shards(kPartition).outbox_next_task_id() < next_task + kAhead &&
+         batch < 20) {
+    WriteWorkflows(east_->http_address(), kNamespace, absl::StrCat("after", batch++), 4);
+  }
+  WaitForConvergence();
+  ASSERT_TRUE(WaitUntil([&] {
+    status = GetStatus(*west_client_);
+    return status.shards(kPartition).peers(0).missing_tasks() == 0;
+  })) << status.shards(kPartition).DebugString();
+}
+
 TEST_F(TwoClustersTest, ApplierHaltsWhenThePeerPartitionLostWhatItApplied) {
   ASSERT_GT(WriteWorkflows(east_->http_address(), kNamespace, "before", 20), 0);
   WaitForConvergence();

@@ -2,6 +2,7 @@
 // histories, workflow state transitions, history digests and message framing.
 
 #include <cstdint>
+#include <random>
 #include <set>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "protocol/history_digest.h"
 #include "protocol/message_codec.h"
 #include "protocol/shard_hash.h"
+#include "protocol/task_sequence.h"
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
 #include "protocol/xdc.pb.h"
@@ -588,6 +590,74 @@ TEST(MessageCodecTest, ValidChecksumButUnparseablePayload) {
   frame += payload;
   HistoryMessage decoded;
   EXPECT_EQ(DecodeFrame(frame, decoded).code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace xdc
+
+namespace xdc {
+namespace {
+
+TEST(TaskSequenceTest, ContiguousTasksLeaveNothingMissing) {
+  TaskSequence sequence;
+  for (int64_t id = 0; id < 5; ++id) RecordTask(sequence, id);
+  EXPECT_EQ(sequence.next_task_id(), 5);
+  EXPECT_EQ(MissingTaskCount(sequence), 0);
+  RecordTask(sequence, 3);  // a resend of something seen
+  EXPECT_EQ(MissingTaskCount(sequence), 0);
+  EXPECT_EQ(sequence.next_task_id(), 5);
+}
+
+TEST(TaskSequenceTest, SkippedIdsAreMissingUntilTheyArrive) {
+  TaskSequence sequence;
+  RecordTask(sequence, 0);
+  RecordTask(sequence, 4);  // 1, 2, 3 skipped (a delivery timeout, then a resend)
+  EXPECT_EQ(MissingTaskCount(sequence), 3);
+  RecordTask(sequence, 2);  // the middle of the range: it splits
+  EXPECT_EQ(MissingTaskCount(sequence), 2);
+  ASSERT_EQ(sequence.missing_size(), 2);
+  EXPECT_EQ(sequence.missing(0).first(), 1);
+  EXPECT_EQ(sequence.missing(0).next(), 2);
+  EXPECT_EQ(sequence.missing(1).first(), 3);
+  EXPECT_EQ(sequence.missing(1).next(), 4);
+  RecordTask(sequence, 1);
+  RecordTask(sequence, 3);
+  EXPECT_EQ(MissingTaskCount(sequence), 0);
+  EXPECT_EQ(sequence.missing_size(), 0);
+}
+
+TEST(TaskSequenceTest, AStreamStartingLateReportsWhatItNeverSaw) {
+  TaskSequence sequence;
+  RecordTask(sequence, 100);  // tasks 0..99 expired from Kafka before we read them
+  EXPECT_EQ(MissingTaskCount(sequence), 100);
+}
+
+TEST(TaskSequenceTest, MatchesASetModelUnderRandomDelivery) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    TaskSequence sequence;
+    std::set<int64_t> seen;
+    bool merged = false;  // once the bound merged two ranges, the count may overstate
+    const int64_t n = 1 + static_cast<int64_t>(rng() % 300);
+    for (int step = 0; step < 400; ++step) {
+      const int64_t id = static_cast<int64_t>(rng() % static_cast<uint64_t>(n));
+      RecordTask(sequence, id);
+      seen.insert(id);
+      const int64_t high = *seen.rbegin() + 1;
+      const int64_t expected_missing = high - static_cast<int64_t>(seen.size());
+      // The bound may merge ranges, which overstates and never understates.
+      ASSERT_GE(MissingTaskCount(sequence), expected_missing);
+      merged = merged || sequence.missing_size() == kMaxMissingTaskRanges;
+      if (!merged) {
+        ASSERT_EQ(MissingTaskCount(sequence), expected_missing);
+      }
+      ASSERT_EQ(sequence.next_task_id(), high);
+      ASSERT_LE(sequence.missing_size(), kMaxMissingTaskRanges);
+      for (int i = 1; i < sequence.missing_size(); ++i) {
+        ASSERT_LT(sequence.missing(i - 1).next(), sequence.missing(i).first() + 1);
+      }
+    }
+  }
 }
 
 }  // namespace
