@@ -139,6 +139,8 @@ StatusResponse Daemon::Status() const {
     }
   }
   status.set_corrupt_messages(corrupt);
+  status.set_committed_appends(static_cast<int64_t>(store_->CommittedAppends()));
+  status.set_commit_groups(static_cast<int64_t>(store_->CommitGroups()));
   if (absl::Status error = store_->WriteError(); !error.ok()) {
     status.set_store_write_error(std::string(error.message()));
   }

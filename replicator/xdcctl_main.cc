@@ -343,6 +343,11 @@ int Status(HttpClient& client, bool json) {
               static_cast<long long>(status.total_lag_tasks()),
               static_cast<long long>(status.parked_tasks()),
               static_cast<long long>(status.corrupt_messages()));
+  if (status.committed_appends() > 0) {
+    std::printf("%lld appends made durable in %lld synced writes since start (group commit)\n",
+                static_cast<long long>(status.committed_appends()),
+                static_cast<long long>(status.commit_groups()));
+  }
   if (!status.store_write_error().empty()) {
     std::printf("STORE WRITE FAILED (appends refused): %s\n", status.store_write_error().c_str());
   }

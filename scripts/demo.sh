@@ -90,6 +90,9 @@ fi
 cat "$DIR/gate.err"
 grep -q "active on cluster 'east'" "$DIR/gate.err"
 
+step "East: how many appends shared each synced write (group commit)"
+"$CTL" --address "$EAST" status | grep "group commit"
+
 step "West's per-shard apply progress and lag"
 "$CTL" --address "$WEST" status
 
