@@ -157,6 +157,7 @@ absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& 
   const std::string state_key = keys::Workflow(key);
   ShardState& shard_state = *shards_[shard];
   AppendWrite write;
+  Store::AppendTicket ticket;
   {
     absl::MutexLock lock(&shard_state.mu);
     std::optional<WorkflowMutableState> current;
@@ -205,12 +206,15 @@ absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& 
           "split it into smaller appends",
           task.ByteSizeLong(), tunables_.max_task_bytes));
     }
+    write.state = state;
+    // Queue while holding the shard's lock: appends of one workflow must reach the committer,
+    // and so get their task ids and become durable, in the order they read the state.
+    if (absl::Status s = store_.QueueAppend(write, ticket); !s.ok()) return s;
     auto& entry = shard_state.in_flight[state_key];
-    entry.first = state;
+    entry.first = std::move(state);
     ++entry.second;
-    write.state = std::move(state);
   }
-  absl::StatusOr<int64_t> task_id = store_.CommitAppend(write);
+  absl::StatusOr<int64_t> task_id = store_.WaitAppend(write, ticket);
   {
     absl::MutexLock lock(&shard_state.mu);
     auto it = shard_state.in_flight.find(state_key);

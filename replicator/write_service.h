@@ -5,9 +5,9 @@
 // the kActiveClusterPayload payload), or UNAVAILABLE marked retryable during a handover.
 //
 // Concurrency: appends of one shard are serialised by that shard's lock from reading the
-// workflow's state until the write is queued for commit; the state of writes still in flight is
-// kept in `in_flight_` so the next append of the same workflow builds on it. The lock is not held
-// while waiting for the fsync, so appends of a shard share group commits.
+// workflow's state until the write is queued for commit, so they commit in that order; the state
+// of writes still in flight is kept in `in_flight` so the next append of the same workflow builds
+// on it. The lock is not held while waiting for the fsync, so appends share group commits.
 #pragma once
 
 #include <map>

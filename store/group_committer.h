@@ -1,9 +1,9 @@
 // Group commit: many writers, one durable write per group.
 //
-// Writers call Commit(), which blocks until their write is durable or has failed. One thread
-// takes every queued write (up to `max_group_size`) in submission order and hands the group to
-// `write_group`, which makes it durable in one synced write. So concurrent writers share an
-// fsync, and writes become durable in the order they were submitted.
+// Writers call Commit() (or Enqueue() then Wait()), which blocks until their write is durable or
+// has failed. One thread takes every queued write (up to `max_group_size`) in queue order and
+// hands the group to `write_group`, which makes it durable in one synced write. So concurrent
+// writers share an fsync, and writes become durable in the order they were enqueued.
 //
 // Latching: if a group fails, its writes and every later one fail with that error; the outcome
 // of the failed write is not known, so nothing more is written until the process restarts.
@@ -48,17 +48,48 @@ class GroupCommitter {
   GroupCommitter(const GroupCommitter&) = delete;
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
-  // Blocks until `write` is durable (OK) or failed. `write` must stay valid until then.
-  [[nodiscard]] absl::Status Commit(Write& write) {
-    Pending pending;
-    pending.write = &write;
-    std::unique_lock lock(mu_);
+  // One queued write, owned by the caller from Enqueue() until Wait() returns.
+  class Ticket {
+   public:
+    Ticket() = default;
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+
+   private:
+    friend class GroupCommitter;
+    Write* write = nullptr;
+    bool queued = false;
+    bool done = false;
+    absl::Status status;
+  };
+
+  // Queues `write` without waiting. Writes become durable in Enqueue order, so a caller that
+  // holds its own lock across Enqueue orders its writes by that lock. `write` and `ticket` must
+  // stay valid until Wait(ticket) returns. Fails at once if the committer latched or is closing.
+  [[nodiscard]] absl::Status Enqueue(Write& write, Ticket& ticket) {
+    std::lock_guard lock(mu_);
     if (!latched_.ok()) return latched_;
     if (stopping_) return absl::UnavailableError("store is closing");
-    queue_.push_back(&pending);
+    ticket.write = &write;
+    ticket.queued = true;
+    queue_.push_back(&ticket);
     cv_.notify_all();
-    cv_.wait(lock, [&] { return pending.done; });
-    return pending.status;
+    return absl::OkStatus();
+  }
+
+  // Blocks until the enqueued write is durable (OK) or failed.
+  [[nodiscard]] absl::Status Wait(Ticket& ticket) {
+    std::unique_lock lock(mu_);
+    if (!ticket.queued) return absl::FailedPreconditionError("write was not enqueued");
+    cv_.wait(lock, [&] { return ticket.done; });
+    return ticket.status;
+  }
+
+  // Enqueue, then Wait.
+  [[nodiscard]] absl::Status Commit(Write& write) {
+    Ticket ticket;
+    if (absl::Status s = Enqueue(write, ticket); !s.ok()) return s;
+    return Wait(ticket);
   }
 
   void Hold() {
@@ -92,18 +123,12 @@ class GroupCommitter {
   }
 
  private:
-  struct Pending {
-    Write* write = nullptr;
-    bool done = false;
-    absl::Status status;
-  };
-
   void Run() {
     std::unique_lock lock(mu_);
     while (true) {
       cv_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty()); });
       if (queue_.empty() && stopping_) return;
-      std::vector<Pending*> group;
+      std::vector<Ticket*> group;
       while (!queue_.empty() && group.size() < max_group_size_) {
         group.push_back(queue_.front());
         queue_.pop_front();
@@ -112,7 +137,7 @@ class GroupCommitter {
       if (status.ok()) {
         std::vector<Write*> writes;
         writes.reserve(group.size());
-        for (Pending* p : group) writes.push_back(p->write);
+        for (Ticket* t : group) writes.push_back(t->write);
         lock.unlock();
         status = write_group_(writes);
         lock.lock();
@@ -127,9 +152,9 @@ class GroupCommitter {
           status = latched_;
         }
       }
-      for (Pending* p : group) {
-        p->status = status;
-        p->done = true;
+      for (Ticket* t : group) {
+        t->status = status;
+        t->done = true;
       }
       cv_.notify_all();
     }
@@ -139,7 +164,7 @@ class GroupCommitter {
   const size_t max_group_size_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Pending*> queue_;     // guarded by mu_
+  std::deque<Ticket*> queue_;      // guarded by mu_
   bool held_ = false;              // guarded by mu_
   bool stopping_ = false;          // guarded by mu_
   absl::Status latched_;           // guarded by mu_

@@ -243,9 +243,19 @@ absl::Status Store::ForEachWorkflow(
 
 // --- the active write path -----------------------------------------------------------------------
 
-absl::StatusOr<int64_t> Store::CommitAppend(AppendWrite& write) {
-  if (absl::Status s = committer_->Commit(write); !s.ok()) return s;
+absl::Status Store::QueueAppend(AppendWrite& write, AppendTicket& ticket) {
+  return committer_->Enqueue(write, ticket);
+}
+
+absl::StatusOr<int64_t> Store::WaitAppend(AppendWrite& write, AppendTicket& ticket) {
+  if (absl::Status s = committer_->Wait(ticket); !s.ok()) return s;
   return write.task.task_id();
+}
+
+absl::StatusOr<int64_t> Store::CommitAppend(AppendWrite& write) {
+  AppendTicket ticket;
+  if (absl::Status s = QueueAppend(write, ticket); !s.ok()) return s;
+  return WaitAppend(write, ticket);
 }
 
 absl::Status Store::WriteAppendGroup(const std::vector<AppendWrite*>& group) {

@@ -14,8 +14,8 @@
 // the apply progress in one WriteBatch (CommitApply). So a crash never separates them.
 //
 // Thread-safety: every method is thread-safe. Callers serialise read-modify-write of one workflow
-// themselves (the write service holds the shard's lock; each peer's applier owns its peer's
-// tasks).
+// themselves (the write service holds the shard's lock until its append is queued; each peer's
+// applier owns its peer's tasks).
 #pragma once
 
 #include <atomic>
@@ -98,8 +98,15 @@ class Store {
       const std::function<absl::Status(const WorkflowMutableState&)>& visit) const;
 
   // --- the active write path ---
-  // Makes `write` durable (WAL synced, grouped with concurrent appends) and returns its outbox
-  // task id. Writes become durable in call order. After a failed write every later call fails.
+  using AppendTicket = GroupCommitter<AppendWrite>::Ticket;
+  // Queues `write` to be made durable (WAL synced, grouped with concurrent appends). Writes
+  // become durable, and get their outbox task ids, in queue order: callers that must order two
+  // writes (two appends of one workflow) queue them under their own lock. `write` and `ticket`
+  // must stay valid until WaitAppend returns. After a failed write every later call fails.
+  [[nodiscard]] absl::Status QueueAppend(AppendWrite& write, AppendTicket& ticket);
+  // Waits until the queued write is durable and returns its outbox task id.
+  [[nodiscard]] absl::StatusOr<int64_t> WaitAppend(AppendWrite& write, AppendTicket& ticket);
+  // QueueAppend, then WaitAppend.
   [[nodiscard]] absl::StatusOr<int64_t> CommitAppend(AppendWrite& write);
   // Called (from the commit thread) after each durable group with the shards it touched.
   void SetOutboxListener(std::function<void(const std::vector<int32_t>& shards)> listener);

@@ -858,6 +858,54 @@ TEST_F(TwoClustersTest, TaskIdsSkippedOverAreReportedMissingUntilTheyArrive) {
   })) << status.shards(kPartition).DebugString();
 }
 
+TEST_F(TwoClustersTest, ConcurrentSignalsToOneWorkflowAllLandInOrderOnBothClusters) {
+  constexpr int kThreads = 8;
+  constexpr int kSignalsPerThread = 40;
+  AppendResponse started;
+  AppendRequest start = Append(kNamespace, "busy", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &start, started).ok());
+  std::atomic<int> acknowledged{0};
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&, t] {
+      HttpClient client(east_->http_address());
+      for (int i = 0; i < kSignalsPerThread; ++i) {
+        SignalRequest signal;
+        signal.set_namespace_(kNamespace);
+        signal.set_workflow_id("busy");
+        signal.set_signal_name(absl::StrCat("s-", t, "-", i));
+        AppendResponse response;
+        if (client.Call("POST", "/v1/signal", &signal, response).ok()) ++acknowledged;
+      }
+    });
+  }
+  for (std::thread& sender : senders) sender.join();
+  ASSERT_EQ(acknowledged.load(), kThreads * kSignalsPerThread);
+
+  // Every acknowledged signal is an event of the run, ids contiguous, each name once.
+  GetHistoryResponse history;
+  ASSERT_TRUE(east_client_
+                  ->Call("GET",
+                         absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=busy"),
+                         nullptr, history)
+                  .ok());
+  EXPECT_EQ(history.next_event_id(), 2 + kThreads * kSignalsPerThread);
+  std::set<std::string> names;
+  for (int i = 0; i < history.events_size(); ++i) {
+    EXPECT_EQ(history.events(i).event_id(), i + 1);
+    if (i == 0) continue;
+    SignalAttributes attributes;
+    ASSERT_TRUE(attributes.ParseFromString(history.events(i).attributes()));
+    names.insert(attributes.signal_name());
+  }
+  EXPECT_EQ(names.size(), static_cast<size_t>(kThreads * kSignalsPerThread));
+  // The standby applies the tasks in order: no gap parked, same history.
+  EXPECT_EQ(WaitForConvergence(), 1u);
+  const StatusResponse west = GetStatus(*west_client_);
+  EXPECT_EQ(west.parked_tasks(), 0) << west.DebugString();
+  EXPECT_EQ(EventsApplied(west), 1 + kThreads * kSignalsPerThread);
+}
+
 TEST_F(TwoClustersTest, ApplierHaltsWhenThePeerPartitionLostWhatItApplied) {
   ASSERT_GT(WriteWorkflows(east_->http_address(), kNamespace, "before", 20), 0);
   WaitForConvergence();
