@@ -128,7 +128,7 @@ void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
 void Publisher::ProduceShard(int32_t shard) {
   ShardCursor& cursor = cursors_[shard];
   cursor.MaybeRewind();
-  while (cursor.in_flight() < tunables_.publish_max_in_flight_per_shard &&
+  while (cursor.may_send() && cursor.in_flight() < tunables_.publish_max_in_flight_per_shard &&
          cursor.next_to_send() < store_.OutboxNextTaskId(shard)) {
     absl::StatusOr<std::vector<ReplicationTask>> tasks =
         store_.ReadOutbox(shard, cursor.next_to_send(), tunables_.outbox_read_batch);

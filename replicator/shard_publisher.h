@@ -45,6 +45,9 @@ class ShardCursor {
   void OnFailed(int64_t task_id);
   // After a failure and once nothing is in flight: send again from the first unacknowledged.
   void MaybeRewind();
+  // False while a rewind is pending: new tasks wait until the in-flight ones drain, or under
+  // steady load the failed task would never be resent.
+  [[nodiscard]] bool may_send() const { return !rewind_; }
 
   bool produce_error_logged = false;  // a failing Produce is logged once, not every retry
 
