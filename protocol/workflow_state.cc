@@ -18,6 +18,16 @@ bool IsTerminalEvent(EventType type) {
   return type == WORKFLOW_EXECUTION_COMPLETED || type == WORKFLOW_EXECUTION_TERMINATED;
 }
 
+bool StartedAfter(const WorkflowMutableState& candidate, const WorkflowMutableState& current) {
+  auto rank = [](const WorkflowMutableState& state) {
+    const VersionHistory* branch = CurrentBranch(state.version_histories());
+    const int64_t first_version =
+        branch != nullptr && branch->items_size() > 0 ? branch->items(0).version() : -1;
+    return std::make_pair(first_version, state.start_time_unix_micros());
+  };
+  return rank(candidate) > rank(current);
+}
+
 absl::Status ApplyEventToState(WorkflowMutableState& state, const HistoryEvent& event) {
   if (event.event_type() == EVENT_TYPE_UNSPECIFIED || !EventType_IsValid(event.event_type())) {
     return absl::InvalidArgumentError(

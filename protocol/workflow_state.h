@@ -13,6 +13,12 @@ namespace xdc {
 // True for events after which a run accepts no further events.
 [[nodiscard]] bool IsTerminalEvent(EventType type);
 
+// True when run `candidate` started after run `current` of the same workflow: a higher version
+// of its first event, or the same version and a later start time. A workflow's runs start one
+// after another on the active cluster, so this orders them the same way on every cluster.
+[[nodiscard]] bool StartedAfter(const WorkflowMutableState& candidate,
+                                const WorkflowMutableState& current);
+
 // Applies `event`, which must be the current branch's next event, to `state`: advances
 // next_event_id, the version history and the status. Rejects (INVALID_ARGUMENT /
 // FAILED_PRECONDITION) an event out of order, a run that does not start with

@@ -1,10 +1,12 @@
 #include "store/store.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "protocol/version_history.h"
+#include "protocol/workflow_state.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
@@ -356,6 +358,34 @@ absl::StatusOr<ShardApplyProgress> Store::GetApplyProgress(const std::string& so
   return Parse<ShardApplyProgress>(**stored, "apply progress");
 }
 
+absl::Status Store::PutNewestCurrentRuns(const ApplyBatch& apply,
+                                         rocksdb::WriteBatch& batch) const {
+  // Resent or reordered tasks can bring an older run's start after a newer one's: the current
+  // run only moves to a run that started later than the one it names.
+  std::map<std::string, const WorkflowMutableState*> newest;
+  for (const ApplyBatch::WorkflowUpdate& update : apply.workflows) {
+    if (!update.starts_run) continue;
+    const WorkflowKey& key = update.state.key();
+    const WorkflowMutableState*& best =
+        newest[keys::CurrentRun(key.namespace_id(), key.workflow_id())];
+    if (best == nullptr || StartedAfter(update.state, *best)) best = &update.state;
+  }
+  for (const auto& [current_run_key, state] : newest) {
+    absl::StatusOr<std::optional<std::string>> stored = Get(kCurrentRuns, current_run_key);
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value() && **stored != state->key().run_id()) {
+      WorkflowKey stored_key = state->key();
+      stored_key.set_run_id(**stored);
+      absl::StatusOr<std::optional<WorkflowMutableState>> stored_state =
+          GetWorkflowState(stored_key);
+      if (!stored_state.ok()) return stored_state.status();
+      if (stored_state->has_value() && !StartedAfter(*state, **stored_state)) continue;
+    }
+    batch.Put(cfs_[kCurrentRuns], current_run_key, state->key().run_id());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Store::CommitApply(ApplyBatch& apply) {
   rocksdb::WriteBatch batch;
   for (const ApplyBatch::WorkflowUpdate& update : apply.workflows) {
@@ -365,11 +395,8 @@ absl::Status Store::CommitApply(ApplyBatch& apply) {
                 Serialize(event));
     }
     batch.Put(cfs_[kWorkflows], keys::Workflow(key), Serialize(update.state));
-    if (update.starts_run) {
-      batch.Put(cfs_[kCurrentRuns], keys::CurrentRun(key.namespace_id(), key.workflow_id()),
-                key.run_id());
-    }
   }
+  if (absl::Status s = PutNewestCurrentRuns(apply, batch); !s.ok()) return s;
   for (ParkedTask& parked : apply.parked) {
     parked.set_sequence(next_parked_sequence_++);
     if (parked.parked_unix_micros() == 0) parked.set_parked_unix_micros(NowMicros());

@@ -34,6 +34,7 @@
 namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace xdc {
@@ -158,6 +159,8 @@ class Store {
   [[nodiscard]] absl::Status RecoverCounters();
   [[nodiscard]] absl::Status WriteAppendGroup(const std::vector<AppendWrite*>& group);
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf cf, const std::string& key) const;
+  [[nodiscard]] absl::Status PutNewestCurrentRuns(const ApplyBatch& apply,
+                                                  rocksdb::WriteBatch& batch) const;
 
   const StoreIdentity identity_;
   std::unique_ptr<rocksdb::DB> db_;

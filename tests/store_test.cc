@@ -699,3 +699,46 @@ TEST(GroupCommitterTest, AFailedGroupLatchesEveryLaterWrite) {
 
 }  // namespace
 }  // namespace xdc
+
+namespace xdc {
+namespace {
+
+ApplyBatch::WorkflowUpdate RunStart(const WorkflowKey& key, int64_t start_time) {
+  ApplyBatch::WorkflowUpdate update;
+  update.state = StateAfter(key, {{1, 1}});
+  update.state.set_start_time_unix_micros(start_time);
+  update.events = BranchEvents({{1, 1}}, 1, 1);
+  update.starts_run = true;
+  return update;
+}
+
+TEST_F(StoreTest, CurrentRunOnlyMovesToALaterRun) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  auto current = [&] {
+    absl::StatusOr<std::optional<std::string>> run = store_->GetCurrentRun("ns", "wf");
+    EXPECT_TRUE(run.ok()) << run.status();
+    return run.ok() && run->has_value() ? **run : std::string("<none>");
+  };
+  ApplyBatch newer;
+  newer.workflows.push_back(RunStart(Key("ns", "wf", "r2"), 200));
+  ASSERT_TRUE(store_->CommitApply(newer).ok());
+  // A resent start of the older run arrives after the newer one.
+  ApplyBatch older;
+  older.workflows.push_back(RunStart(Key("ns", "wf", "r1"), 100));
+  ASSERT_TRUE(store_->CommitApply(older).ok());
+  EXPECT_EQ(current(), "r2");
+  // Within one batch too, whatever the order.
+  ApplyBatch both;
+  both.workflows.push_back(RunStart(Key("ns", "wf", "r4"), 400));
+  both.workflows.push_back(RunStart(Key("ns", "wf", "r3"), 300));
+  ASSERT_TRUE(store_->CommitApply(both).ok());
+  EXPECT_EQ(current(), "r4");
+  // The older run's own state is still stored.
+  absl::StatusOr<std::optional<WorkflowMutableState>> r1 =
+      store_->GetWorkflowState(Key("ns", "wf", "r1"));
+  ASSERT_TRUE(r1.ok());
+  EXPECT_TRUE(r1->has_value());
+}
+
+}  // namespace
+}  // namespace xdc
