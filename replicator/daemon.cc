@@ -102,6 +102,9 @@ absl::Status Daemon::Init() {
 void Daemon::Stop() {
   // Front to back: stop taking requests, then stop moving data, then close the store.
   if (http_ != nullptr) http_->Stop();
+  // No append can be queued any more (the handler threads are joined): detach the publisher
+  // before it stops, so nothing calls into it afterwards.
+  if (store_ != nullptr) store_->SetOutboxListener(nullptr);
   for (auto& applier : appliers_) applier->Stop();
   if (publisher_ != nullptr) publisher_->Stop();
 }

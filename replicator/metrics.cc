@@ -35,8 +35,10 @@ Metrics::Metrics(const std::string& cluster)
       gaps_(Build(prometheus::BuildCounter(), "xdc_replication_gaps_total",
                   "Replication tasks that arrived with events missing before them", cluster,
                   *registry_)),
-      halted_(Build(prometheus::BuildGauge(), "xdc_applier_halted",
-                    "1 when a peer's applier stopped on a store error", cluster, *registry_)),
+      halted_(Build(
+          prometheus::BuildGauge(), "xdc_applier_halted",
+          "1 when a peer's applier halted: store error, or the peer's partition lost applied data",
+          cluster, *registry_)),
       lag_tasks_(Build(prometheus::BuildGauge(), "xdc_replication_lag_tasks",
                        "Tasks in the peer's partition not yet applied", cluster, *registry_)),
       lag_seconds_(Build(prometheus::BuildGauge(), "xdc_replication_lag_seconds",

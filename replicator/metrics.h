@@ -31,7 +31,7 @@ struct ApplierProbe {
   prometheus::Counter* tasks_parked;
   prometheus::Counter* corrupt_messages;
   prometheus::Counter* gaps;
-  prometheus::Gauge* halted;  // 1 when the applier stopped on a store error
+  prometheus::Gauge* halted;  // 1 once the applier halted (see PeerApplier)
 };
 
 class Metrics {

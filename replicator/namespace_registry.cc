@@ -1,5 +1,7 @@
 #include "replicator/namespace_registry.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "absl/random/random.h"
@@ -17,10 +19,24 @@ absl::Status NamespaceRegistry::Load() {
   if (!records.ok()) return records.status();
   absl::MutexLock lock(&mu_);
   for (NamespaceRecord& record : *records) {
-    id_by_name_[record.name()] = record.id();
+    MapName(record);
     by_id_[record.id()] = std::move(record);
   }
   return absl::OkStatus();
+}
+
+void NamespaceRegistry::MapName(const NamespaceRecord& record) {
+  auto [it, inserted] = id_by_name_.emplace(record.name(), record.id());
+  if (inserted || it->second == record.id()) return;
+  // Two clusters registered the same name before either heard of the other. Both records are
+  // kept; the name means the record with the lower id on every cluster, whatever the order.
+  const std::string& winner = std::min(it->second, record.id());
+  std::fprintf(
+      stderr,
+      "xdcd: namespace name '%s' was registered twice (ids %s and %s); the name refers "
+      "to %s on every cluster. Rename one namespace (see runbooks/register-namespace.md)\n",
+      record.name().c_str(), it->second.c_str(), record.id().c_str(), winner.c_str());
+  it->second = winner;
 }
 
 absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
@@ -82,7 +98,7 @@ absl::StatusOr<bool> NamespaceRegistry::Merge(const NamespaceRecord& incoming) {
     merged = MergeNamespaceRecord(local, incoming);
     if (!merged.has_value()) return false;
     if (absl::Status s = store_.PutNamespace(*merged); !s.ok()) return s;
-    id_by_name_[merged->name()] = merged->id();
+    MapName(*merged);
     by_id_[merged->id()] = *merged;
   }
   if (listener_) listener_(*merged);

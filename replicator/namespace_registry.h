@@ -1,7 +1,9 @@
 // The namespaces this cluster knows: an in-memory view backed by the store.
 //
 // Local registrations and records merged from peers' control topics both land here; a change
-// listener (the control publisher) announces changes to peers.
+// listener (the control publisher) announces changes to peers. If two clusters registered the
+// same name with different ids, both records are kept and the name refers to the lower id on
+// every cluster (logged).
 //
 // Thread-safe: guarded by mu_.
 #pragma once
@@ -43,6 +45,9 @@ class NamespaceRegistry {
   void SetChangeListener(std::function<void(const NamespaceRecord&)> listener);
 
  private:
+  // Maps the record's name to its id; on a clash with another id the lower id keeps the name.
+  void MapName(const NamespaceRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   Store& store_;
   const DaemonConfig& config_;
   mutable absl::Mutex mu_;

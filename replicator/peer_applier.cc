@@ -22,6 +22,7 @@ PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, s
       namespaces_(namespaces),
       probe_(probe),
       clock_(std::move(clock)),
+      truncated_since_micros_(config.shard_count(), 0),
       shards_(config.shard_count()) {}
 
 PeerApplier::~PeerApplier() { Stop(); }
@@ -103,11 +104,20 @@ void PeerApplier::Halt(const std::string& reason) {
 }
 
 std::optional<std::string> PeerApplier::CheckNotTruncated(
-    const std::vector<int64_t>& high_watermarks) const {
-  absl::MutexLock lock(&mu_);
+    const std::vector<int64_t>& high_watermarks) {
+  const int64_t now = clock_();
   for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
-    const int64_t applied = shards_[shard].progress.next_offset();
-    if (high_watermarks[shard] >= 0 && high_watermarks[shard] < applied) {
+    int64_t applied = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      applied = shards_[shard].progress.next_offset();
+    }
+    if (high_watermarks[shard] < 0 || high_watermarks[shard] >= applied) {
+      truncated_since_micros_[shard] = 0;
+      continue;
+    }
+    if (truncated_since_micros_[shard] == 0) truncated_since_micros_[shard] = now;
+    if (now - truncated_since_micros_[shard] >= tunables_.truncation_confirm_ms * int64_t{1000}) {
       return absl::StrFormat(
           "applier for peer %s halted: partition %d of %s ends at offset %d but offsets up to "
           "%d were already applied, so the topic was recreated or Kafka lost data; applying "
@@ -139,6 +149,7 @@ void PeerApplier::Run() {
       } else {
         ApplyHistory(message, pending);
       }
+      if (!pending.halt_reason.empty()) break;  // commit what came before it, then halt
     }
     if (!messages.empty()) {
       for (auto& [shard, progress] : pending.progress) {
@@ -149,6 +160,10 @@ void PeerApplier::Run() {
                              peer_, s.ToString()));
         return;
       }
+    }
+    if (!pending.halt_reason.empty()) {
+      Halt(pending.halt_reason);
+      return;
     }
     absl::MutexLock lock(&mu_);
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
@@ -281,22 +296,35 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
 void PeerApplier::ApplyControl(const KafkaMessage& message, Pending& pending) {
   ShardApplyProgress& progress = ProgressFor(kControlShard, pending);
   if (message.offset < progress.next_offset()) return;
-  progress.set_next_offset(message.offset + 1);
   ControlMessage decoded;
   if (absl::Status s = DecodeFrame(message.payload, decoded); !s.ok()) {
+    progress.set_next_offset(message.offset + 1);
     probe_.corrupt_messages->Increment();
     Park(message, kControlShard, PARK_REASON_CORRUPT_MESSAGE, std::string(s.message()), nullptr,
          pending);
     return;
   }
+  if (decoded.source_cluster() != peer_) {
+    progress.set_next_offset(message.offset + 1);
+    Park(message, kControlShard, PARK_REASON_INVALID_TASK,
+         absl::StrFormat("control message says it is from '%s' but arrived on %s",
+                         decoded.source_cluster(), message.topic),
+         nullptr, pending);
+    return;
+  }
   if (decoded.has_namespace_record()) {
-    // Merging is idempotent, so storing it before the batch's offsets is safe.
+    // Merging is idempotent, so storing it before the batch's offsets is safe. If it cannot be
+    // stored, stop before this message: skipping it would lose the record.
     absl::StatusOr<bool> merged = namespaces_.Merge(decoded.namespace_record());
     if (!merged.ok()) {
-      Park(message, kControlShard, PARK_REASON_INVALID_TASK,
-           "storing namespace record failed: " + merged.status().ToString(), nullptr, pending);
+      pending.halt_reason = absl::StrFormat(
+          "applier for peer %s halted: storing namespace record '%s' failed: %s; restart xdcd "
+          "after fixing the cause",
+          peer_, decoded.namespace_record().name(), merged.status().ToString());
+      return;
     }
   }
+  progress.set_next_offset(message.offset + 1);
 }
 
 }  // namespace xdc

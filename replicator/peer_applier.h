@@ -8,10 +8,11 @@
 // that cannot be applied (gap, fork, invalid) are parked in the DLQ in the same batch: never
 // dropped.
 //
-// The applier halts (latch on ambiguity) if the store refuses a batch, or if a peer partition
-// ends below an offset we already applied (the topic was recreated or Kafka lost data: going on
-// would skip events). Status and the xdc_applier_halted metric say why; a restart resumes from
-// the stored offsets once the cause is fixed.
+// The applier halts (latch on ambiguity) if the store refuses a batch or a namespace record, or
+// if a peer partition
+// keeps ending below an offset we already applied (the topic was recreated or Kafka lost data:
+// going on would skip events). Status and the xdc_applier_halted metric say why; a restart resumes
+// from the stored offsets once the cause is fixed.
 //
 // Task ids the source skipped over (protocol/task_sequence.h) are kept with the progress and
 // reported as missing_tasks until they arrive: a resend fills them, Kafka data loss does not.
@@ -60,7 +61,7 @@ class PeerApplier {
   [[nodiscard]] int64_t corrupt_messages() const {
     return static_cast<int64_t>(probe_.corrupt_messages->Value());
   }
-  // Non-empty when the applier halted on a store error.
+  // Non-empty once the applier halted (see the class comment for why it does).
   [[nodiscard]] std::string halt_reason() const;
 
  private:
@@ -73,14 +74,16 @@ class PeerApplier {
     ApplyBatch batch;
     std::map<std::string, size_t> workflow_index;  // workflow key -> index in batch.workflows
     std::map<int32_t, ShardApplyProgress> progress;
+    std::string halt_reason;  // set when a message can be neither applied nor parked
   };
 
   void Run();
   // Records why the applier stopped and raises xdc_applier_halted.
   void Halt(const std::string& reason);
-  // The halt reason if a partition's end (as the broker reports it) is below our applied offset.
+  // The halt reason once a partition's end (as the broker reports it) has stayed below our
+  // applied offset for tunables.truncation_confirm_ms.
   [[nodiscard]] std::optional<std::string> CheckNotTruncated(
-      const std::vector<int64_t>& high_watermarks) const;
+      const std::vector<int64_t>& high_watermarks);
   void ApplyHistory(const KafkaMessage& message, Pending& pending);
   void ApplyControl(const KafkaMessage& message, Pending& pending);
   void Park(const KafkaMessage& message, int32_t shard, ParkReason reason, const std::string& error,
@@ -101,6 +104,9 @@ class PeerApplier {
   Clock clock_;
   std::unique_ptr<KafkaConsumer> consumer_;  // owned by the applier thread once started
   std::atomic<bool> stopping_{false};
+  // Per shard, when its partition was first seen ending below our offset; 0 = not. Owned by the
+  // applier thread.
+  std::vector<int64_t> truncated_since_micros_;
   std::thread thread_;
 
   mutable absl::Mutex mu_;

@@ -107,7 +107,7 @@ void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
     if (!status.ok()) {
       std::fprintf(stderr, "xdcd: announcing namespace %s failed, retrying: %s\n",
                    it->second.name().c_str(), status.ToString().c_str());
-      Announce(it->second);
+      records_to_retry_.push_back(std::move(it->second));
     }
     records_in_flight_.erase(it);
     return;
@@ -163,10 +163,12 @@ void Publisher::ProduceShard(int32_t shard) {
 void Publisher::Run() {
   while (true) {
     std::deque<NamespaceRecord> records;
+    records.swap(records_to_retry_);
     {
       std::unique_lock lock(mu_);
       if (stopping_) break;
-      records.swap(announce_);
+      records.insert(records.end(), announce_.begin(), announce_.end());
+      announce_.clear();
       notified_ = false;
     }
     for (NamespaceRecord& record : records) {
@@ -174,15 +176,22 @@ void Publisher::Run() {
       message.set_source_cluster(config_.cluster_name());
       *message.mutable_namespace_record() = record;
       const uint64_t token = next_record_token_++;
-      if (producer_->Produce(control_topic_, 0, EncodeFrame(message), token | kControlTokenBit)
-              .ok()) {
+      absl::Status s =
+          producer_->Produce(control_topic_, 0, EncodeFrame(message), token | kControlTokenBit);
+      if (s.ok()) {
         records_in_flight_.emplace(token, std::move(record));
-      } else {
-        Announce(record);
+        continue;
       }
+      if (!absl::IsResourceExhausted(s) && !record_produce_error_logged_) {
+        std::fprintf(stderr, "xdcd: namespace %s cannot be produced, retrying: %s\n",
+                     record.name().c_str(), s.ToString().c_str());
+        record_produce_error_logged_ = true;
+      }
+      records_to_retry_.push_back(std::move(record));  // retried after the Poll below
     }
+    if (records_to_retry_.empty()) record_produce_error_logged_ = false;
     size_t in_flight = records_in_flight_.size();
-    bool backlog = false;
+    bool backlog = !records_to_retry_.empty();
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
       ProduceShard(shard);
       in_flight += cursors_[shard].in_flight();

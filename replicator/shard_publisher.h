@@ -90,6 +90,8 @@ class Publisher {
   std::vector<ShardCursor> cursors_;                       // owned by the publisher thread
   std::map<uint64_t, NamespaceRecord> records_in_flight_;  // owned by the publisher thread
   uint64_t next_record_token_ = 0;                         // owned by the publisher thread
+  std::deque<NamespaceRecord> records_to_retry_;           // owned by the publisher thread
+  bool record_produce_error_logged_ = false;               // owned by the publisher thread
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -19,6 +19,9 @@ struct Tunables {
   size_t apply_batch_max_messages = 512;  // messages committed per WriteBatch, at most
   int apply_poll_timeout_ms = 100;        // ms to wait for the first message of a batch
   int fetch_wait_max_ms = 10;             // ms the broker may hold a fetch (librdkafka)
+  // ms a peer partition must keep ending below our applied offset before the applier halts
+  // (a new partition leader may briefly report a lower end).
+  int truncation_confirm_ms = 10000;
 
   // --- Kafka set-up ---
   int topic_create_timeout_ms = 15000;  // ms

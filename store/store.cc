@@ -72,7 +72,9 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors, &store->cfs_, &raw);
   if (!s.ok()) {
     return absl::UnavailableError(
-        absl::StrFormat("cannot open the store at %s: %s (is another xdcd using this data_dir?)",
+        absl::StrFormat("cannot open the store at %s: %s (if another xdcd uses this data_dir, "
+                        "stop it; if the files are damaged, see "
+                        "runbooks/recover-crashed-cluster.md)",
                         options.path, s.ToString()));
   }
   store->db_.reset(raw);

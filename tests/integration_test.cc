@@ -919,8 +919,10 @@ TEST_F(TwoClustersTest, ApplierHaltsWhenThePeerPartitionLostWhatItApplied) {
     ASSERT_TRUE((*empty_kafka)->CreateTopic(HistoryTopic(cluster), 4).ok());
     ASSERT_TRUE((*empty_kafka)->CreateTopic(ControlTopic(cluster), 1).ok());
   }
+  Tunables tunables;
+  tunables.truncation_confirm_ms = 300;
   absl::StatusOr<std::unique_ptr<Daemon>> west =
-      Daemon::Start(MakeConfig("west", west_dir_.path(), (*empty_kafka)->bootstrap()));
+      Daemon::Start(MakeConfig("west", west_dir_.path(), (*empty_kafka)->bootstrap()), tunables);
   ASSERT_TRUE(west.ok()) << west.status();
   west_ = *std::move(west);
   west_client_ = std::make_unique<HttpClient>(west_->http_address());
@@ -937,6 +939,55 @@ TEST_F(TwoClustersTest, ApplierHaltsWhenThePeerPartitionLostWhatItApplied) {
   EXPECT_EQ(MetricSum(metrics->body, "xdc_applier_halted"), 1);
   west_client_.reset();
   west_.reset();  // before its Kafka goes away
+}
+
+}  // namespace
+}  // namespace xdc
+
+namespace xdc {
+namespace {
+
+TEST(NamespaceRegistryTest, ANameRegisteredTwiceMeansTheLowerIdEverywhere) {
+  ScopedDir dir("registry");
+  const DaemonConfig config = MakeConfig("east", dir.path(), "");
+  StoreOptions options;
+  options.path = dir.path();
+  options.identity.set_cluster_name("east");
+  options.identity.set_shard_count(config.shard_count());
+  options.identity.set_initial_failover_version(1);
+  options.identity.set_failover_version_increment(100);
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::string local_id;
+  {
+    NamespaceRegistry registry(**store, config);
+    ASSERT_TRUE(registry.Load().ok());
+    RegisterNamespaceRequest request;
+    request.set_name("orders");
+    request.add_clusters("east");
+    request.add_clusters("west");
+    request.set_active_cluster("east");
+    absl::StatusOr<NamespaceRecord> local = registry.Register(request);
+    ASSERT_TRUE(local.ok()) << local.status();
+    local_id = local->id();
+    // West registered "orders" too, before either heard of the other.
+    NamespaceRecord lower = *local;
+    lower.set_id(std::string(local_id.size(), '0'));
+    lower.set_active_cluster("west");
+    lower.set_failover_version(2);
+    NamespaceRecord higher = lower;
+    higher.set_id(std::string(local_id.size(), 'z'));
+    ASSERT_TRUE(registry.Merge(higher).ok());
+    EXPECT_EQ(registry.FindByName("orders")->id(), local_id);  // lower than "zzz..."
+    ASSERT_TRUE(registry.Merge(lower).ok());
+    EXPECT_EQ(registry.FindByName("orders")->id(), lower.id());
+    EXPECT_EQ(registry.List().size(), 3u);  // every record is kept
+  }
+  // The same answer after a restart, whatever order the records load in.
+  NamespaceRegistry reloaded(**store, config);
+  ASSERT_TRUE(reloaded.Load().ok());
+  EXPECT_EQ(reloaded.FindByName("orders")->id(), std::string(local_id.size(), '0'));
+  EXPECT_TRUE(reloaded.FindById(local_id).has_value());
 }
 
 }  // namespace
