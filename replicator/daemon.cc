@@ -88,9 +88,9 @@ absl::Status Daemon::Init() {
                                            metrics_->write_probe(), clock_);
   api_ = std::make_unique<ApiHandler>(
       tunables_, *store_, *namespaces_, *writes_, [this] { return Status(); }, *metrics_);
-  http_ = std::make_unique<HttpServer>([this](const ApiRequest& r) { return api_->Handle(r); },
-                                       tunables_.max_http_connections,
-                                       tunables_.max_request_body_bytes);
+  http_ = std::make_unique<HttpServer>(
+      [this](const ApiRequest& r) { return api_->Handle(r); }, tunables_.max_http_connections,
+      tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);
   absl::StatusOr<HostPort> listen = ParseHostPort(config_.http_listen_address());
   if (!listen.ok()) return listen.status();
   absl::StatusOr<uint16_t> port = http_->Start(listen->host, listen->port);

@@ -1,5 +1,7 @@
 #include "replicator/http_client.h"
 
+#include <poll.h>
+
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -36,6 +38,12 @@ absl::StatusOr<HttpResult> HttpClient::Request(const std::string& method, const 
   absl::StatusOr<HostPort> host_port = ParseHostPort(address_);
   if (!host_port.ok()) return host_port.status();
   for (int attempt = 0; attempt < 2; ++attempt) {
+    if (impl_->stream != nullptr) {
+      // A kept-alive connection the server closed meanwhile (its idle timeout) reads as
+      // readable with nothing to say: reconnect before sending rather than after.
+      pollfd probe{impl_->stream->socket().native_handle(), POLLIN, 0};
+      if (::poll(&probe, 1, 0) != 0) impl_->stream.reset();
+    }
     const bool reused = impl_->stream != nullptr;
     beast::error_code ec;
     if (!reused) {

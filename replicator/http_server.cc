@@ -1,8 +1,12 @@
 #include "replicator/http_server.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 
+#include <chrono>
+#include <cstdio>
 #include <list>
+#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "replicator/beast.h"
@@ -24,6 +28,7 @@ struct HttpServer::Impl {
   Handler handler;
   size_t max_connections;
   size_t max_body_bytes;
+  int idle_timeout_ms;
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::thread accept_thread;
@@ -37,6 +42,8 @@ struct HttpServer::Impl {
 };
 
 namespace {
+
+constexpr int kAcceptBackoffMs = 100;  // pause after a failed accept()
 
 http::response<http::string_body> MakeResponse(const ApiResponse& api, unsigned version,
                                                bool keep_alive) {
@@ -65,6 +72,12 @@ void HttpServer::Impl::Serve(Connection& connection) {
   beast::flat_buffer buffer;
   beast::error_code ec;
   while (!stopping) {
+    // Between requests, wait at most the idle timeout for the next one to start. (Asio's
+    // blocking reads retry through SO_RCVTIMEO, so the wait is a poll of our own.)
+    if (buffer.size() == 0) {
+      pollfd readable{socket.native_handle(), POLLIN, 0};
+      if (::poll(&readable, 1, idle_timeout_ms) <= 0) break;
+    }
     http::request_parser<http::string_body> parser;
     parser.body_limit(max_body_bytes);
     http::read(socket, buffer, parser, ec);
@@ -120,7 +133,12 @@ void HttpServer::Impl::AcceptLoop() {
     beast::error_code ec;
     acceptor.accept(*socket, ec);
     if (stopping) break;
-    if (ec) continue;
+    if (ec) {
+      // E.g. out of file descriptors: back off instead of spinning on the failing accept.
+      std::fprintf(stderr, "xdcd: accepting an HTTP connection: %s\n", ec.message().c_str());
+      std::this_thread::sleep_for(std::chrono::milliseconds(kAcceptBackoffMs));
+      continue;
+    }
     absl::MutexLock lock(&mu);
     ReapFinished();
     if (connections.size() >= max_connections) {
@@ -139,11 +157,13 @@ void HttpServer::Impl::AcceptLoop() {
   }
 }
 
-HttpServer::HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes)
+HttpServer::HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes,
+                       int idle_timeout_ms)
     : impl_(std::make_unique<Impl>()) {
   impl_->handler = std::move(handler);
   impl_->max_connections = max_connections;
   impl_->max_body_bytes = max_body_bytes;
+  impl_->idle_timeout_ms = idle_timeout_ms;
 }
 
 HttpServer::~HttpServer() { Stop(); }

@@ -1,5 +1,6 @@
 // HTTP/1.1 server (Boost.Beast, synchronous): one thread per connection, keep-alive, at most
-// `max_connections` at once (more are answered 503 and closed).
+// `max_connections` at once (more are answered 503 and closed). A connection that sends nothing
+// for `idle_timeout_ms` is closed, so idle clients cannot hold every slot.
 //
 // Thread-safety: Start/Stop from one thread; the handler is called concurrently.
 #pragma once
@@ -21,7 +22,7 @@ class HttpServer {
  public:
   using Handler = std::function<ApiResponse(const ApiRequest&)>;
 
-  HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes);
+  HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes, int idle_timeout_ms);
   ~HttpServer();
 
   // Binds host:port (port 0 picks one) and starts accepting. Returns the bound port.

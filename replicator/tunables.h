@@ -36,6 +36,7 @@ struct Tunables {
   size_t max_task_bytes = 900 << 10;
   size_t max_request_body_bytes = 16 << 20;  // bytes
   size_t max_http_connections = 256;         // concurrent connections
+  int http_idle_timeout_ms = 60000;          // ms a connection may wait for its next request
   size_t dlq_list_default_limit = 100;       // entries
   size_t dlq_list_max_limit = 10000;         // entries
 };

@@ -8,6 +8,9 @@
 //                  the parking survives a restart without being duplicated
 //   StoreIdentity  a store refuses to open under another cluster name or shard count
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -988,6 +991,50 @@ TEST(NamespaceRegistryTest, ANameRegisteredTwiceMeansTheLowerIdEverywhere) {
   ASSERT_TRUE(reloaded.Load().ok());
   EXPECT_EQ(reloaded.FindByName("orders")->id(), std::string(local_id.size(), '0'));
   EXPECT_TRUE(reloaded.FindById(local_id).has_value());
+}
+
+}  // namespace
+}  // namespace xdc
+
+namespace xdc {
+namespace {
+
+TEST(HttpServerTest, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
+  ScopedDir dir("idle");
+  Tunables tunables;
+  tunables.http_idle_timeout_ms = 200;
+  absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+      Daemon::Start(MakeConfig("east", dir.path(), ""), tunables);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  // A client whose kept-alive connection goes idle before the probe connection below.
+  HttpClient client((*daemon)->http_address());
+  ASSERT_TRUE(client.Request("GET", "/healthz").ok());
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons((*daemon)->http_port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  // Send nothing. The server must close the connection; our own bound on waiting is 10 s.
+  timeval bound{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+  char byte = 0;
+  const auto started = std::chrono::steady_clock::now();
+  const ssize_t n = ::recv(fd, &byte, 1, 0);
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ::close(fd);
+  EXPECT_EQ(n, 0) << "expected the server to close the idle connection (errno " << errno << ")";
+  EXPECT_LT(waited, std::chrono::seconds(10));
+  // The client's connection was closed as idle too; a POST on it reconnects first instead of
+  // failing with an unknown outcome.
+  RegisterNamespaceRequest request;
+  request.set_name("after-idle");
+  request.add_clusters("east");
+  request.set_active_cluster("east");
+  NamespaceRecord record;
+  absl::Status registered = client.Call("POST", "/v1/namespaces", &request, record);
+  EXPECT_TRUE(registered.ok()) << registered;
 }
 
 }  // namespace
