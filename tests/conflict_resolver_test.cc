@@ -16,9 +16,13 @@
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
 #include "protocol/xdc.pb.h"
+#include "tests/test_histories.h"
 
 namespace xdc {
 namespace {
+
+using testing_util::History;
+using testing_util::Items;
 
 using ::google::protobuf::util::MessageDifferencer;
 using Items = std::vector<std::pair<int64_t, int64_t>>;  // (last event id, version)
@@ -29,16 +33,6 @@ WorkflowKey Key() {
   key.set_workflow_id("wf");
   key.set_run_id("run");
   return key;
-}
-
-VersionHistory History(const Items& items) {
-  VersionHistory history;
-  for (const auto& [event_id, version] : items) {
-    VersionHistoryItem* item = history.add_items();
-    item->set_event_id(event_id);
-    item->set_version(version);
-  }
-  return history;
 }
 
 EventType TypeFor(int64_t event_id) {

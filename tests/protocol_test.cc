@@ -23,22 +23,16 @@
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
 #include "protocol/xdc.pb.h"
+#include "tests/test_histories.h"
 
 namespace xdc {
 namespace {
 
+using testing_util::History;
+using testing_util::Items;
+
 using ::google::protobuf::util::MessageDifferencer;
 using ::testing::HasSubstr;
-
-VersionHistory History(const std::vector<std::pair<int64_t, int64_t>>& items) {
-  VersionHistory history;
-  for (const auto& [event_id, version] : items) {
-    VersionHistoryItem* item = history.add_items();
-    item->set_event_id(event_id);
-    item->set_version(version);
-  }
-  return history;
-}
 
 HistoryEvent Event(int64_t event_id, int64_t version, EventType type, int64_t time_micros = 0,
                    std::string attributes = "") {

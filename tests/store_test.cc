@@ -26,9 +26,13 @@
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
 #include "protocol/xdc.pb.h"
+#include "tests/test_histories.h"
 
 namespace xdc {
 namespace {
+
+using testing_util::History;
+using testing_util::Items;
 
 using ::google::protobuf::util::MessageDifferencer;
 using ::testing::HasSubstr;
@@ -51,16 +55,6 @@ WorkflowKey Key(const std::string& namespace_id, const std::string& workflow_id,
   key.set_workflow_id(workflow_id);
   key.set_run_id(run_id);
   return key;
-}
-
-VersionHistory History(const Items& items) {
-  VersionHistory history;
-  for (const auto& [event_id, version] : items) {
-    VersionHistoryItem* item = history.add_items();
-    item->set_event_id(event_id);
-    item->set_version(version);
-  }
-  return history;
 }
 
 HistoryEvent MakeEvent(int64_t event_id, int64_t version) {
