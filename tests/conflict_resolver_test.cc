@@ -25,7 +25,6 @@ using testing_util::History;
 using testing_util::Items;
 
 using ::google::protobuf::util::MessageDifferencer;
-using Items = std::vector<std::pair<int64_t, int64_t>>;  // (last event id, version)
 
 WorkflowKey Key() {
   WorkflowKey key;

@@ -36,7 +36,6 @@ using testing_util::Items;
 
 using ::google::protobuf::util::MessageDifferencer;
 using ::testing::HasSubstr;
-using Items = std::vector<std::pair<int64_t, int64_t>>;  // (last event id, version)
 
 StoreIdentity Identity(const std::string& cluster = "east", int32_t shard_count = 4,
                        int64_t initial_version = 1) {
