@@ -161,22 +161,24 @@ void PeerApplier::Run() {
         return;
       }
     }
+    {
+      absl::MutexLock lock(&mu_);
+      for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+        if (high_watermarks[shard] >= 0) shards_[shard].high_watermark = high_watermarks[shard];
+      }
+      for (auto& [shard, progress] : pending.progress) {
+        if (shard == kControlShard) {
+          control_progress_ = progress;
+        } else {
+          shards_[shard].progress = progress;
+          shards_[shard].high_watermark =
+              std::max(shards_[shard].high_watermark, progress.next_offset());
+        }
+      }
+    }
     if (!pending.halt_reason.empty()) {
       Halt(pending.halt_reason);
       return;
-    }
-    absl::MutexLock lock(&mu_);
-    for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
-      if (high_watermarks[shard] >= 0) shards_[shard].high_watermark = high_watermarks[shard];
-    }
-    for (auto& [shard, progress] : pending.progress) {
-      if (shard == kControlShard) {
-        control_progress_ = progress;
-      } else {
-        shards_[shard].progress = progress;
-        shards_[shard].high_watermark =
-            std::max(shards_[shard].high_watermark, progress.next_offset());
-      }
     }
   }
 }
