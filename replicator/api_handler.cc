@@ -155,11 +155,9 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
   }
   constexpr std::string_view kNamespacePrefix = "/v1/namespaces/";
   if (path.starts_with(kNamespacePrefix) && get) {
-    const std::string name = PercentDecode(path.substr(kNamespacePrefix.size()));
-    std::optional<NamespaceRecord> record = namespaces_.FindByName(name);
-    if (!record.has_value()) {
-      return Error(absl::NotFoundError(absl::StrFormat("namespace '%s' is not registered", name)));
-    }
+    absl::StatusOr<NamespaceRecord> record =
+        namespaces_.Get(PercentDecode(path.substr(kNamespacePrefix.size())));
+    if (!record.ok()) return Error(record.status());
     return Json(*record);
   }
   // A known path asked with the wrong method: 405 with the method it takes.
@@ -197,10 +195,8 @@ ApiResponse ApiHandler::History(const Query& query) {
   absl::StatusOr<std::string> workflow_id = Required(query, "workflow_id");
   if (!name.ok()) return Error(name.status());
   if (!workflow_id.ok()) return Error(workflow_id.status());
-  std::optional<NamespaceRecord> ns = namespaces_.FindByName(*name);
-  if (!ns.has_value()) {
-    return Error(absl::NotFoundError(absl::StrFormat("namespace '%s' is not registered", *name)));
-  }
+  absl::StatusOr<NamespaceRecord> ns = namespaces_.Get(*name);
+  if (!ns.ok()) return Error(ns.status());
   WorkflowKey key;
   key.set_namespace_id(ns->id());
   key.set_workflow_id(*workflow_id);
@@ -208,14 +204,9 @@ ApiResponse ApiHandler::History(const Query& query) {
   if (run != query.end() && !run->second.empty()) {
     key.set_run_id(run->second);
   } else {
-    absl::StatusOr<std::optional<std::string>> current =
-        store_.GetCurrentRun(ns->id(), *workflow_id);
+    absl::StatusOr<std::string> current = namespaces_.CurrentRun(*ns, *workflow_id);
     if (!current.ok()) return Error(current.status());
-    if (!current->has_value()) {
-      return Error(absl::NotFoundError(
-          absl::StrFormat("workflow '%s' has no run in namespace '%s'", *workflow_id, *name)));
-    }
-    key.set_run_id(**current);
+    key.set_run_id(*current);
   }
   absl::StatusOr<std::optional<WorkflowMutableState>> state = store_.GetWorkflowState(key);
   if (!state.ok()) return Error(state.status());
@@ -241,10 +232,8 @@ ApiResponse ApiHandler::History(const Query& query) {
 ApiResponse ApiHandler::Digests(const Query& query) {
   absl::StatusOr<std::string> name = Required(query, "namespace");
   if (!name.ok()) return Error(name.status());
-  std::optional<NamespaceRecord> ns = namespaces_.FindByName(*name);
-  if (!ns.has_value()) {
-    return Error(absl::NotFoundError(absl::StrFormat("namespace '%s' is not registered", *name)));
-  }
+  absl::StatusOr<NamespaceRecord> ns = namespaces_.Get(*name);
+  if (!ns.ok()) return Error(ns.status());
   ListDigestsResponse response;
   response.set_namespace_(*name);
   absl::Status s = store_.ForEachWorkflow(ns->id(), [&](const WorkflowMutableState& state) {

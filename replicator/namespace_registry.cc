@@ -112,6 +112,27 @@ std::optional<NamespaceRecord> NamespaceRegistry::FindByName(const std::string& 
   return by_id_.at(it->second);
 }
 
+absl::StatusOr<NamespaceRecord> NamespaceRegistry::Get(const std::string& name) const {
+  std::optional<NamespaceRecord> record = FindByName(name);
+  if (!record.has_value()) {
+    return absl::NotFoundError(absl::StrFormat(
+        "namespace '%s' is not registered on cluster '%s' (register it, or check the name)", name,
+        config_.cluster_name()));
+  }
+  return *std::move(record);
+}
+
+absl::StatusOr<std::string> NamespaceRegistry::CurrentRun(const NamespaceRecord& ns,
+                                                          const std::string& workflow_id) const {
+  absl::StatusOr<std::optional<std::string>> run = store_.GetCurrentRun(ns.id(), workflow_id);
+  if (!run.ok()) return run.status();
+  if (!run->has_value()) {
+    return absl::NotFoundError(
+        absl::StrFormat("workflow '%s' has no run in namespace '%s'", workflow_id, ns.name()));
+  }
+  return **run;
+}
+
 std::optional<NamespaceRecord> NamespaceRegistry::FindById(const std::string& id) const {
   absl::MutexLock lock(&mu_);
   auto it = by_id_.find(id);

@@ -38,6 +38,11 @@ class NamespaceRegistry {
   [[nodiscard]] absl::StatusOr<bool> Merge(const NamespaceRecord& incoming);
 
   [[nodiscard]] std::optional<NamespaceRecord> FindByName(const std::string& name) const;
+  // The record named `name`, or NOT_FOUND saying it is not registered on this cluster.
+  [[nodiscard]] absl::StatusOr<NamespaceRecord> Get(const std::string& name) const;
+  // The run a workflow of `ns` currently runs, or NOT_FOUND naming the workflow and namespace.
+  [[nodiscard]] absl::StatusOr<std::string> CurrentRun(const NamespaceRecord& ns,
+                                                       const std::string& workflow_id) const;
   [[nodiscard]] std::optional<NamespaceRecord> FindById(const std::string& id) const;
   [[nodiscard]] std::vector<NamespaceRecord> List() const;
 

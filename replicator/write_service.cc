@@ -28,12 +28,8 @@ WriteService::WriteService(const DaemonConfig& config, const Tunables& tunables,
 }
 
 absl::StatusOr<NamespaceRecord> WriteService::CheckWritable(const std::string& name) const {
-  std::optional<NamespaceRecord> ns = namespaces_.FindByName(name);
-  if (!ns.has_value()) {
-    return absl::NotFoundError(absl::StrFormat(
-        "namespace '%s' is not registered on cluster '%s' (register it, or check the name)", name,
-        config_.cluster_name()));
-  }
+  absl::StatusOr<NamespaceRecord> ns = namespaces_.Get(name);
+  if (!ns.ok()) return ns.status();
   const bool owns = ns->active_cluster() == config_.cluster_name() &&
                     OwnsVersion(ns->failover_version(), initial_failover_version_,
                                 config_.failover_version_increment());
@@ -65,17 +61,6 @@ absl::StatusOr<AppendResponse> WriteService::Counted(absl::StatusOr<AppendRespon
     probe_.appends_rejected->Increment();
   }
   return result;
-}
-
-absl::StatusOr<std::string> WriteService::CurrentRun(const NamespaceRecord& ns,
-                                                     const std::string& workflow_id) const {
-  absl::StatusOr<std::optional<std::string>> run = store_.GetCurrentRun(ns.id(), workflow_id);
-  if (!run.ok()) return run.status();
-  if (!run->has_value()) {
-    return absl::NotFoundError(
-        absl::StrFormat("workflow '%s' has no run in namespace '%s'", workflow_id, ns.name()));
-  }
-  return **run;
 }
 
 absl::StatusOr<AppendResponse> WriteService::Append(const AppendRequest& request) {
@@ -111,7 +96,7 @@ absl::StatusOr<AppendResponse> WriteService::AppendUncounted(const AppendRequest
     key.set_run_id(
         absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen)));
   } else if (key.run_id().empty()) {
-    absl::StatusOr<std::string> run = CurrentRun(*ns, request.workflow_id());
+    absl::StatusOr<std::string> run = namespaces_.CurrentRun(*ns, request.workflow_id());
     if (!run.ok()) return run.status();
     key.set_run_id(*run);
   }
@@ -130,7 +115,7 @@ absl::StatusOr<AppendResponse> WriteService::SignalUncounted(const SignalRequest
   key.set_workflow_id(request.workflow_id());
   key.set_run_id(request.run_id());
   if (key.run_id().empty()) {
-    absl::StatusOr<std::string> run = CurrentRun(*ns, request.workflow_id());
+    absl::StatusOr<std::string> run = namespaces_.CurrentRun(*ns, request.workflow_id());
     if (!run.ok()) return run.status();
     key.set_run_id(*run);
   }

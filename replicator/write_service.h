@@ -57,9 +57,6 @@ class WriteService {
   [[nodiscard]] absl::StatusOr<AppendResponse> SignalUncounted(const SignalRequest& request);
   // Counts the request (and its events) in the write probe.
   [[nodiscard]] absl::StatusOr<AppendResponse> Counted(absl::StatusOr<AppendResponse> result);
-  // The workflow's current run, or NOT_FOUND naming the workflow and namespace.
-  [[nodiscard]] absl::StatusOr<std::string> CurrentRun(const NamespaceRecord& ns,
-                                                       const std::string& workflow_id) const;
 
   const DaemonConfig& config_;
   const Tunables& tunables_;
