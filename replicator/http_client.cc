@@ -13,11 +13,6 @@
 
 namespace xdc {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-
 struct HttpClient::Impl {
   asio::io_context io;
   std::unique_ptr<beast::tcp_stream> stream;

@@ -13,11 +13,6 @@
 
 namespace xdc {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-
 struct HttpServer::Impl {
   struct Connection {
     std::shared_ptr<tcp::socket> socket;

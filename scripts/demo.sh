@@ -52,21 +52,25 @@ CONF
 
 step() { printf '\n== %s\n' "$*"; }
 
+# Starts cluster $1 (with Kafka at $2, or embedded when empty), waits until it is ready and
+# prints its HTTP address.
+start_cluster() {
+  write_config "$1" "$2"
+  "$BIN/xdcd" --config "$DIR/$1.conf" > "$DIR/$1.log" 2>&1 &
+  pids+=($!)
+  wait_for_line "$DIR/$1.log" "xdcd: ready" >/dev/null
+}
+http_address() { grep -m1 "listening on" "$DIR/$1.log" | sed 's#.*http://##'; }
+
 step "Starting cluster east with an embedded Kafka (librdkafka's mock cluster)"
-write_config east ""
-"$BIN/xdcd" --config "$DIR/east.conf" > "$DIR/east.log" 2>&1 &
-pids+=($!)
-wait_for_line "$DIR/east.log" "xdcd: ready" >/dev/null
+start_cluster east ""
 KAFKA=$(grep -m1 "kafka bootstrap" "$DIR/east.log" | awk '{print $NF}')
-EAST=$(grep -m1 "listening on" "$DIR/east.log" | sed 's#.*http://##')
+EAST=$(http_address east)
 echo "east: API http://$EAST, Kafka $KAFKA"
 
 step "Starting cluster west, joining east's Kafka"
-write_config west "$KAFKA"
-"$BIN/xdcd" --config "$DIR/west.conf" > "$DIR/west.log" 2>&1 &
-pids+=($!)
-wait_for_line "$DIR/west.log" "xdcd: ready" >/dev/null
-WEST=$(grep -m1 "listening on" "$DIR/west.log" | sed 's#.*http://##')
+start_cluster west "$KAFKA"
+WEST=$(http_address west)
 echo "west: API http://$WEST"
 
 CTL="$BIN/xdcctl"
