@@ -213,7 +213,8 @@ void PeerApplier::Park(const KafkaMessage& message, int32_t shard, ParkReason re
   parked.set_parked_unix_micros(clock_());
   if (workflow != nullptr) *parked.mutable_workflow() = *workflow;
   pending.batch.parked.push_back(std::move(parked));
-  ProgressFor(shard, pending).set_tasks_parked(ProgressFor(shard, pending).tasks_parked() + 1);
+  ShardApplyProgress& progress = ProgressFor(shard, pending);
+  progress.set_tasks_parked(progress.tasks_parked() + 1);
   probe_.tasks_parked->Increment();
 }
 
@@ -240,9 +241,9 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
          &task.workflow(), pending);
     return;
   }
-  const int64_t missing_before = MissingTaskCount(progress.task_sequence());
+  const bool skipped = task.task_id() > progress.task_sequence().next_task_id();
   RecordTask(*progress.mutable_task_sequence(), task.task_id());
-  if (MissingTaskCount(progress.task_sequence()) > missing_before) {
+  if (skipped) {
     std::fprintf(stderr,
                  "xdcd: %s partition %d skipped to task %lld at offset %lld: %lld tasks of this "
                  "shard are missing until they arrive (see runbooks/missing-tasks.md)\n",
