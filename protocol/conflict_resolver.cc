@@ -14,10 +14,10 @@ const char* ApplyActionName(ApplyAction action) {
       return "duplicate";
     case ApplyAction::kGap:
       return "gap";
-    case ApplyAction::kFork:
-      return "fork";
     case ApplyAction::kInvalid:
       return "invalid";
+    case ApplyAction::kReadError:
+      return "read_error";
   }
   return "unknown";
 }
@@ -39,8 +39,7 @@ absl::Status ValidateReplicationTask(const ReplicationTask& task) {
       return absl::InvalidArgumentError(
           absl::StrFormat("task's events are not contiguous at event %d", event.event_id()));
     }
-    absl::StatusOr<int64_t> version = VersionOfEvent(history, event.event_id());
-    if (!version.ok() || *version != event.version()) {
+    if (!ContainsEvent(history, event.event_id(), event.version())) {
       return absl::InvalidArgumentError(
           absl::StrFormat("event %d has version %d but the task's version history disagrees",
                           event.event_id(), event.version()));
@@ -62,20 +61,64 @@ ApplyDecision Reject(ApplyAction action, std::string reason) {
   return decision;
 }
 
-// The batch extends the local branch, whose next event is `next_event_id`.
-ApplyDecision ExtendBranch(WorkflowMutableState state, const ReplicationTask& task) {
-  const int64_t next_event_id = state.next_event_id();
+// The local branch the task belongs to: the one with the deepest LCA, preferring a branch whose
+// tail is the LCA (the task extends it).
+struct BranchMatch {
+  int index = 0;
+  int64_t lca_event_id = 0;
+  bool extends = false;  // the LCA is the branch's tail
+};
+
+BranchMatch MatchBranch(const VersionHistories& histories, const VersionHistory& incoming) {
+  BranchMatch best{.index = -1, .lca_event_id = -1};
+  for (int i = 0; i < histories.histories_size(); ++i) {
+    const VersionHistory& branch = histories.histories(i);
+    int64_t lca = 0;
+    if (absl::StatusOr<VersionHistoryItem> found = FindLowestCommonAncestor(branch, incoming);
+        found.ok()) {
+      lca = found->event_id();
+    }
+    const bool extends = lca == LastEventId(branch);
+    if (lca > best.lca_event_id || (lca == best.lca_event_id && extends && !best.extends)) {
+      best = {.index = i, .lca_event_id = lca, .extends = extends};
+    }
+  }
+  return best;
+}
+
+// The current branch's events, in order (new ones come from the overlay in `events`).
+absl::StatusOr<std::vector<HistoryEvent>> ReadCurrentBranch(const WorkflowMutableState& state,
+                                                            const EventReader& events) {
+  const VersionHistory& branch = *CurrentBranch(state.version_histories());
+  std::vector<HistoryEvent> result;
+  for (int64_t id = 1; id <= LastEventId(branch); ++id) {
+    absl::StatusOr<HistoryEvent> event = events.Read(id, *VersionOfEvent(branch, id));
+    if (!event.ok()) return event.status();
+    result.push_back(*std::move(event));
+  }
+  return result;
+}
+
+}  // namespace
+
+ApplyDecision DecideApply(const std::optional<WorkflowMutableState>& local,
+                          const ReplicationTask& task, const EventReader& events,
+                          const std::optional<ActiveContext>& active) {
+  if (absl::Status s = ValidateReplicationTask(task); !s.ok()) {
+    return Reject(ApplyAction::kInvalid, std::string(s.message()));
+  }
+  WorkflowMutableState state = local.has_value() ? *local : NewWorkflowState(task.workflow());
+  VersionHistories& histories = *state.mutable_version_histories();
+  if (CurrentBranch(histories) == nullptr) {
+    return Reject(ApplyAction::kInvalid, "local workflow state has no current branch");
+  }
+  VersionHistory incoming;
+  *incoming.mutable_items() = task.version_history_items();
   const int64_t first_event_id = task.events(0).event_id();
   const int64_t last_event_id = task.events(task.events_size() - 1).event_id();
-  if (first_event_id > next_event_id) {
-    ApplyDecision decision =
-        Reject(ApplyAction::kGap,
-               absl::StrFormat("gap: the workflow's next event is %d but the batch "
-                               "starts at %d; events [%d, %d) are missing",
-                               next_event_id, first_event_id, next_event_id, first_event_id));
-    decision.expected_event_id = next_event_id;
-    return decision;
-  }
+
+  const BranchMatch match = MatchBranch(histories, incoming);
+  const int64_t next_event_id = match.lca_event_id + 1;  // first event the task may add
   if (last_event_id < next_event_id) {
     ApplyDecision decision = Reject(
         ApplyAction::kDuplicate, absl::StrFormat("duplicate: events [%d, %d] are already applied",
@@ -83,61 +126,77 @@ ApplyDecision ExtendBranch(WorkflowMutableState state, const ReplicationTask& ta
     decision.duplicate_events = task.events_size();
     return decision;
   }
+  if (first_event_id > next_event_id) {
+    ApplyDecision decision = Reject(
+        ApplyAction::kGap,
+        absl::StrFormat("gap: the %s next event is %d but the batch starts at %d; events [%d, %d) "
+                        "are missing",
+                        match.extends ? "branch's" : "new branch's", next_event_id, first_event_id,
+                        next_event_id, first_event_id));
+    decision.expected_event_id = next_event_id;
+    return decision;
+  }
+
   ApplyDecision decision;
   decision.action = ApplyAction::kApply;
   decision.duplicate_events = next_event_id - first_event_id;
-  for (const HistoryEvent& event : task.events()) {
-    if (event.event_id() < next_event_id) continue;
-    if (absl::Status s = ApplyEventToState(state, event); !s.ok()) {
-      return Reject(ApplyAction::kInvalid, std::string(s.message()));
+  MapEventReader overlay(&events);
+  const int old_current = histories.current_index();
+  if (match.extends && match.index == old_current) {
+    decision.branch_change = BranchChange::kExtendedCurrent;
+    for (const HistoryEvent& event : task.events()) {
+      if (event.event_id() < next_event_id) continue;
+      if (absl::Status s = ApplyEventToState(state, event); !s.ok()) {
+        return Reject(ApplyAction::kInvalid, std::string(s.message()));
+      }
+      decision.events_to_write.push_back(event);
+      overlay.Add(event);  // reapplication below reads the current branch, these events included
     }
-    decision.events_to_write.push_back(event);
+  } else {
+    // The task's branch is not the current one: record it (its items agree with the local
+    // branch up to the LCA), then see whether it now wins.
+    for (const HistoryEvent& event : task.events()) {
+      if (event.event_id() < next_event_id) continue;
+      decision.events_to_write.push_back(event);
+      overlay.Add(event);
+    }
+    int index = match.index;
+    if (match.extends) {
+      decision.branch_change = BranchChange::kExtendedOther;
+    } else {
+      decision.branch_change = BranchChange::kForked;
+      index = histories.histories_size();
+      histories.add_histories();
+    }
+    *histories.mutable_histories(index) = incoming;
+    if (CompareBranches(incoming, histories.histories(old_current)) > 0) {
+      histories.set_current_index(index);
+      decision.switched_branch = true;
+      absl::StatusOr<std::vector<HistoryEvent>> branch_events = ReadCurrentBranch(state, overlay);
+      if (!branch_events.ok()) {
+        return Reject(ApplyAction::kReadError, absl::StrFormat("reading the new current branch: %s",
+                                                               branch_events.status().message()));
+      }
+      if (absl::Status s = RebuildFromCurrentBranch(state, *branch_events); !s.ok()) {
+        return Reject(ApplyAction::kInvalid,
+                      absl::StrFormat("switching to the task's branch: %s", s.message()));
+      }
+    }
+  }
+
+  // Reapplication: the set of losing-branch events only grows when a non-current branch grows or
+  // the current branch changes; otherwise there is only work if some was left for us.
+  if (decision.branch_change != BranchChange::kExtendedCurrent || state.reapply_pending()) {
+    absl::StatusOr<ReapplyOutcome> outcome = Reapply(state, overlay, active);
+    if (!outcome.ok()) {
+      return Reject(ApplyAction::kReadError, std::string(outcome.status().message()));
+    }
+    decision.reapply = *std::move(outcome);
+    for (const HistoryEvent& copy : decision.reapply.appended) {
+      decision.events_to_write.push_back(copy);
+    }
   }
   decision.new_state = std::move(state);
-  return decision;
-}
-
-}  // namespace
-
-ApplyDecision DecideApply(const std::optional<WorkflowMutableState>& local,
-                          const ReplicationTask& task) {
-  if (absl::Status s = ValidateReplicationTask(task); !s.ok()) {
-    return Reject(ApplyAction::kInvalid, std::string(s.message()));
-  }
-  WorkflowMutableState state = local.has_value() ? *local : NewWorkflowState(task.workflow());
-  const VersionHistory* branch = CurrentBranch(state.version_histories());
-  if (branch == nullptr) {
-    return Reject(ApplyAction::kInvalid, "local workflow state has no current branch");
-  }
-  const int64_t local_last_event_id = LastEventId(*branch);
-  if (local_last_event_id == 0) return ExtendBranch(std::move(state), task);
-
-  VersionHistory incoming;
-  *incoming.mutable_items() = task.version_history_items();
-  absl::StatusOr<VersionHistoryItem> lca = FindLowestCommonAncestor(*branch, incoming);
-  if (!lca.ok()) {
-    ApplyDecision decision =
-        Reject(ApplyAction::kFork, "fork: the batch disagrees with the local branch on event 1");
-    decision.lca.set_event_id(0);
-    return decision;
-  }
-  if (lca->event_id() == local_last_event_id) return ExtendBranch(std::move(state), task);
-
-  const int64_t last_event_id = task.events(task.events_size() - 1).event_id();
-  if (last_event_id <= lca->event_id()) {
-    // The whole batch lies on the prefix both branches share.
-    ApplyDecision decision = Reject(
-        ApplyAction::kDuplicate,
-        absl::StrFormat("duplicate: events up to %d are on the shared prefix", last_event_id));
-    decision.duplicate_events = task.events_size();
-    return decision;
-  }
-  ApplyDecision decision =
-      Reject(ApplyAction::kFork,
-             absl::StrFormat("fork: the batch diverges from the current branch after event %d "
-                             "(version %d)",
-                             lca->event_id(), lca->version()));
-  decision.lca = *lca;
   return decision;
 }
 

@@ -1,19 +1,36 @@
 // Failover-version arithmetic. Pure functions.
 //
 // Every cluster has an initial_failover_version v0 with 1 <= v0 < increment. The owner of a
-// version v is the cluster whose v0 == v mod increment. Versions only grow.
+// version v is the cluster whose v0 == v mod increment. Versions only grow. Malformed inputs
+// (an increment below 2, an initial version outside [1, increment), a negative version) are
+// rejected with INVALID_ARGUMENT, never a crash.
 #pragma once
 
 #include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "protocol/xdc.pb.h"
 
 namespace xdc {
 
-// True when `version` belongs to the cluster with `initial_version`.
+// Checks 2 <= increment and 1 <= initial_version < increment.
+[[nodiscard]] absl::Status ValidateVersionLayout(int64_t initial_version, int64_t increment);
+
+// True when `version` belongs to the cluster with `initial_version`; false for malformed input.
 [[nodiscard]] bool OwnsVersion(int64_t version, int64_t initial_version, int64_t increment);
 
 // The smallest v' >= current with v' mod increment == target_initial_version: the version a
 // failover to that cluster picks.
-[[nodiscard]] int64_t NextVersionFor(int64_t current, int64_t target_initial_version,
-                                     int64_t increment);
+[[nodiscard]] absl::StatusOr<int64_t> NextVersionFor(int64_t current,
+                                                     int64_t target_initial_version,
+                                                     int64_t increment);
+
+// The name of the cluster that owns `version`, or NOT_FOUND if no cluster of `clusters` does.
+[[nodiscard]] absl::StatusOr<std::string> OwnerOfVersion(
+    int64_t version, const google::protobuf::RepeatedPtrField<ClusterConfig>& clusters,
+    int64_t increment);
 
 }  // namespace xdc

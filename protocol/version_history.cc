@@ -83,6 +83,47 @@ absl::Status ValidateVersionHistory(const VersionHistory& history) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<VersionHistory> TruncateHistory(const VersionHistory& history,
+                                               int64_t last_event_id) {
+  if (last_event_id < 0 || last_event_id > LastEventId(history)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("cannot cut the branch at event %d: it ends at event %d", last_event_id,
+                        LastEventId(history)));
+  }
+  VersionHistory truncated;
+  for (const VersionHistoryItem& item : history.items()) {
+    if (last_event_id == 0) break;
+    VersionHistoryItem* copy = truncated.add_items();
+    copy->set_version(item.version());
+    copy->set_event_id(std::min(item.event_id(), last_event_id));
+    if (item.event_id() >= last_event_id) break;
+  }
+  return truncated;
+}
+
+bool ContainsEvent(const VersionHistory& history, int64_t event_id, int64_t version) {
+  absl::StatusOr<int64_t> found = VersionOfEvent(history, event_id);
+  return found.ok() && *found == version;
+}
+
+int CompareBranches(const VersionHistory& a, const VersionHistory& b) {
+  auto last = [](const VersionHistory& h) {
+    return h.items_size() == 0
+               ? std::pair<int64_t, int64_t>(-1, 0)
+               : std::pair<int64_t, int64_t>(h.items(h.items_size() - 1).version(),
+                                             h.items(h.items_size() - 1).event_id());
+  };
+  if (last(a) != last(b)) return last(a) < last(b) ? -1 : 1;
+  const int n = std::min(a.items_size(), b.items_size());
+  for (int i = 0; i < n; ++i) {
+    const auto x = std::make_pair(a.items(i).version(), a.items(i).event_id());
+    const auto y = std::make_pair(b.items(i).version(), b.items(i).event_id());
+    if (x != y) return x < y ? -1 : 1;
+  }
+  if (a.items_size() != b.items_size()) return a.items_size() < b.items_size() ? -1 : 1;
+  return 0;
+}
+
 const VersionHistory* CurrentBranch(const VersionHistories& histories) {
   const int index = histories.current_index();
   if (index < 0 || index >= histories.histories_size()) return nullptr;

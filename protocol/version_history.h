@@ -26,9 +26,25 @@ namespace xdc {
 [[nodiscard]] int64_t LastEventId(const VersionHistory& history);
 
 // Lowest common ancestor of two branches: the item (event id, version) up to which both agree.
-// Returns NOT_FOUND when they share no event (they disagree on event 1).
+// Returns NOT_FOUND when they share no event (they disagree on event 1). Both must pass
+// ValidateVersionHistory (tasks are validated on arrival; local branches were built by
+// AddEventToHistory); malformed input gives a meaningless answer, never a crash.
 [[nodiscard]] absl::StatusOr<VersionHistoryItem> FindLowestCommonAncestor(
     const VersionHistory& local, const VersionHistory& remote);
+
+// The branch cut after `last_event_id` (0 gives an empty history): the shared prefix of a fork,
+// or the history of a resent range. INVALID_ARGUMENT if the branch does not reach it.
+[[nodiscard]] absl::StatusOr<VersionHistory> TruncateHistory(const VersionHistory& history,
+                                                             int64_t last_event_id);
+
+// True when `event_id` is on the branch with `version`.
+[[nodiscard]] bool ContainsEvent(const VersionHistory& history, int64_t event_id, int64_t version);
+
+// Total order of branches that picks the current one: the higher last version wins; equal last
+// versions (which a correct federation never produces, since only a version's owner writes it,
+// on one branch) fall back to the longer branch, then to the items, so every cluster still picks
+// the same one. Returns <0, 0 or >0 like strcmp; 0 only for identical histories.
+[[nodiscard]] int CompareBranches(const VersionHistory& a, const VersionHistory& b);
 
 // Checks items are non-empty and strictly ascending in event id and version, event ids >= 1.
 [[nodiscard]] absl::Status ValidateVersionHistory(const VersionHistory& history);

@@ -68,6 +68,37 @@ absl::Status ApplyEventToState(WorkflowMutableState& state, const HistoryEvent& 
   } else if (event.event_type() == WORKFLOW_EXECUTION_TERMINATED) {
     state.set_status(WORKFLOW_STATUS_TERMINATED);
   }
+  // A closed run accepts no reapplied events either: nothing is left to reapply on this branch
+  // (a switch to another branch evaluates it again).
+  if (IsTerminalEvent(event.event_type())) state.set_reapply_pending(false);
+  return absl::OkStatus();
+}
+
+absl::Status RebuildFromCurrentBranch(WorkflowMutableState& state,
+                                      const std::vector<HistoryEvent>& events) {
+  const VersionHistory* branch = CurrentBranch(state.version_histories());
+  if (branch == nullptr) return absl::InternalError("workflow state has no current branch");
+  WorkflowMutableState rebuilt = NewWorkflowState(state.key());
+  for (const HistoryEvent& event : events) {
+    if (absl::Status s = ApplyEventToState(rebuilt, event); !s.ok()) return s;
+  }
+  const VersionHistory* replayed = CurrentBranch(rebuilt.version_histories());
+  if (replayed->items_size() != branch->items_size() ||
+      LastEventId(*replayed) != LastEventId(*branch)) {
+    return absl::InvalidArgumentError(
+        "the current branch's events do not match its version history");
+  }
+  for (int i = 0; i < branch->items_size(); ++i) {
+    if (replayed->items(i).event_id() != branch->items(i).event_id() ||
+        replayed->items(i).version() != branch->items(i).version()) {
+      return absl::InvalidArgumentError(
+          "the current branch's events do not match its version history");
+    }
+  }
+  state.set_next_event_id(rebuilt.next_event_id());
+  state.set_status(rebuilt.status());
+  state.set_start_time_unix_micros(rebuilt.start_time_unix_micros());
+  state.set_last_event_time_unix_micros(rebuilt.last_event_time_unix_micros());
   return absl::OkStatus();
 }
 

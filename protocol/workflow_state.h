@@ -2,6 +2,8 @@
 // standby apply path, so both derive identical state from identical events.
 #pragma once
 
+#include <vector>
+
 #include "absl/status/status.h"
 #include "protocol/xdc.pb.h"
 
@@ -23,8 +25,17 @@ namespace xdc {
 // next_event_id, the version history and the status. Rejects (INVALID_ARGUMENT /
 // FAILED_PRECONDITION) an event out of order, a run that does not start with
 // WORKFLOW_EXECUTION_STARTED, a second start, an unspecified type, or any event after the run
-// completed or was terminated. On error `state` is unchanged.
+// completed or was terminated. A terminal event also clears reapply_pending: a closed run takes
+// no reapplied events. On error `state` is unchanged.
 [[nodiscard]] absl::Status ApplyEventToState(WorkflowMutableState& state,
                                              const HistoryEvent& event);
+
+// Rebuilds the fields derived from the current branch (next_event_id, status, start and last
+// event times) from `events`, that branch's events 1..n in order, after the current branch
+// changed. Keeps the key, the version histories and reapply_pending. Rejects events that do not
+// match the branch's version history or break the rules of ApplyEventToState; on error `state` is
+// unchanged.
+[[nodiscard]] absl::Status RebuildFromCurrentBranch(WorkflowMutableState& state,
+                                                    const std::vector<HistoryEvent>& events);
 
 }  // namespace xdc

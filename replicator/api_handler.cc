@@ -103,12 +103,13 @@ int HttpStatusFor(absl::StatusCode code) {
 }
 
 ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
-                       WriteService& writes, std::function<StatusResponse()> status,
-                       xdc::Metrics& metrics)
+                       WriteService& writes, DlqService& dlq,
+                       std::function<StatusResponse()> status, xdc::Metrics& metrics)
     : tunables_(tunables),
       store_(store),
       namespaces_(namespaces),
       writes_(writes),
+      dlq_(dlq),
       status_(std::move(status)),
       metrics_(metrics) {}
 
@@ -154,6 +155,20 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
     return Json(response);
   }
   constexpr std::string_view kNamespacePrefix = "/v1/namespaces/";
+  constexpr std::string_view kFailoverSuffix = "/failover";
+  if (path.starts_with(kNamespacePrefix) && path.ends_with(kFailoverSuffix) && post) {
+    const std::string name = PercentDecode(path.substr(
+        kNamespacePrefix.size(), path.size() - kNamespacePrefix.size() - kFailoverSuffix.size()));
+    return Call<FailoverRequest>(body, [&](const FailoverRequest& r) {
+      return namespaces_.Failover(name, r.target_cluster(), r.force());
+    });
+  }
+  if (path == "/v1/dlq/retry" && post) {
+    return Call<DlqRequest>(body, [&](const DlqRequest& r) { return dlq_.Retry(r); });
+  }
+  if (path == "/v1/dlq/purge" && post) {
+    return Call<DlqRequest>(body, [&](const DlqRequest& r) { return dlq_.Purge(r); });
+  }
   if (path.starts_with(kNamespacePrefix) && get) {
     absl::StatusOr<NamespaceRecord> record =
         namespaces_.Get(PercentDecode(path.substr(kNamespacePrefix.size())));
@@ -162,14 +177,18 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
   }
   // A known path asked with the wrong method: 405 with the method it takes.
   static const std::map<std::string, std::string> kAllowedMethods = {
-      {"/healthz", "GET"},    {"/metrics", "GET"},    {"/v1/status", "GET"},
-      {"/v1/history", "GET"}, {"/v1/digests", "GET"}, {"/v1/dlq", "GET"},
-      {"/v1/append", "POST"}, {"/v1/signal", "POST"}, {"/v1/namespaces", "GET or POST"}};
+      {"/healthz", "GET"},       {"/metrics", "GET"},      {"/v1/status", "GET"},
+      {"/v1/history", "GET"},    {"/v1/digests", "GET"},   {"/v1/dlq", "GET"},
+      {"/v1/append", "POST"},    {"/v1/signal", "POST"},   {"/v1/namespaces", "GET or POST"},
+      {"/v1/dlq/retry", "POST"}, {"/v1/dlq/purge", "POST"}};
   const bool namespace_path = path.starts_with(kNamespacePrefix);
   if (auto allowed = kAllowedMethods.find(path);
       allowed != kAllowedMethods.end() || namespace_path) {
-    ApiResponse response = Error(absl::InvalidArgumentError(absl::StrFormat(
-        "%s does not take %s; use %s", path, method, namespace_path ? "GET" : allowed->second)));
+    ApiResponse response = Error(
+        absl::InvalidArgumentError(absl::StrFormat("%s does not take %s; use %s", path, method,
+                                                   !namespace_path               ? allowed->second
+                                                   : path.ends_with("/failover") ? "POST"
+                                                                                 : "GET")));
     response.status = 405;
     return response;
   }
@@ -271,6 +290,8 @@ ApiResponse ApiHandler::Dlq(const Query& query) {
 ApiResponse ApiHandler::Metrics() {
   StatusResponse status = status_();
   metrics_.SetStoreWriteFailed(!status.store_write_error().empty());
+  metrics_.SetDlqDepth(static_cast<double>(status.parked_tasks()),
+                       static_cast<double>(status.dlq_awaiting_resend()));
   for (const ShardStatus& shard : status.shards()) {
     metrics_.SetOutboxBacklog(shard.shard(), static_cast<double>(shard.outbox_next_task_id() -
                                                                  shard.published_task_id()));

@@ -3,12 +3,15 @@
 //   POST /v1/namespaces              RegisterNamespaceRequest -> NamespaceRecord
 //   GET  /v1/namespaces              -> ListNamespacesResponse
 //   GET  /v1/namespaces/{name}       -> NamespaceRecord
+//   POST /v1/namespaces/{name}/failover  FailoverRequest -> NamespaceRecord (forced only)
 //   POST /v1/append                  AppendRequest -> AppendResponse
 //   POST /v1/signal                  SignalRequest -> AppendResponse
 //   GET  /v1/history?namespace=&workflow_id=[&run_id=]   -> GetHistoryResponse
 //   GET  /v1/digests?namespace=      -> ListDigestsResponse
 //   GET  /v1/status                  -> StatusResponse
 //   GET  /v1/dlq[?limit=]            -> ListParkedResponse
+//   POST /v1/dlq/retry               DlqRequest -> DlqActionResponse
+//   POST /v1/dlq/purge               DlqRequest -> DlqActionResponse
 //   GET  /metrics                    Prometheus text format
 //   GET  /healthz                    "ok"
 //
@@ -24,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/dlq_service.h"
 #include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
 #include "replicator/tunables.h"
@@ -50,7 +54,8 @@ struct ApiResponse {
 class ApiHandler {
  public:
   ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
-             WriteService& writes, std::function<StatusResponse()> status, Metrics& metrics);
+             WriteService& writes, DlqService& dlq, std::function<StatusResponse()> status,
+             Metrics& metrics);
 
   [[nodiscard]] ApiResponse Handle(const ApiRequest& request);
 
@@ -67,6 +72,7 @@ class ApiHandler {
   Store& store_;
   NamespaceRegistry& namespaces_;
   WriteService& writes_;
+  DlqService& dlq_;
   std::function<StatusResponse()> status_;
   xdc::Metrics& metrics_;
 };

@@ -68,26 +68,38 @@ absl::Status Daemon::Init() {
   namespaces_ = std::make_unique<NamespaceRegistry>(*store_, config_);
   if (absl::Status s = namespaces_->Load(); !s.ok()) return s;
 
+  writer_ = std::make_unique<WorkflowWriter>(*store_, config_.shard_count());
+  task_applier_ = std::make_unique<TaskApplier>(config_, *namespaces_, clock_);
+  dlq_ = std::make_unique<DlqService>(*store_, *writer_, *task_applier_, *namespaces_);
+  sweeper_ = std::make_unique<ReapplySweeper>(config_, *store_, *writer_, *task_applier_);
+  sweeper_->Start();
   publisher_ =
       std::make_unique<Publisher>(config_, tunables_, *store_, metrics_->publisher_probe());
   store_->SetOutboxListener([this](const std::vector<int32_t>&) { publisher_->Notify(); });
-  namespaces_->SetChangeListener(
-      [this](const NamespaceRecord& record) { publisher_->Announce(record); });
+  namespaces_->SetChangeListener([this](const NamespaceRecord& record) {
+    publisher_->Announce(record);
+    // Runs a standby left reapply_pending are reapplied once the namespace is active here.
+    if (record.active_cluster() == config_.cluster_name()) sweeper_->Request(record.id());
+  });
+  for (const NamespaceRecord& record : namespaces_->List()) {
+    if (record.active_cluster() == config_.cluster_name()) sweeper_->Request(record.id());
+  }
   if (absl::Status s = publisher_->Start(bootstrap_, namespaces_->List()); !s.ok()) return s;
 
   for (const ClusterConfig& cluster : config_.clusters()) {
     if (cluster.name() == config_.cluster_name()) continue;
-    auto applier =
-        std::make_unique<PeerApplier>(config_, tunables_, cluster.name(), *store_, *namespaces_,
-                                      metrics_->MakeApplierProbe(cluster.name()), clock_);
+    auto applier = std::make_unique<PeerApplier>(
+        config_, tunables_, cluster.name(), *store_, *writer_, *task_applier_, *namespaces_,
+        metrics_->MakeApplierProbe(cluster.name()), clock_,
+        [this](ControlMessage message) { publisher_->SendControl(std::move(message)); });
     if (absl::Status s = applier->Start(bootstrap_); !s.ok()) return s;
     appliers_.push_back(std::move(applier));
   }
 
-  writes_ = std::make_unique<WriteService>(config_, tunables_, *store_, *namespaces_,
+  writes_ = std::make_unique<WriteService>(config_, tunables_, *writer_, *namespaces_,
                                            metrics_->write_probe(), clock_);
   api_ = std::make_unique<ApiHandler>(
-      tunables_, *store_, *namespaces_, *writes_, [this] { return Status(); }, *metrics_);
+      tunables_, *store_, *namespaces_, *writes_, *dlq_, [this] { return Status(); }, *metrics_);
   http_ = std::make_unique<HttpServer>(
       [this](const ApiRequest& r) { return api_->Handle(r); }, tunables_.max_http_connections,
       tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);
@@ -106,6 +118,7 @@ void Daemon::Stop() {
   // before it stops, so nothing calls into it afterwards.
   if (store_ != nullptr) store_->SetOutboxListener(nullptr);
   for (auto& applier : appliers_) applier->Stop();
+  if (sweeper_ != nullptr) sweeper_->Stop();
   if (publisher_ != nullptr) publisher_->Stop();
 }
 
@@ -134,6 +147,7 @@ StatusResponse Daemon::Status() const {
   }
   status.set_total_lag_tasks(total_lag);
   status.set_parked_tasks(store_->ParkedCount());
+  status.set_dlq_awaiting_resend(store_->AwaitingResendCount());
   int64_t corrupt = 0;
   for (const auto& applier : appliers_) {
     corrupt += applier->corrupt_messages();
@@ -142,8 +156,8 @@ StatusResponse Daemon::Status() const {
     }
   }
   status.set_corrupt_messages(corrupt);
-  status.set_committed_appends(static_cast<int64_t>(store_->CommittedAppends()));
-  status.set_commit_groups(static_cast<int64_t>(store_->CommitGroups()));
+  status.set_committed_appends(static_cast<int64_t>(store_->SyncedWrites()));
+  status.set_commit_groups(static_cast<int64_t>(store_->SyncedGroups()));
   if (absl::Status error = store_->WriteError(); !error.ok()) {
     status.set_store_write_error(std::string(error.message()));
   }

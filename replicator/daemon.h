@@ -12,13 +12,17 @@
 #include "protocol/xdc.pb.h"
 #include "replicator/api_handler.h"
 #include "replicator/clock.h"
+#include "replicator/dlq_service.h"
 #include "replicator/http_server.h"
 #include "replicator/kafka_client.h"
 #include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
 #include "replicator/peer_applier.h"
+#include "replicator/reapply_sweeper.h"
 #include "replicator/shard_publisher.h"
+#include "replicator/task_applier.h"
 #include "replicator/tunables.h"
+#include "replicator/workflow_writer.h"
 #include "replicator/write_service.h"
 #include "store/store.h"
 
@@ -53,6 +57,10 @@ class Daemon {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<NamespaceRegistry> namespaces_;
+  std::unique_ptr<WorkflowWriter> writer_;
+  std::unique_ptr<TaskApplier> task_applier_;
+  std::unique_ptr<DlqService> dlq_;
+  std::unique_ptr<ReapplySweeper> sweeper_;
   std::unique_ptr<Publisher> publisher_;
   std::vector<std::unique_ptr<PeerApplier>> appliers_;
   std::unique_ptr<WriteService> writes_;

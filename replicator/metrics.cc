@@ -39,6 +39,34 @@ Metrics::Metrics(const std::string& cluster)
           prometheus::BuildGauge(), "xdc_applier_halted",
           "1 when a peer's applier halted: store error, or the peer's partition lost applied data",
           cluster, *registry_)),
+      forked_(Build(prometheus::BuildCounter(), "xdc_branches_forked_total",
+                    "Replicated tasks that started a new branch of a workflow", cluster,
+                    *registry_)),
+      switches_(Build(prometheus::BuildCounter(), "xdc_branch_switches_total",
+                      "Times a workflow's current branch changed to a higher-version branch",
+                      cluster, *registry_)),
+      reapplied_(Build(prometheus::BuildCounter(), "xdc_events_reapplied_total",
+                       "Signals, cancel requests and terminations copied from losing branches",
+                       cluster, *registry_)),
+      reapply_dropped_(
+          Build(prometheus::BuildCounter(), "xdc_reapply_dropped_total",
+                "Losing-branch input not reapplied because the run had closed (counted again at "
+                "each later branch change of that run)",
+                cluster, *registry_)),
+      resend_requests_(Build(prometheus::BuildCounter(), "xdc_resend_requests_total",
+                             "Resend requests sent to a peer for missing events", cluster,
+                             *registry_)),
+      resends_served_(Build(prometheus::BuildCounter(), "xdc_resend_tasks_served_total",
+                            "Tasks published from the store to answer a peer's resend request",
+                            cluster, *registry_)),
+      parked_resumed_(Build(prometheus::BuildCounter(), "xdc_parked_tasks_resumed_total",
+                            "Parked tasks applied after a resend or a retry", cluster, *registry_)),
+      dead_lettered_(Build(prometheus::BuildCounter(), "xdc_gaps_dead_lettered_total",
+                           "Gaps given up on after resend_max_attempts (left in the DLQ)", cluster,
+                           *registry_)),
+      dlq_depth_(Build(prometheus::BuildGauge(), "xdc_dlq_entries",
+                       "Entries in the DLQ, by whether they wait for a resend", cluster,
+                       *registry_)),
       lag_tasks_(Build(prometheus::BuildGauge(), "xdc_replication_lag_tasks",
                        "Tasks in the peer's partition not yet applied", cluster, *registry_)),
       lag_seconds_(Build(prometheus::BuildGauge(), "xdc_replication_lag_seconds",
@@ -58,8 +86,20 @@ Metrics::Metrics(const std::string& cluster)
 
 ApplierProbe Metrics::MakeApplierProbe(const std::string& peer) {
   const prometheus::Labels labels{{"peer", peer}};
-  return ApplierProbe{&applied_.Add(labels), &duplicates_.Add(labels), &parked_.Add(labels),
-                      &corrupt_.Add(labels), &gaps_.Add(labels),       &halted_.Add(labels)};
+  return ApplierProbe{&applied_.Add(labels),
+                      &duplicates_.Add(labels),
+                      &parked_.Add(labels),
+                      &corrupt_.Add(labels),
+                      &gaps_.Add(labels),
+                      &halted_.Add(labels),
+                      &forked_.Add(labels),
+                      &switches_.Add(labels),
+                      &reapplied_.Add(labels),
+                      &reapply_dropped_.Add(labels),
+                      &resend_requests_.Add(labels),
+                      &resends_served_.Add(labels),
+                      &parked_resumed_.Add(labels),
+                      &dead_lettered_.Add(labels)};
 }
 
 void Metrics::SetPeerShard(const std::string& peer, int shard, double lag_tasks, double lag_seconds,
@@ -68,6 +108,11 @@ void Metrics::SetPeerShard(const std::string& peer, int shard, double lag_tasks,
   lag_tasks_.Add(labels).Set(lag_tasks);
   lag_seconds_.Add(labels).Set(lag_seconds);
   missing_tasks_.Add(labels).Set(missing_tasks);
+}
+
+void Metrics::SetDlqDepth(double entries, double awaiting_resend) {
+  dlq_depth_.Add({{"state", "awaiting_resend"}}).Set(awaiting_resend);
+  dlq_depth_.Add({{"state", "dead_letter"}}).Set(entries - awaiting_resend);
 }
 
 void Metrics::SetOutboxBacklog(int shard, double tasks) {

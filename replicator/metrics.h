@@ -32,6 +32,14 @@ struct ApplierProbe {
   prometheus::Counter* corrupt_messages;
   prometheus::Counter* gaps;
   prometheus::Gauge* halted;  // 1 once the applier halted (see PeerApplier)
+  prometheus::Counter* branches_forked;
+  prometheus::Counter* branch_switches;
+  prometheus::Counter* events_reapplied;
+  prometheus::Counter* reapply_dropped;  // losing-branch input the closed run could not take
+  prometheus::Counter* resend_requests;  // asked this peer to resend
+  prometheus::Counter* resends_served;   // tasks published to answer this peer's requests
+  prometheus::Counter* parked_resumed;   // parked tasks applied after all (resend or retry)
+  prometheus::Counter* dead_lettered;    // gaps given up on after resend_max_attempts
 };
 
 class Metrics {
@@ -47,6 +55,7 @@ class Metrics {
                     double missing_tasks);
   void SetOutboxBacklog(int shard, double tasks);
   void SetStoreWriteFailed(bool failed);
+  void SetDlqDepth(double entries, double awaiting_resend);
 
   // Prometheus text exposition format.
   [[nodiscard]] std::string Serialize() const;
@@ -63,6 +72,15 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& corrupt_;
   prometheus::Family<prometheus::Counter>& gaps_;
   prometheus::Family<prometheus::Gauge>& halted_;
+  prometheus::Family<prometheus::Counter>& forked_;
+  prometheus::Family<prometheus::Counter>& switches_;
+  prometheus::Family<prometheus::Counter>& reapplied_;
+  prometheus::Family<prometheus::Counter>& reapply_dropped_;
+  prometheus::Family<prometheus::Counter>& resend_requests_;
+  prometheus::Family<prometheus::Counter>& resends_served_;
+  prometheus::Family<prometheus::Counter>& parked_resumed_;
+  prometheus::Family<prometheus::Counter>& dead_lettered_;
+  prometheus::Family<prometheus::Gauge>& dlq_depth_;
   prometheus::Family<prometheus::Gauge>& lag_tasks_;
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
   prometheus::Family<prometheus::Gauge>& missing_tasks_;

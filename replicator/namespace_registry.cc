@@ -7,6 +7,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
+#include "protocol/failover_version.h"
 #include "protocol/namespace_record.h"
 
 namespace xdc {
@@ -85,6 +86,57 @@ absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
     id_by_name_[record.name()] = record.id();
     by_id_[record.id()] = record;
   }
+  if (listener_) listener_(record);
+  return record;
+}
+
+absl::StatusOr<NamespaceRecord> NamespaceRegistry::Failover(const std::string& name,
+                                                            const std::string& target_cluster,
+                                                            bool force) {
+  if (!force) {
+    return absl::FailedPreconditionError(
+        "graceful handover is not available yet; a forced failover (force) activates the target "
+        "at once and resolves divergent writes afterwards");
+  }
+  if (target_cluster != config_.cluster_name()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "a forced failover activates the cluster that receives it: send it to '%s', not to '%s'",
+        target_cluster, config_.cluster_name()));
+  }
+  const ClusterConfig* self = FindCluster(config_, config_.cluster_name());
+  NamespaceRecord record;
+  {
+    absl::MutexLock lock(&mu_);
+    auto name_it = id_by_name_.find(name);
+    if (name_it == id_by_name_.end()) {
+      return absl::NotFoundError(absl::StrFormat("namespace '%s' is not registered on cluster '%s'",
+                                                 name, config_.cluster_name()));
+    }
+    record = by_id_.at(name_it->second);
+    if (std::find(record.clusters().begin(), record.clusters().end(), config_.cluster_name()) ==
+        record.clusters().end()) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "cluster '%s' is not a member of namespace '%s'", config_.cluster_name(), name));
+    }
+    if (record.active_cluster() == config_.cluster_name() &&
+        record.state() == NAMESPACE_STATE_ACTIVE) {
+      return record;  // already active here: nothing to do
+    }
+    absl::StatusOr<int64_t> version =
+        NextVersionFor(record.failover_version() + 1, self->initial_failover_version(),
+                       config_.failover_version_increment());
+    if (!version.ok()) return version.status();
+    record.set_failover_version(*version);
+    record.set_active_cluster(config_.cluster_name());
+    record.set_state(NAMESPACE_STATE_ACTIVE);
+    if (absl::Status s = store_.PutNamespace(record); !s.ok()) return s;
+    by_id_[record.id()] = record;
+  }
+  std::fprintf(stderr,
+               "xdcd: forced failover: namespace '%s' is now active on '%s' at failover "
+               "version %lld\n",
+               name.c_str(), config_.cluster_name().c_str(),
+               static_cast<long long>(record.failover_version()));
   if (listener_) listener_(record);
   return record;
 }

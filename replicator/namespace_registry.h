@@ -37,6 +37,16 @@ class NamespaceRegistry {
   // whether anything changed.
   [[nodiscard]] absl::StatusOr<bool> Merge(const NamespaceRecord& incoming);
 
+  // Forced failover to this cluster: takes the next failover version this cluster owns and
+  // makes it the active cluster at once, without waiting for the old active cluster (which may
+  // be gone). Whatever the old active wrote that we lack becomes a lower-version branch when its
+  // stream resumes, and the conflict resolver reapplies its signals. Stored (synced) and
+  // announced before it returns. Graceful handover is not built yet (FAILED_PRECONDITION if
+  // `force` is false).
+  [[nodiscard]] absl::StatusOr<NamespaceRecord> Failover(const std::string& name,
+                                                         const std::string& target_cluster,
+                                                         bool force);
+
   [[nodiscard]] std::optional<NamespaceRecord> FindByName(const std::string& name) const;
   // The record named `name`, or NOT_FOUND saying it is not registered on this cluster.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> Get(const std::string& name) const;

@@ -1,27 +1,35 @@
 #include "replicator/peer_applier.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
+#include "chaos/fault_points.h"
 #include "protocol/conflict_resolver.h"
 #include "protocol/message_codec.h"
+#include "protocol/shard_hash.h"
 #include "protocol/task_sequence.h"
+#include "protocol/version_history.h"
 #include "store/keys.h"
 
 namespace xdc {
 
 PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer,
-                         Store& store, NamespaceRegistry& namespaces, ApplierProbe probe,
-                         Clock clock)
+                         Store& store, WorkflowWriter& writer, const TaskApplier& task_applier,
+                         NamespaceRegistry& namespaces, ApplierProbe probe, Clock clock,
+                         std::function<void(ControlMessage)> send_control)
     : config_(config),
       tunables_(tunables),
       peer_(std::move(peer)),
       history_topic_(HistoryTopic(peer_)),
       control_topic_(ControlTopic(peer_)),
       store_(store),
+      writer_(writer),
+      task_applier_(task_applier),
       namespaces_(namespaces),
       probe_(probe),
       clock_(std::move(clock)),
+      send_control_(std::move(send_control)),
       truncated_since_micros_(config.shard_count(), 0),
       shards_(config.shard_count()) {}
 
@@ -151,16 +159,7 @@ void PeerApplier::Run() {
       }
       if (!pending.halt_reason.empty()) break;  // commit what came before it, then halt
     }
-    if (!messages.empty()) {
-      for (auto& [shard, progress] : pending.progress) {
-        pending.batch.progress.push_back({peer_, shard, progress});
-      }
-      if (absl::Status s = store_.CommitApply(pending.batch); !s.ok()) {
-        Halt(absl::StrFormat("applier for peer %s halted: %s; restart xdcd after fixing the cause",
-                             peer_, s.ToString()));
-        return;
-      }
-    }
+    if (!WaitForWrites(pending)) return;
     {
       absl::MutexLock lock(&mu_);
       for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
@@ -180,26 +179,70 @@ void PeerApplier::Run() {
       Halt(pending.halt_reason);
       return;
     }
+    SendResendRequests(pending);
+    const int64_t now = clock_();
+    if (store_.AwaitingResendCount() > 0 &&
+        (pending.applied_events ||
+         now - last_retry_micros_ >= tunables_.resend_retry_interval_ms * int64_t{1000})) {
+      last_retry_micros_ = now;
+      Pending retries;
+      RetryParked(retries);
+      if (!WaitForWrites(retries)) return;
+      if (!retries.halt_reason.empty()) {
+        Halt(retries.halt_reason);
+        return;
+      }
+      SendResendRequests(retries);
+    }
   }
 }
 
-std::optional<WorkflowMutableState> PeerApplier::LocalState(const WorkflowKey& key,
-                                                            const Pending& pending,
-                                                            absl::Status& error) const {
-  if (auto it = pending.workflow_index.find(keys::Workflow(key));
-      it != pending.workflow_index.end()) {
-    return pending.batch.workflows[it->second].state;
+void PeerApplier::SendResendRequests(Pending& pending) {
+  for (ResendRequest& request : pending.resend_requests) {
+    ControlMessage control;
+    *control.mutable_resend_request() = std::move(request);
+    send_control_(std::move(control));
+    probe_.resend_requests->Increment();
   }
-  absl::StatusOr<std::optional<WorkflowMutableState>> stored = store_.GetWorkflowState(key);
-  if (!stored.ok()) {
-    error = stored.status();
-    return std::nullopt;
-  }
-  return *std::move(stored);
+  pending.resend_requests.clear();
 }
 
-void PeerApplier::Park(const KafkaMessage& message, int32_t shard, ParkReason reason,
-                       const std::string& error, const WorkflowKey* workflow, Pending& pending) {
+bool PeerApplier::WaitForWrites(Pending& pending) {
+  absl::Status failed;
+  for (auto& write : pending.writes) {
+    // Wait for every queued write, even after a failure: each holds in-flight state.
+    absl::StatusOr<int64_t> result = writer_.Wait(*write);
+    if (!result.ok() && failed.ok()) failed = result.status();
+  }
+  pending.writes.clear();
+  if (failed.ok()) return true;
+  Halt(absl::StrFormat("applier for peer %s halted: %s; restart xdcd after fixing the cause", peer_,
+                       failed.ToString()));
+  return false;
+}
+
+void PeerApplier::QueueWithProgress(
+    int32_t shard, Pending& pending,
+    const std::function<void(WorkflowWriter::View&, StoreWrite&)>& build) {
+  absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> queued =
+      writer_.Queue(shard == kControlShard ? 0 : shard,
+                    [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+                      write.durability = Durability::kUnsynced;
+                      build(view, write);
+                      write.progress.push_back({peer_, shard, ProgressFor(shard, pending)});
+                      return absl::OkStatus();
+                    });
+  if (!queued.ok()) {
+    pending.halt_reason =
+        absl::StrFormat("applier for peer %s halted: %s; restart xdcd after fixing the cause",
+                        peer_, queued.status().ToString());
+    return;
+  }
+  pending.writes.push_back(*std::move(queued));
+}
+
+ParkedTask PeerApplier::MakeParked(const KafkaMessage& message, int32_t shard, ParkReason reason,
+                                   const std::string& error, const WorkflowKey* workflow) {
   std::fprintf(stderr, "xdcd: parked %s partition %d offset %lld in the DLQ (%s): %s\n",
                message.topic.c_str(), message.partition, static_cast<long long>(message.offset),
                ParkReason_Name(reason).c_str(), error.c_str());
@@ -211,34 +254,91 @@ void PeerApplier::Park(const KafkaMessage& message, int32_t shard, ParkReason re
   parked.set_error(error);
   parked.set_raw_message(message.payload);
   parked.set_parked_unix_micros(clock_());
+  parked.set_attempts(1);
   if (workflow != nullptr) *parked.mutable_workflow() = *workflow;
-  pending.batch.parked.push_back(std::move(parked));
-  ShardApplyProgress& progress = ProgressFor(shard, pending);
-  progress.set_tasks_parked(progress.tasks_parked() + 1);
   probe_.tasks_parked->Increment();
+  return parked;
 }
+
+void PeerApplier::Count(const ApplyDecision& decision, ShardApplyProgress* progress) {
+  int64_t new_events = 0;
+  if (decision.action == ApplyAction::kApply) {
+    new_events =
+        static_cast<int64_t>(decision.events_to_write.size() - decision.reapply.appended.size());
+    if (decision.branch_change == BranchChange::kForked) probe_.branches_forked->Increment();
+    if (decision.switched_branch) probe_.branch_switches->Increment();
+    probe_.events_reapplied->Increment(static_cast<double>(decision.reapply.appended.size()));
+    probe_.reapply_dropped->Increment(static_cast<double>(decision.reapply.dropped_closed));
+    if (decision.reapply.dropped_closed > 0) {
+      std::fprintf(stderr,
+                   "xdcd: %lld signals/cancels/terminations of a losing branch of workflow %s run "
+                   "%s were not reapplied: the run had closed on the winning branch\n",
+                   static_cast<long long>(decision.reapply.dropped_closed),
+                   decision.new_state.key().workflow_id().c_str(),
+                   decision.new_state.key().run_id().c_str());
+    }
+  }
+  probe_.events_applied->Increment(static_cast<double>(new_events));
+  probe_.duplicate_events_dropped->Increment(static_cast<double>(decision.duplicate_events));
+  if (progress != nullptr) {
+    progress->set_events_applied(progress->events_applied() + new_events);
+    progress->set_duplicate_events_dropped(progress->duplicate_events_dropped() +
+                                           decision.duplicate_events);
+  }
+}
+
+namespace {
+
+ResendRequest MakeResendRequest(const ReplicationTask& task, int64_t expected_event_id) {
+  ResendRequest request;
+  request.set_target_cluster(task.source_cluster());
+  *request.mutable_workflow() = task.workflow();
+  *request.mutable_version_history_items() = task.version_history_items();
+  request.set_first_event_id(expected_event_id);
+  request.set_next_event_id(task.events(0).event_id());
+  return request;
+}
+
+ParkReason ReasonFor(ApplyAction action) {
+  switch (action) {
+    case ApplyAction::kGap:
+      return PARK_REASON_GAP;
+    case ApplyAction::kReadError:
+      return PARK_REASON_STORE_ERROR;
+    default:
+      return PARK_REASON_INVALID_TASK;
+  }
+}
+
+}  // namespace
 
 void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
   const int32_t shard = message.partition;
   if (shard < 0 || shard >= config_.shard_count()) return;  // not an assigned partition
   ShardApplyProgress& progress = ProgressFor(shard, pending);
   if (message.offset < progress.next_offset()) return;  // already applied
-
   progress.set_next_offset(message.offset + 1);
 
+  auto park = [&](ParkReason reason, const std::string& error, const WorkflowKey* workflow) {
+    ParkedTask parked = MakeParked(message, shard, reason, error, workflow);
+    progress.set_tasks_parked(progress.tasks_parked() + 1);
+    QueueWithProgress(shard, pending, [&](WorkflowWriter::View&, StoreWrite& write) {
+      write.parked.push_back(parked);
+    });
+  };
   HistoryMessage decoded;
   if (absl::Status s = DecodeFrame(message.payload, decoded); !s.ok()) {
     // Its task id is unknown: the next valid task's id shows it as missing.
     probe_.corrupt_messages->Increment();
-    Park(message, shard, PARK_REASON_CORRUPT_MESSAGE, std::string(s.message()), nullptr, pending);
+    park(PARK_REASON_CORRUPT_MESSAGE, std::string(s.message()), nullptr);
     return;
   }
   const ReplicationTask& task = decoded.task();
   if (task.shard() != shard || task.source_cluster() != peer_) {
-    Park(message, shard, PARK_REASON_INVALID_TASK,
+    park(PARK_REASON_INVALID_TASK,
          absl::StrFormat("task says shard %d from '%s' but arrived on partition %d of %s",
                          task.shard(), task.source_cluster(), shard, message.topic),
-         &task.workflow(), pending);
+         &task.workflow());
     return;
   }
   const bool skipped = task.task_id() > progress.task_sequence().next_task_id();
@@ -252,72 +352,60 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
                  static_cast<long long>(MissingTaskCount(progress.task_sequence())));
   }
   progress.set_last_task_created_unix_micros(task.created_unix_micros());
-  absl::Status read_error;
-  std::optional<WorkflowMutableState> local = LocalState(task.workflow(), pending, read_error);
-  if (!read_error.ok()) {
-    Park(message, shard, PARK_REASON_INVALID_TASK,
-         "reading local state failed: " + read_error.ToString(), &task.workflow(), pending);
-    return;
-  }
-  ApplyDecision decision = DecideApply(local, task);
-  switch (decision.action) {
-    case ApplyAction::kApply: {
-      const int64_t new_events = static_cast<int64_t>(decision.events_to_write.size());
-      const std::string key = keys::Workflow(task.workflow());
-      auto [it, inserted] = pending.workflow_index.emplace(key, pending.batch.workflows.size());
-      if (inserted) pending.batch.workflows.emplace_back();
-      ApplyBatch::WorkflowUpdate& update = pending.batch.workflows[it->second];
-      update.starts_run = update.starts_run || decision.events_to_write.front().event_id() == 1;
-      for (HistoryEvent& event : decision.events_to_write)
-        update.events.push_back(std::move(event));
-      update.state = std::move(decision.new_state);
-      progress.set_events_applied(progress.events_applied() + new_events);
-      progress.set_duplicate_events_dropped(progress.duplicate_events_dropped() +
-                                            decision.duplicate_events);
-      probe_.events_applied->Increment(static_cast<double>(new_events));
-      probe_.duplicate_events_dropped->Increment(static_cast<double>(decision.duplicate_events));
-      return;
+  QueueWithProgress(shard, pending, [&](WorkflowWriter::View& view, StoreWrite& write) {
+    ApplyDecision decision = task_applier_.Stage(task, view, write);
+    switch (decision.action) {
+      case ApplyAction::kApply:
+        pending.applied_events = true;
+        [[fallthrough]];
+      case ApplyAction::kDuplicate:
+        Count(decision, &progress);
+        return;
+      case ApplyAction::kGap: {
+        probe_.gaps->Increment();
+        ParkedTask parked =
+            MakeParked(message, shard, PARK_REASON_GAP, decision.reason, &task.workflow());
+        parked.set_awaiting_resend(true);
+        parked.set_expected_event_id(decision.expected_event_id);
+        write.parked.push_back(std::move(parked));
+        pending.resend_requests.push_back(MakeResendRequest(task, decision.expected_event_id));
+        break;
+      }
+      case ApplyAction::kInvalid:
+      case ApplyAction::kReadError:
+        write.parked.push_back(MakeParked(message, shard, ReasonFor(decision.action),
+                                          decision.reason, &task.workflow()));
+        break;
     }
-    case ApplyAction::kDuplicate:
-      progress.set_duplicate_events_dropped(progress.duplicate_events_dropped() +
-                                            decision.duplicate_events);
-      probe_.duplicate_events_dropped->Increment(static_cast<double>(decision.duplicate_events));
-      return;
-    case ApplyAction::kGap:
-      probe_.gaps->Increment();
-      Park(message, shard, PARK_REASON_GAP, decision.reason, &task.workflow(), pending);
-      return;
-    case ApplyAction::kFork:
-      Park(message, shard, PARK_REASON_FORK, decision.reason, &task.workflow(), pending);
-      return;
-    case ApplyAction::kInvalid:
-      Park(message, shard, PARK_REASON_INVALID_TASK, decision.reason, &task.workflow(), pending);
-      return;
-  }
+    progress.set_tasks_parked(progress.tasks_parked() + 1);
+  });
 }
 
 void PeerApplier::ApplyControl(const KafkaMessage& message, Pending& pending) {
   ShardApplyProgress& progress = ProgressFor(kControlShard, pending);
   if (message.offset < progress.next_offset()) return;
+  auto park = [&](const std::string& error, ParkReason reason) {
+    progress.set_next_offset(message.offset + 1);
+    ParkedTask parked = MakeParked(message, kControlShard, reason, error, nullptr);
+    QueueWithProgress(kControlShard, pending, [&](WorkflowWriter::View&, StoreWrite& write) {
+      write.parked.push_back(parked);
+    });
+  };
   ControlMessage decoded;
   if (absl::Status s = DecodeFrame(message.payload, decoded); !s.ok()) {
-    progress.set_next_offset(message.offset + 1);
     probe_.corrupt_messages->Increment();
-    Park(message, kControlShard, PARK_REASON_CORRUPT_MESSAGE, std::string(s.message()), nullptr,
-         pending);
+    park(std::string(s.message()), PARK_REASON_CORRUPT_MESSAGE);
     return;
   }
   if (decoded.source_cluster() != peer_) {
-    progress.set_next_offset(message.offset + 1);
-    Park(message, kControlShard, PARK_REASON_INVALID_TASK,
-         absl::StrFormat("control message says it is from '%s' but arrived on %s",
+    park(absl::StrFormat("control message says it is from '%s' but arrived on %s",
                          decoded.source_cluster(), message.topic),
-         nullptr, pending);
+         PARK_REASON_INVALID_TASK);
     return;
   }
   if (decoded.has_namespace_record()) {
-    // Merging is idempotent, so storing it before the batch's offsets is safe. If it cannot be
-    // stored, stop before this message: skipping it would lose the record.
+    // Merging is idempotent, so storing it before the offset is safe. If it cannot be stored,
+    // stop before this message: skipping it would lose the record.
     absl::StatusOr<bool> merged = namespaces_.Merge(decoded.namespace_record());
     if (!merged.ok()) {
       pending.halt_reason = absl::StrFormat(
@@ -327,7 +415,146 @@ void PeerApplier::ApplyControl(const KafkaMessage& message, Pending& pending) {
       return;
     }
   }
+  if (decoded.has_resend_request() &&
+      decoded.resend_request().target_cluster() == config_.cluster_name()) {
+    ServeResend(decoded.resend_request(), pending);
+  }
   progress.set_next_offset(message.offset + 1);
+  QueueWithProgress(kControlShard, pending, [](WorkflowWriter::View&, StoreWrite&) {});
+}
+
+void PeerApplier::ServeResend(const ResendRequest& request, Pending& pending) {
+  const WorkflowKey& key = request.workflow();
+  VersionHistory branch;
+  *branch.mutable_items() = request.version_history_items();
+  auto refuse = [&](const std::string& why) {
+    std::fprintf(stderr,
+                 "xdcd: cannot resend events [%lld, %lld) of workflow %s run %s to %s: %s; it "
+                 "will keep the task parked and report it\n",
+                 static_cast<long long>(request.first_event_id()),
+                 static_cast<long long>(request.next_event_id()), key.workflow_id().c_str(),
+                 key.run_id().c_str(), peer_.c_str(), why.c_str());
+  };
+  if (fault::Armed(fault::kResendRefuse)) return refuse("fault point resend.refuse is armed");
+  if (absl::Status s = ValidateVersionHistory(branch); !s.ok()) return refuse(s.ToString());
+  if (key.namespace_id().empty() || key.workflow_id().empty() || key.run_id().empty() ||
+      request.first_event_id() < 1 || request.next_event_id() <= request.first_event_id() ||
+      request.next_event_id() - 1 > LastEventId(branch)) {
+    return refuse("the request is malformed");
+  }
+  const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
+  std::vector<HistoryEvent> events;
+  for (int64_t id = request.first_event_id(); id < request.next_event_id(); ++id) {
+    absl::StatusOr<HistoryEvent> event = store_.ReadEvent(key, id, *VersionOfEvent(branch, id));
+    if (!event.ok()) return refuse(event.status().ToString());
+    events.push_back(*std::move(event));
+  }
+  // Chunks small enough for one Kafka message each, in event order.
+  size_t begin = 0;
+  while (begin < events.size()) {
+    ReplicationTask task;
+    task.set_shard(shard);
+    task.set_source_cluster(config_.cluster_name());
+    *task.mutable_workflow() = key;
+    task.set_created_unix_micros(clock_());
+    size_t end = begin;
+    size_t bytes = 0;
+    while (end < events.size() && end - begin < tunables_.max_events_per_append &&
+           (end == begin || bytes + events[end].ByteSizeLong() < tunables_.max_task_bytes / 2)) {
+      bytes += events[end].ByteSizeLong();
+      *task.add_events() = events[end++];
+    }
+    *task.mutable_version_history_items() =
+        TruncateHistory(branch, events[end - 1].event_id())->items();
+    absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> queued =
+        writer_.Queue(shard, [&](WorkflowWriter::View&, StoreWrite& write) -> absl::Status {
+          write.durability = Durability::kUnsynced;  // a lost answer is asked for again
+          write.outbox_task = task;
+          return absl::OkStatus();
+        });
+    if (!queued.ok()) {
+      pending.halt_reason = absl::StrFormat("applier for peer %s halted: %s; restart xdcd", peer_,
+                                            queued.status().ToString());
+      return;
+    }
+    pending.writes.push_back(*std::move(queued));
+    probe_.resends_served->Increment();
+    begin = end;
+  }
+}
+
+void PeerApplier::RetryParked(Pending& pending) {
+  const int64_t now = clock_();
+  const int64_t interval = tunables_.resend_retry_interval_ms * int64_t{1000};
+  int64_t from = 0;
+  while (true) {
+    absl::StatusOr<std::vector<ParkedTask>> page = store_.ListParked(256, from);
+    if (!page.ok() || page->empty()) return;
+    from = page->back().sequence() + 1;
+    for (const ParkedTask& entry : *page) {
+      if (!entry.awaiting_resend() || entry.source_cluster() != peer_) continue;
+      HistoryMessage decoded;
+      if (!DecodeFrame(entry.raw_message(), decoded).ok()) continue;  // not a gap entry
+      const ReplicationTask& task = decoded.task();
+      absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> queued = writer_.Queue(
+          entry.shard(), [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+            write.durability = Durability::kUnsynced;
+            ApplyDecision decision = task_applier_.Stage(task, view, write);
+            if (decision.action == ApplyAction::kApply ||
+                decision.action == ApplyAction::kDuplicate) {
+              Count(decision, nullptr);
+              write.unparked.push_back(entry.sequence());
+              last_resend_request_micros_.erase(entry.sequence());
+              probe_.parked_resumed->Increment();
+              return absl::OkStatus();
+            }
+            ParkedTask updated = entry;
+            if (decision.action != ApplyAction::kGap) {
+              updated.set_awaiting_resend(false);
+              updated.set_reason(ReasonFor(decision.action));
+              updated.set_error(decision.reason);
+              write.parked.push_back(std::move(updated));
+              return absl::OkStatus();
+            }
+            // The first request went out when the task was parked; later ones back off
+            // exponentially, so a source that is down for a while is not given up on at once.
+            auto last = last_resend_request_micros_.find(entry.sequence());
+            const int64_t asked = last != last_resend_request_micros_.end()
+                                      ? last->second
+                                      : entry.parked_unix_micros();
+            const int64_t backoff = interval << std::clamp(entry.attempts() - 1, 0, 9);
+            if (now - asked < backoff && decision.expected_event_id == entry.expected_event_id()) {
+              return absl::OkStatus();  // asked recently for the same range: wait
+            }
+            updated.set_attempts(entry.attempts() + 1);
+            updated.set_expected_event_id(decision.expected_event_id);
+            updated.set_error(decision.reason);
+            if (updated.attempts() > tunables_.resend_max_attempts) {
+              updated.set_awaiting_resend(false);
+              updated.set_error(absl::StrFormat(
+                  "%s; gave up after %d resend requests to %s: the source could not supply the "
+                  "events (see runbooks/dlq.md)",
+                  decision.reason, tunables_.resend_max_attempts, peer_));
+              probe_.dead_lettered->Increment();
+              std::fprintf(stderr, "xdcd: DLQ entry %lld: %s\n",
+                           static_cast<long long>(entry.sequence()), updated.error().c_str());
+              last_resend_request_micros_.erase(entry.sequence());
+            } else {
+              last_resend_request_micros_[entry.sequence()] = now;
+              pending.resend_requests.push_back(
+                  MakeResendRequest(task, decision.expected_event_id));
+            }
+            write.parked.push_back(std::move(updated));
+            return absl::OkStatus();
+          });
+      if (!queued.ok()) {
+        pending.halt_reason = absl::StrFormat("applier for peer %s halted: %s; restart xdcd", peer_,
+                                              queued.status().ToString());
+        return;
+      }
+      pending.writes.push_back(*std::move(queued));
+    }
+  }
 }
 
 }  // namespace xdc

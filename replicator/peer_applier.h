@@ -2,17 +2,24 @@
 // xdc.<peer>.control.
 //
 // The applier assigns the peer's partitions itself and seeks to the offsets stored in our own
-// store (the shard version vector); Kafka group offsets are not used. Each poll's messages are
-// decided by the pure conflict resolver and committed in one WriteBatch together with the new
-// offsets, so a restart neither loses nor double-applies a task. Corrupt messages and tasks
-// that cannot be applied (gap, fork, invalid) are parked in the DLQ in the same batch: never
-// dropped.
+// store (the shard version vector); Kafka group offsets are not used. Each message is decided by
+// the conflict resolver (through TaskApplier) under the WorkflowWriter's shard lock and queued as
+// one StoreWrite together with the shard's new offset, so a restart neither loses nor
+// double-applies a task. A poll's writes are queued in order and waited for together.
 //
-// The applier halts (latch on ambiguity) if the store refuses a batch or a namespace record, or
-// if a peer partition
-// keeps ending below an offset we already applied (the topic was recreated or Kafka lost data:
-// going on would skip events). Status and the xdc_applier_halted metric say why; a restart resumes
-// from the stored offsets once the cause is fixed.
+// Nothing is dropped. Corrupt messages and tasks that cannot be applied go to the DLQ in the
+// same write as the offset. A gap (events missing before a task) parks the task awaiting a
+// resend and asks the peer, over our control topic, to publish the missing range again from its
+// store; parked tasks of this peer are retried, in DLQ order, after every poll that applied
+// events and every tunables.resend_retry_interval_ms, and the request is repeated up to
+// tunables.resend_max_attempts times before the entry is left for an operator (dead letter).
+// The peer's resend requests addressed to us are answered from our store the same way.
+//
+// The applier halts (latch on ambiguity) if the store refuses a write (a DLQ write included) or
+// a namespace record, or if a peer partition keeps ending below an offset we already applied
+// (the topic was recreated or Kafka lost data: going on would skip events). Status and the
+// xdc_applier_halted metric say why; a restart resumes from the stored offsets once the cause is
+// fixed.
 //
 // Task ids the source skipped over (protocol/task_sequence.h) are kept with the progress and
 // reported as missing_tasks until they arrive: a resend fills them, Kafka data loss does not.
@@ -22,6 +29,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,7 +44,9 @@
 #include "replicator/kafka_client.h"
 #include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
+#include "replicator/task_applier.h"
 #include "replicator/tunables.h"
+#include "replicator/workflow_writer.h"
 #include "store/store.h"
 
 namespace xdc {
@@ -46,8 +56,11 @@ inline constexpr int32_t kControlShard = -1;
 
 class PeerApplier {
  public:
+  // `send_control` queues a control message on our own control topic (resend requests).
   PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer, Store& store,
-              NamespaceRegistry& namespaces, ApplierProbe probe, Clock clock);
+              WorkflowWriter& writer, const TaskApplier& task_applier,
+              NamespaceRegistry& namespaces, ApplierProbe probe, Clock clock,
+              std::function<void(ControlMessage)> send_control);
   ~PeerApplier();
 
   // Loads stored offsets, assigns the partitions and starts the thread.
@@ -69,11 +82,12 @@ class PeerApplier {
     ShardApplyProgress progress;
     int64_t high_watermark = -1;
   };
-  // Working state of one poll's batch.
+  // Working state of one poll.
   struct Pending {
-    ApplyBatch batch;
-    std::map<std::string, size_t> workflow_index;  // workflow key -> index in batch.workflows
+    std::vector<std::unique_ptr<WorkflowWriter::Pending>> writes;  // queued, in order
     std::map<int32_t, ShardApplyProgress> progress;
+    std::vector<ResendRequest> resend_requests;  // sent once the writes are durable
+    bool applied_events = false;
     std::string halt_reason;  // set when a message can be neither applied nor parked
   };
 
@@ -86,11 +100,21 @@ class PeerApplier {
       const std::vector<int64_t>& high_watermarks);
   void ApplyHistory(const KafkaMessage& message, Pending& pending);
   void ApplyControl(const KafkaMessage& message, Pending& pending);
-  void Park(const KafkaMessage& message, int32_t shard, ParkReason reason, const std::string& error,
-            const WorkflowKey* workflow, Pending& pending);
-  [[nodiscard]] std::optional<WorkflowMutableState> LocalState(const WorkflowKey& key,
-                                                               const Pending& pending,
-                                                               absl::Status& error) const;
+  // Queues `build`'s write plus the shard's progress; records a halt reason if it cannot.
+  void QueueWithProgress(int32_t shard, Pending& pending,
+                         const std::function<void(WorkflowWriter::View&, StoreWrite&)>& build);
+  [[nodiscard]] ParkedTask MakeParked(const KafkaMessage& message, int32_t shard, ParkReason reason,
+                                      const std::string& error, const WorkflowKey* workflow);
+  // Counts the decision's effects in `progress` and the probe.
+  void Count(const ApplyDecision& decision, ShardApplyProgress* progress);
+  // Publishes the missing events a peer asked us for, read from our store.
+  void ServeResend(const ResendRequest& request, Pending& pending);
+  // Retries this peer's parked tasks that await a resend; repeats or gives up on requests.
+  void RetryParked(Pending& pending);
+  // Sends the poll's resend requests (once its writes, which parked the tasks, are durable).
+  void SendResendRequests(Pending& pending);
+  // Waits for the poll's writes; false (after halting) if the store refused one.
+  [[nodiscard]] bool WaitForWrites(Pending& pending);
   ShardApplyProgress& ProgressFor(int32_t shard, Pending& pending);
 
   const DaemonConfig& config_;
@@ -99,9 +123,16 @@ class PeerApplier {
   const std::string history_topic_;
   const std::string control_topic_;
   Store& store_;
+  WorkflowWriter& writer_;
+  const TaskApplier& task_applier_;
   NamespaceRegistry& namespaces_;
   ApplierProbe probe_;
   Clock clock_;
+  std::function<void(ControlMessage)> send_control_;
+  // Owned by the applier thread: when each parked task last asked for a resend, and when the
+  // parked tasks were last retried.
+  std::map<int64_t, int64_t> last_resend_request_micros_;
+  int64_t last_retry_micros_ = 0;
   std::unique_ptr<KafkaConsumer> consumer_;  // owned by the applier thread once started
   std::atomic<bool> stopping_{false};
   // Per shard, when its partition was first seen ending below our offset; 0 = not. Owned by the

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "chaos/fault_points.h"
 #include "protocol/message_codec.h"
 
 namespace xdc {
@@ -93,23 +94,30 @@ void Publisher::Notify() {
 }
 
 void Publisher::Announce(const NamespaceRecord& record) {
+  ControlMessage message;
+  *message.mutable_namespace_record() = record;
+  SendControl(std::move(message));
+}
+
+void Publisher::SendControl(ControlMessage message) {
+  message.set_source_cluster(config_.cluster_name());
   {
     std::lock_guard lock(mu_);
-    announce_.push_back(record);
+    control_.push_back(std::move(message));
   }
   cv_.notify_all();
 }
 
 void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
   if (token & kControlTokenBit) {
-    auto it = records_in_flight_.find(token & ~kControlTokenBit);
-    if (it == records_in_flight_.end()) return;
+    auto it = control_in_flight_.find(token & ~kControlTokenBit);
+    if (it == control_in_flight_.end()) return;
     if (!status.ok()) {
-      std::fprintf(stderr, "xdcd: announcing namespace %s failed, retrying: %s\n",
-                   it->second.name().c_str(), status.ToString().c_str());
-      records_to_retry_.push_back(std::move(it->second));
+      std::fprintf(stderr, "xdcd: delivering a control message failed, retrying: %s\n",
+                   status.ToString().c_str());
+      control_to_retry_.push_back(std::move(it->second));
     }
-    records_in_flight_.erase(it);
+    control_in_flight_.erase(it);
     return;
   }
   const int32_t shard = static_cast<int32_t>(token >> kTaskIdBits);
@@ -139,6 +147,12 @@ void Publisher::ProduceShard(int32_t shard) {
     }
     if (tasks->empty()) return;
     for (ReplicationTask& task : *tasks) {
+      if (fault::Armed(fault::kPublishLoseTask) &&
+          task.task_id() % fault::kPublishLoseEvery == fault::kPublishLoseEvery - 1) {
+        cursor.OnSent(task.task_id());
+        cursor.OnDelivered(task.task_id());
+        continue;
+      }
       HistoryMessage message;
       *message.mutable_task() = std::move(task);
       const int64_t task_id = message.task().task_id();
@@ -162,36 +176,33 @@ void Publisher::ProduceShard(int32_t shard) {
 
 void Publisher::Run() {
   while (true) {
-    std::deque<NamespaceRecord> records;
-    records.swap(records_to_retry_);
+    std::deque<ControlMessage> messages;
+    messages.swap(control_to_retry_);
     {
       std::unique_lock lock(mu_);
       if (stopping_) break;
-      records.insert(records.end(), announce_.begin(), announce_.end());
-      announce_.clear();
+      messages.insert(messages.end(), control_.begin(), control_.end());
+      control_.clear();
       notified_ = false;
     }
-    for (NamespaceRecord& record : records) {
-      ControlMessage message;
-      message.set_source_cluster(config_.cluster_name());
-      *message.mutable_namespace_record() = record;
-      const uint64_t token = next_record_token_++;
+    for (ControlMessage& message : messages) {
+      const uint64_t token = next_control_token_++;
       absl::Status s =
           producer_->Produce(control_topic_, 0, EncodeFrame(message), token | kControlTokenBit);
       if (s.ok()) {
-        records_in_flight_.emplace(token, std::move(record));
+        control_in_flight_.emplace(token, std::move(message));
         continue;
       }
-      if (!absl::IsResourceExhausted(s) && !record_produce_error_logged_) {
-        std::fprintf(stderr, "xdcd: namespace %s cannot be produced, retrying: %s\n",
-                     record.name().c_str(), s.ToString().c_str());
-        record_produce_error_logged_ = true;
+      if (!absl::IsResourceExhausted(s) && !control_produce_error_logged_) {
+        std::fprintf(stderr, "xdcd: a control message cannot be produced, retrying: %s\n",
+                     s.ToString().c_str());
+        control_produce_error_logged_ = true;
       }
-      records_to_retry_.push_back(std::move(record));  // retried after the Poll below
+      control_to_retry_.push_back(std::move(message));  // retried after the Poll below
     }
-    if (records_to_retry_.empty()) record_produce_error_logged_ = false;
-    size_t in_flight = records_in_flight_.size();
-    bool backlog = !records_to_retry_.empty();
+    if (control_to_retry_.empty()) control_produce_error_logged_ = false;
+    size_t in_flight = control_in_flight_.size();
+    bool backlog = !control_to_retry_.empty();
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
       ProduceShard(shard);
       in_flight += cursors_[shard].in_flight();
@@ -211,7 +222,7 @@ void Publisher::Run() {
     if (in_flight == 0 && !backlog) {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(tunables_.publisher_idle_wait_ms),
-                   [&] { return stopping_ || notified_ || !announce_.empty(); });
+                   [&] { return stopping_ || notified_ || !control_.empty(); });
     }
   }
   // Give queued messages a chance to go out; anything undelivered stays in the outbox.

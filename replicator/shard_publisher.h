@@ -74,6 +74,8 @@ class Publisher {
   void Notify();
   // Queues a namespace record for the control topic (resent until delivered).
   void Announce(const NamespaceRecord& record);
+  // Queues a control message (its source_cluster is set here; resent until delivered).
+  void SendControl(ControlMessage message);
 
  private:
   void Run();
@@ -87,17 +89,17 @@ class Publisher {
   const std::string history_topic_;
   const std::string control_topic_;
   std::unique_ptr<KafkaProducer> producer_;
-  std::vector<ShardCursor> cursors_;                       // owned by the publisher thread
-  std::map<uint64_t, NamespaceRecord> records_in_flight_;  // owned by the publisher thread
-  uint64_t next_record_token_ = 0;                         // owned by the publisher thread
-  std::deque<NamespaceRecord> records_to_retry_;           // owned by the publisher thread
-  bool record_produce_error_logged_ = false;               // owned by the publisher thread
+  std::vector<ShardCursor> cursors_;                      // owned by the publisher thread
+  std::map<uint64_t, ControlMessage> control_in_flight_;  // owned by the publisher thread
+  uint64_t next_control_token_ = 0;                       // owned by the publisher thread
+  std::deque<ControlMessage> control_to_retry_;           // owned by the publisher thread
+  bool control_produce_error_logged_ = false;             // owned by the publisher thread
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool notified_ = false;                 // guarded by mu_
-  bool stopping_ = false;                 // guarded by mu_
-  std::deque<NamespaceRecord> announce_;  // guarded by mu_
+  bool notified_ = false;               // guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
+  std::deque<ControlMessage> control_;  // guarded by mu_
   std::thread thread_;
 };
 

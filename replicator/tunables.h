@@ -22,6 +22,12 @@ struct Tunables {
   // ms a peer partition must keep ending below our applied offset before the applier halts
   // (a new partition leader may briefly report a lower end).
   int truncation_confirm_ms = 10000;
+  // A parked task awaiting a resend is retried after every poll that applied events, and asks
+  // its source again after this many ms, doubling per attempt (up to 512 times this)...
+  int resend_retry_interval_ms = 1000;
+  // ...this many times in all (about 17 minutes with the defaults), after which it stays in the
+  // DLQ for an operator (xdcctl dlq retry|purge).
+  int resend_max_attempts = 10;
 
   // --- Kafka set-up ---
   int topic_create_timeout_ms = 15000;  // ms

@@ -8,24 +8,20 @@
 #include "protocol/shard_hash.h"
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
-#include "store/keys.h"
 
 namespace xdc {
 
-WriteService::WriteService(const DaemonConfig& config, const Tunables& tunables, Store& store,
-                           NamespaceRegistry& namespaces, WriteProbe& probe, Clock clock)
+WriteService::WriteService(const DaemonConfig& config, const Tunables& tunables,
+                           WorkflowWriter& writer, NamespaceRegistry& namespaces, WriteProbe& probe,
+                           Clock clock)
     : config_(config),
       tunables_(tunables),
       initial_failover_version_(
           FindCluster(config, config.cluster_name())->initial_failover_version()),
-      store_(store),
+      writer_(writer),
       namespaces_(namespaces),
       probe_(probe),
-      clock_(std::move(clock)) {
-  for (int32_t i = 0; i < config.shard_count(); ++i) {
-    shards_.push_back(std::make_unique<ShardState>());
-  }
-}
+      clock_(std::move(clock)) {}
 
 absl::StatusOr<NamespaceRecord> WriteService::CheckWritable(const std::string& name) const {
   absl::StatusOr<NamespaceRecord> ns = namespaces_.Get(name);
@@ -139,76 +135,72 @@ absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& 
     }
   }
   const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
-  const std::string state_key = keys::Workflow(key);
-  ShardState& shard_state = *shards_[shard];
-  AppendWrite write;
-  Store::AppendTicket ticket;
-  {
-    absl::MutexLock lock(&shard_state.mu);
-    std::optional<WorkflowMutableState> current;
-    if (auto it = shard_state.in_flight.find(state_key); it != shard_state.in_flight.end()) {
-      current = it->second.first;
-    } else {
-      absl::StatusOr<std::optional<WorkflowMutableState>> stored = store_.GetWorkflowState(key);
-      if (!stored.ok()) return stored.status();
-      current = *std::move(stored);
-    }
-    const int64_t next_event_id = current.has_value() ? current->next_event_id() : 1;
-    if (expected_next_event_id == 0 && !current.has_value()) {
-      return absl::NotFoundError(absl::StrFormat("workflow '%s' run '%s' does not exist",
-                                                 key.workflow_id(), key.run_id()));
-    }
-    if (expected_next_event_id != 0 && expected_next_event_id != next_event_id) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "wrong expected_next_event_id %d: workflow '%s' run '%s' has next event id %d; read "
-          "the history and retry",
-          expected_next_event_id, key.workflow_id(), key.run_id(), next_event_id));
-    }
-    WorkflowMutableState state = current.has_value() ? *current : NewWorkflowState(key);
-    const int64_t now = clock_();
-    for (const NewEvent& new_event : events) {
-      HistoryEvent event;
-      event.set_event_id(state.next_event_id());
-      event.set_version(ns.failover_version());
-      event.set_event_time_unix_micros(now);
-      event.set_event_type(new_event.event_type());
-      event.set_attributes(new_event.attributes());
-      if (absl::Status s = ApplyEventToState(state, event); !s.ok()) return s;
-      write.events.push_back(std::move(event));
-    }
-    write.shard = shard;
-    write.starts_run = write.events.front().event_id() == 1;
-    ReplicationTask& task = write.task;
-    task.set_shard(shard);
-    task.set_source_cluster(config_.cluster_name());
-    *task.mutable_workflow() = key;
-    *task.mutable_version_history_items() = CurrentBranch(state.version_histories())->items();
-    for (const HistoryEvent& event : write.events) *task.add_events() = event;
-    task.set_created_unix_micros(now);
-    if (task.ByteSizeLong() > tunables_.max_task_bytes) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "this append would replicate as %d bytes; at most %d fit in one replication task: "
-          "split it into smaller appends",
-          task.ByteSizeLong(), tunables_.max_task_bytes));
-    }
-    write.state = state;
-    // Queue while holding the shard's lock: appends of one workflow must reach the committer,
-    // and so get their task ids and become durable, in the order they read the state.
-    if (absl::Status s = store_.QueueAppend(write, ticket); !s.ok()) return s;
-    auto& entry = shard_state.in_flight[state_key];
-    entry.first = std::move(state);
-    ++entry.second;
-  }
-  absl::StatusOr<int64_t> task_id = store_.WaitAppend(write, ticket);
-  {
-    absl::MutexLock lock(&shard_state.mu);
-    auto it = shard_state.in_flight.find(state_key);
-    if (--it->second.second == 0) shard_state.in_flight.erase(it);
-  }
+  std::vector<HistoryEvent> appended;
+  absl::StatusOr<int64_t> task_id =
+      writer_.Commit(shard, [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+        absl::StatusOr<std::optional<WorkflowMutableState>> current = view.State(key);
+        if (!current.ok()) return current.status();
+        const int64_t next_event_id = current->has_value() ? (*current)->next_event_id() : 1;
+        if (expected_next_event_id == 0 && !current->has_value()) {
+          return absl::NotFoundError(absl::StrFormat("workflow '%s' run '%s' does not exist",
+                                                     key.workflow_id(), key.run_id()));
+        }
+        if (expected_next_event_id != 0 && expected_next_event_id != next_event_id) {
+          return absl::FailedPreconditionError(absl::StrFormat(
+              "wrong expected_next_event_id %d: workflow '%s' run '%s' has next event id %d; read "
+              "the history and retry",
+              expected_next_event_id, key.workflow_id(), key.run_id(), next_event_id));
+        }
+        WorkflowMutableState state = current->has_value() ? **current : NewWorkflowState(key);
+        const VersionHistory& branch = *CurrentBranch(state.version_histories());
+        if (branch.items_size() > 0 &&
+            branch.items(branch.items_size() - 1).version() > ns.failover_version()) {
+          // Another cluster wrote this run at a newer failover version: the namespace was failed
+          // over away from us and our record has not caught up yet.
+          return absl::FailedPreconditionError(absl::StrFormat(
+              "workflow '%s' run '%s' already has events of failover version %d, newer than "
+              "namespace '%s''s version %d here: the namespace was failed over to another cluster; "
+              "send writes to the active cluster",
+              key.workflow_id(), key.run_id(), branch.items(branch.items_size() - 1).version(),
+              ns.name(), ns.failover_version()));
+        }
+        const int64_t now = clock_();
+        WorkflowWrite update;
+        for (const NewEvent& new_event : events) {
+          HistoryEvent event;
+          event.set_event_id(state.next_event_id());
+          event.set_version(ns.failover_version());
+          event.set_event_time_unix_micros(now);
+          event.set_event_type(new_event.event_type());
+          event.set_attributes(new_event.attributes());
+          if (absl::Status s = ApplyEventToState(state, event); !s.ok()) return s;
+          update.events.push_back(std::move(event));
+        }
+        update.starts_run = update.events.front().event_id() == 1;
+        update.started_here = update.starts_run;
+        ReplicationTask task;
+        task.set_shard(shard);
+        task.set_source_cluster(config_.cluster_name());
+        *task.mutable_workflow() = key;
+        *task.mutable_version_history_items() = CurrentBranch(state.version_histories())->items();
+        for (const HistoryEvent& event : update.events) *task.add_events() = event;
+        task.set_created_unix_micros(now);
+        if (task.ByteSizeLong() > tunables_.max_task_bytes) {
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "this append would replicate as %d bytes; at most %d fit in one replication task: "
+              "split it into smaller appends",
+              task.ByteSizeLong(), tunables_.max_task_bytes));
+        }
+        update.state = std::move(state);
+        appended = update.events;
+        write.workflows.push_back(std::move(update));
+        write.outbox_task = std::move(task);
+        return absl::OkStatus();
+      });
   if (!task_id.ok()) return task_id.status();
   AppendResponse response;
-  response.set_first_event_id(write.events.front().event_id());
-  response.set_next_event_id(write.events.back().event_id() + 1);
+  response.set_first_event_id(appended.front().event_id());
+  response.set_next_event_id(appended.back().event_id() + 1);
   response.set_version(ns.failover_version());
   response.set_run_id(key.run_id());
   return response;

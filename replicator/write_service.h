@@ -4,32 +4,27 @@
 // and is not in handover; otherwise FAILED_PRECONDITION naming the active cluster (attached as
 // the kActiveClusterPayload payload), or UNAVAILABLE marked retryable during a handover.
 //
-// Concurrency: appends of one shard are serialised by that shard's lock from reading the
-// workflow's state until the write is queued for commit, so they commit in that order; the state
-// of writes still in flight is kept in `in_flight` so the next append of the same workflow builds
-// on it. The lock is not held while waiting for the fsync, so appends share group commits.
+// Concurrency: appends go through the WorkflowWriter, which serialises them with every other
+// write of the same shard (applied tasks included) and lets concurrent appends share an fsync.
 #pragma once
 
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
 #include "replicator/clock.h"
 #include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
 #include "replicator/tunables.h"
-#include "store/store.h"
+#include "replicator/workflow_writer.h"
 
 namespace xdc {
 
 class WriteService {
  public:
-  WriteService(const DaemonConfig& config, const Tunables& tunables, Store& store,
+  WriteService(const DaemonConfig& config, const Tunables& tunables, WorkflowWriter& writer,
                NamespaceRegistry& namespaces, WriteProbe& probe, Clock clock);
 
   // Appends events to a run. expected_next_event_id must equal the run's next event id (1 for a
@@ -40,12 +35,6 @@ class WriteService {
   [[nodiscard]] absl::StatusOr<AppendResponse> Signal(const SignalRequest& request);
 
  private:
-  struct ShardState {
-    absl::Mutex mu;
-    // Workflow key -> (state after the last queued write, writes in flight).
-    std::map<std::string, std::pair<WorkflowMutableState, int>> in_flight ABSL_GUARDED_BY(mu);
-  };
-
   // Write gate: the namespace's record if this cluster may write to it.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> CheckWritable(const std::string& name) const;
   // Appends `events` to the run; `expected_next_event_id` 0 means "whatever is next".
@@ -61,11 +50,10 @@ class WriteService {
   const DaemonConfig& config_;
   const Tunables& tunables_;
   const int64_t initial_failover_version_;
-  Store& store_;
+  WorkflowWriter& writer_;
   NamespaceRegistry& namespaces_;
   WriteProbe& probe_;
   Clock clock_;
-  std::vector<std::unique_ptr<ShardState>> shards_;
 };
 
 }  // namespace xdc

@@ -35,13 +35,18 @@ Commands:
   namespace register NAME --clusters A,B --active A   register a namespace (on a member cluster)
   namespace list                                      list namespaces known to this cluster
   namespace get NAME                                  show one namespace record
+  namespace failover NAME --to CLUSTER --force        forced failover: send it to CLUSTER, which
+                                                      activates at once (graceful handover: later)
   append --namespace NS --workflow-id WF --expected-next-event-id N --event TYPE[=ATTRS] ...
          [--run-id RUN]                               append events (N=1 starts a new run)
   signal --namespace NS --workflow-id WF --name SIGNAL [--input TEXT] [--run-id RUN]
   history --namespace NS --workflow-id WF [--run-id RUN]    events and version histories
   digests --namespace NS                              per-workflow digests of the current branches
   status                                              per-shard publish and apply progress, lag
-  dlq [--limit N]                                     parked replication tasks (the DLQ)
+  dlq [list] [--limit N]                              the DLQ: parked replication tasks
+  dlq retry (--all | SEQUENCE...)                     apply entries now if they can be; gaps go
+                                                      back to waiting for a resend
+  dlq purge (--all | SEQUENCE...)                     delete entries (they are not applied)
   compare --namespace NS --peer HOST:PORT [--wait SECONDS]
                                                       compare digests with another cluster; exit 1
                                                       if they differ (after waiting, if asked)
@@ -64,7 +69,7 @@ struct Args {
   }
 };
 
-const std::set<std::string> kBooleanFlags = {"json", "help"};
+const std::set<std::string> kBooleanFlags = {"json", "help", "force", "all"};
 
 Args ParseArgs(int argc, char** argv) {
   Args args;
@@ -180,7 +185,22 @@ int Namespace(HttpClient& client, const Args& args, bool json) {
     json ? PrintJson(record) : PrintNamespace(record);
     return 0;
   }
-  return Usage("namespace needs register, list or get");
+  if (verb == "failover") {
+    if (args.positional.size() < 3) return Usage("namespace failover needs a NAME");
+    FailoverRequest request;
+    request.set_target_cluster(args.Get("to"));
+    request.set_force(args.Has("force"));
+    if (request.target_cluster().empty()) return Usage("namespace failover needs --to CLUSTER");
+    NamespaceRecord record;
+    if (absl::Status s = client.Call("POST", "/v1/namespaces/" + args.positional[2] + "/failover",
+                                     &request, record);
+        !s.ok()) {
+      return Fail(s);
+    }
+    json ? PrintJson(record) : PrintNamespace(record);
+    return 0;
+  }
+  return Usage("namespace needs register, list, get or failover");
 }
 
 int PrintAppend(const AppendResponse& response, bool json) {
@@ -273,9 +293,14 @@ int History(HttpClient& client, const Args& args, bool json) {
                 absl::StrJoin(items, " ").c_str());
   }
   for (const HistoryEvent& event : response.events()) {
-    std::printf("  %4lld  v%-4lld %-36s %zu bytes\n", static_cast<long long>(event.event_id()),
+    const std::string origin =
+        event.has_reapplied_from()
+            ? absl::StrFormat("  reapplied from event %d version %d",
+                              event.reapplied_from().event_id(), event.reapplied_from().version())
+            : "";
+    std::printf("  %4lld  v%-4lld %-36s %zu bytes%s\n", static_cast<long long>(event.event_id()),
                 static_cast<long long>(event.version()), EventType_Name(event.event_type()).c_str(),
-                event.attributes().size());
+                event.attributes().size(), origin.c_str());
   }
   return 0;
 }
@@ -339,10 +364,13 @@ int Status(HttpClient& client, bool json) {
                   static_cast<long long>(peer.missing_tasks()));
     }
   }
-  std::printf("total lag %lld tasks; %lld parked tasks in the DLQ; %lld corrupt messages\n",
-              static_cast<long long>(status.total_lag_tasks()),
-              static_cast<long long>(status.parked_tasks()),
-              static_cast<long long>(status.corrupt_messages()));
+  std::printf(
+      "total lag %lld tasks; %lld parked tasks in the DLQ (%lld awaiting a resend); %lld corrupt "
+      "messages\n",
+      static_cast<long long>(status.total_lag_tasks()),
+      static_cast<long long>(status.parked_tasks()),
+      static_cast<long long>(status.dlq_awaiting_resend()),
+      static_cast<long long>(status.corrupt_messages()));
   if (status.committed_appends() > 0) {
     std::printf("%lld appends made durable in %lld synced writes since start (group commit)\n",
                 static_cast<long long>(status.committed_appends()),
@@ -357,7 +385,7 @@ int Status(HttpClient& client, bool json) {
   return 0;
 }
 
-int Dlq(HttpClient& client, const Args& args, bool json) {
+int DlqList(HttpClient& client, const Args& args, bool json) {
   ListParkedResponse response;
   const std::string target =
       args.Has("limit") ? "/v1/dlq" + Query({{"limit", args.Get("limit")}}) : "/v1/dlq";
@@ -367,14 +395,53 @@ int Dlq(HttpClient& client, const Args& args, bool json) {
     return 0;
   }
   for (const ParkedTask& task : response.tasks()) {
-    std::printf("#%lld from %s shard %d offset %lld %s workflow=%s: %s\n",
+    std::printf("#%lld from %s shard %d offset %lld %s%s attempts=%d workflow=%s: %s\n",
                 static_cast<long long>(task.sequence()), task.source_cluster().c_str(),
                 task.shard(), static_cast<long long>(task.kafka_offset()),
-                ParkReason_Name(task.reason()).c_str(), task.workflow().workflow_id().c_str(),
-                task.error().c_str());
+                ParkReason_Name(task.reason()).c_str(),
+                task.awaiting_resend() ? " (awaiting resend)" : "", task.attempts(),
+                task.workflow().workflow_id().c_str(), task.error().c_str());
   }
   std::printf("%d parked tasks\n", response.tasks_size());
   return 0;
+}
+
+// dlq retry|purge (--all | SEQUENCE...)
+int DlqAction(HttpClient& client, const Args& args, bool json, const std::string& verb) {
+  DlqRequest request;
+  request.set_all(args.Has("all"));
+  for (size_t i = 2; i < args.positional.size(); ++i) {
+    int64_t sequence = 0;
+    if (!absl::SimpleAtoi(args.positional[i], &sequence)) {
+      return Usage("dlq " + verb + ": '" + args.positional[i] + "' is not a DLQ sequence");
+    }
+    request.add_sequences(sequence);
+  }
+  if (request.all() == (request.sequences_size() > 0)) {
+    return Usage("dlq " + verb + " needs --all or DLQ sequences (from `xdcctl dlq list`)");
+  }
+  DlqActionResponse response;
+  if (absl::Status s = client.Call("POST", "/v1/dlq/" + verb, &request, response); !s.ok()) {
+    return Fail(s);
+  }
+  if (json) {
+    PrintJson(response);
+    return 0;
+  }
+  for (const DlqOutcome& outcome : response.outcomes()) {
+    std::printf("#%lld %s%s%s\n", static_cast<long long>(outcome.sequence()),
+                outcome.result().c_str(), outcome.error().empty() ? "" : ": ",
+                outcome.error().c_str());
+  }
+  std::printf("%lld entries left in the DLQ\n", static_cast<long long>(response.dlq_entries()));
+  return 0;
+}
+
+int Dlq(HttpClient& client, const Args& args, bool json) {
+  const std::string verb = args.positional.size() > 1 ? args.positional[1] : "list";
+  if (verb == "list") return DlqList(client, args, json);
+  if (verb == "retry" || verb == "purge") return DlqAction(client, args, json, verb);
+  return Usage("dlq needs list, retry or purge");
 }
 
 // Differences between two digest lists, as human-readable lines (empty: identical).

@@ -14,6 +14,7 @@ namespace xdc::keys {
 
 // meta CF
 inline constexpr std::string_view kIdentity = "identity";
+inline constexpr std::string_view kLastParkedSequence = "dlq_last_sequence";
 [[nodiscard]] std::string PublishedTaskId(int32_t shard);
 
 // namespaces CF: namespace id -> NamespaceRecord

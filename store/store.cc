@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "chaos/fault_points.h"
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
 #include "rocksdb/db.h"
@@ -39,6 +40,23 @@ absl::StatusOr<Message> Parse(const std::string& bytes, absl::string_view what) 
     return absl::DataLossError(absl::StrCat("stored ", what, " does not parse"));
   }
   return m;
+}
+
+// Fixed-width values of the meta CF (host byte order: a store never moves between machines
+// of different endianness without a dump).
+std::string EncodeInt64(int64_t value) {
+  std::string bytes(sizeof(int64_t), '\0');
+  std::memcpy(bytes.data(), &value, sizeof(int64_t));
+  return bytes;
+}
+
+absl::StatusOr<int64_t> DecodeInt64(const std::string& bytes, absl::string_view what) {
+  if (bytes.size() != sizeof(int64_t)) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " has the wrong size"));
+  }
+  int64_t value = 0;
+  std::memcpy(&value, bytes.data(), sizeof(int64_t));
+  return value;
 }
 
 int64_t NowMicros() {
@@ -84,8 +102,8 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   store->published_task_id_ = std::make_unique<std::atomic<int64_t>[]>(shards);
   if (absl::Status st = store->RecoverCounters(); !st.ok()) return st;
   Store* self = store.get();
-  store->committer_ = std::make_unique<GroupCommitter<AppendWrite>>(
-      [self](const std::vector<AppendWrite*>& group) { return self->WriteAppendGroup(group); },
+  store->committer_ = std::make_unique<GroupCommitter<StoreWrite>>(
+      [self](const std::vector<StoreWrite*>& group) { return self->WriteGroup(group); },
       options.max_commit_group);
   return store;
 }
@@ -123,10 +141,9 @@ absl::Status Store::RecoverCounters() {
     absl::StatusOr<std::optional<std::string>> stored = Get(kMeta, keys::PublishedTaskId(shard));
     if (!stored.ok()) return stored.status();
     if (stored->has_value()) {
-      if ((*stored)->size() != sizeof(int64_t)) {
-        return absl::DataLossError("stored publish pointer has the wrong size");
-      }
-      std::memcpy(&published, (*stored)->data(), sizeof(int64_t));
+      absl::StatusOr<int64_t> decoded = DecodeInt64(**stored, "publish pointer");
+      if (!decoded.ok()) return decoded.status();
+      published = *decoded;
     }
     published_task_id_[shard] = published;
     // The outbox's last key, if any, is the highest task id ever assigned (tasks below the
@@ -143,12 +160,30 @@ absl::Status Store::RecoverCounters() {
   }
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kDlq]));
   int64_t count = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) ++count;
+  int64_t awaiting = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    ++count;
+    ParkedTask entry;
+    if (entry.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+        entry.awaiting_resend()) {
+      ++awaiting;
+    }
+  }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning the DLQ");
   parked_count_ = count;
+  awaiting_resend_count_ = awaiting;
   it->SeekToLast();
-  next_parked_sequence_ =
-      it->Valid() ? keys::DecodeParkedSequence(it->key().ToStringView()) + 1 : 0;
+  // The last sequence assigned; entries start at 1 (0 marks a new entry in StoreWrite).
+  int64_t last_sequence = it->Valid() ? keys::DecodeParkedSequence(it->key().ToStringView()) : 0;
+  absl::StatusOr<std::optional<std::string>> stored_last =
+      Get(kMeta, std::string(keys::kLastParkedSequence));
+  if (!stored_last.ok()) return stored_last.status();
+  if (stored_last->has_value()) {
+    absl::StatusOr<int64_t> decoded = DecodeInt64(**stored_last, "last DLQ sequence");
+    if (!decoded.ok()) return decoded.status();
+    last_sequence = std::max(last_sequence, *decoded);
+  }
+  last_parked_sequence_ = last_sequence;
   return absl::OkStatus();
 }
 
@@ -245,57 +280,149 @@ absl::Status Store::ForEachWorkflow(
   return FromRocks(it->status(), "scanning workflows");
 }
 
-// --- the active write path -----------------------------------------------------------------------
+absl::StatusOr<HistoryEvent> Store::ReadEvent(const WorkflowKey& key, int64_t event_id,
+                                              int64_t version) const {
+  absl::StatusOr<std::optional<std::string>> stored =
+      Get(kEvents, keys::Event(key, event_id, version));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) {
+    return absl::NotFoundError(absl::StrFormat("event %d (version %d) of workflow %s is not stored",
+                                               event_id, version, key.workflow_id()));
+  }
+  return Parse<HistoryEvent>(**stored, "event");
+}
 
-absl::Status Store::QueueAppend(AppendWrite& write, AppendTicket& ticket) {
+// --- writes --------------------------------------------------------------------------------------
+
+absl::Status Store::QueueWrite(StoreWrite& write, WriteTicket& ticket) {
+  if (write.outbox_task.has_value()) {
+    const int32_t shard = write.outbox_task->shard();
+    if (shard < 0 || shard >= identity_.shard_count()) {
+      return absl::InvalidArgumentError(absl::StrFormat("outbox task for shard %d", shard));
+    }
+  }
   return committer_->Enqueue(write, ticket);
 }
 
-absl::StatusOr<int64_t> Store::WaitAppend(AppendWrite& write, AppendTicket& ticket) {
+absl::StatusOr<int64_t> Store::WaitWrite(StoreWrite& write, WriteTicket& ticket) {
   if (absl::Status s = committer_->Wait(ticket); !s.ok()) return s;
-  return write.task.task_id();
+  return write.outbox_task.has_value() ? write.outbox_task->task_id() : -1;
 }
 
-absl::StatusOr<int64_t> Store::CommitAppend(AppendWrite& write) {
-  AppendTicket ticket;
-  if (absl::Status s = QueueAppend(write, ticket); !s.ok()) return s;
-  return WaitAppend(write, ticket);
+absl::StatusOr<int64_t> Store::CommitWrite(StoreWrite& write) {
+  WriteTicket ticket;
+  if (absl::Status s = QueueWrite(write, ticket); !s.ok()) return s;
+  return WaitWrite(write, ticket);
 }
 
-absl::Status Store::WriteAppendGroup(const std::vector<AppendWrite*>& group) {
+absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
+  if (fault::Armed(fault::kStoreWriteDlq)) {
+    for (const StoreWrite* write : group) {
+      if (!write->parked.empty()) {
+        return absl::UnavailableError(
+            absl::StrFormat("fault point %s: writing the DLQ failed", fault::kStoreWriteDlq));
+      }
+    }
+  }
   rocksdb::WriteBatch batch;
   std::vector<int64_t> next_ids(identity_.shard_count());
   for (int32_t shard = 0; shard < identity_.shard_count(); ++shard) {
     next_ids[shard] = outbox_next_task_id_[shard].load();
   }
+  int64_t last_sequence = last_parked_sequence_.load();
+  int64_t parked_delta = 0;
+  int64_t awaiting_delta = 0;
+  // DLQ entries this group already changed, as it leaves them (awaiting_resend; none: deleted),
+  // so two changes of one entry in a group count once.
+  std::map<int64_t, std::optional<bool>> dlq_after;
+  auto dlq_entry = [&](int64_t sequence) -> absl::StatusOr<std::optional<bool>> {
+    if (auto it = dlq_after.find(sequence); it != dlq_after.end()) return it->second;
+    absl::StatusOr<std::optional<ParkedTask>> stored = GetParked(sequence);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) return std::optional<bool>();
+    return std::optional<bool>((*stored)->awaiting_resend());
+  };
   std::vector<int32_t> shards;
-  for (AppendWrite* write : group) {
-    const WorkflowKey& key = write->state.key();
-    for (const HistoryEvent& event : write->events) {
-      batch.Put(cfs_[kEvents], keys::Event(key, event.event_id(), event.version()),
-                Serialize(event));
+  bool sync = false;
+  uint64_t synced_writes = 0;
+  for (StoreWrite* write : group) {
+    for (const WorkflowWrite& update : write->workflows) {
+      const WorkflowKey& key = update.state.key();
+      for (const HistoryEvent& event : update.events) {
+        batch.Put(cfs_[kEvents], keys::Event(key, event.event_id(), event.version()),
+                  Serialize(event));
+      }
+      batch.Put(cfs_[kWorkflows], keys::Workflow(key), Serialize(update.state));
     }
-    batch.Put(cfs_[kWorkflows], keys::Workflow(key), Serialize(write->state));
-    if (write->starts_run) {
-      batch.Put(cfs_[kCurrentRuns], keys::CurrentRun(key.namespace_id(), key.workflow_id()),
-                key.run_id());
+    if (write->outbox_task.has_value()) {
+      const int32_t shard = write->outbox_task->shard();
+      write->outbox_task->set_task_id(next_ids[shard]++);
+      batch.Put(cfs_[kOutbox], keys::Outbox(shard, write->outbox_task->task_id()),
+                Serialize(*write->outbox_task));
+      shards.push_back(shard);
     }
-    write->task.set_task_id(next_ids[write->shard]++);
-    batch.Put(cfs_[kOutbox], keys::Outbox(write->shard, write->task.task_id()),
-              Serialize(write->task));
-    shards.push_back(write->shard);
+    for (ParkedTask& parked : write->parked) {
+      std::optional<bool> old;  // the entry's awaiting flag before this change; none: absent
+      const bool is_new = parked.sequence() == 0;
+      if (is_new) {
+        parked.set_sequence(++last_sequence);
+      } else {
+        absl::StatusOr<std::optional<bool>> found = dlq_entry(parked.sequence());
+        if (!found.ok()) return found.status();
+        old = *found;
+      }
+      if (!old.has_value()) {
+        // A replacement of an entry deleted meanwhile (an operator purged it while a retry
+        // was deciding): the purge wins.
+        if (!is_new) continue;
+        ++parked_delta;
+      }
+      awaiting_delta += (parked.awaiting_resend() ? 1 : 0) - (old.value_or(false) ? 1 : 0);
+      dlq_after[parked.sequence()] = parked.awaiting_resend();
+      if (parked.parked_unix_micros() == 0) parked.set_parked_unix_micros(NowMicros());
+      batch.Put(cfs_[kDlq], keys::Parked(parked.sequence()), Serialize(parked));
+    }
+    for (int64_t sequence : write->unparked) {
+      absl::StatusOr<std::optional<bool>> old = dlq_entry(sequence);
+      if (!old.ok()) return old.status();
+      if (!old->has_value()) continue;
+      batch.Delete(cfs_[kDlq], keys::Parked(sequence));
+      --parked_delta;
+      if (**old) --awaiting_delta;
+      dlq_after[sequence] = std::nullopt;
+    }
+    for (const ProgressWrite& p : write->progress) {
+      batch.Put(cfs_[kApplyProgress], keys::ApplyProgress(p.source_cluster, p.shard),
+                Serialize(p.progress));
+    }
+    if (write->durability == Durability::kSynced) {
+      sync = true;
+      ++synced_writes;
+    }
   }
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  if (absl::Status s = FromRocks(db_->Write(sync, &batch), "committing appends"); !s.ok()) {
+  if (last_sequence != last_parked_sequence_.load()) {
+    // Persisted so that sequences are never reused, even after the newest entries were deleted.
+    batch.Put(cfs_[kMeta], keys::kLastParkedSequence, EncodeInt64(last_sequence));
+  }
+  if (absl::Status s = PutNewestCurrentRuns(group, batch); !s.ok()) return s;
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  if (absl::Status s = FromRocks(db_->Write(options, &batch), "committing writes"); !s.ok()) {
     return s;
   }
   for (int32_t shard = 0; shard < identity_.shard_count(); ++shard) {
     outbox_next_task_id_[shard] = next_ids[shard];
   }
+  last_parked_sequence_ = last_sequence;
+  parked_count_ += parked_delta;
+  awaiting_resend_count_ += awaiting_delta;
+  if (sync) {
+    ++synced_groups_;
+    synced_writes_ += synced_writes;
+  }
   std::sort(shards.begin(), shards.end());
   shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
-  if (outbox_listener_) outbox_listener_(shards);
+  if (outbox_listener_ && !shards.empty()) outbox_listener_(shards);
   return absl::OkStatus();
 }
 
@@ -305,8 +432,6 @@ void Store::SetOutboxListener(std::function<void(const std::vector<int32_t>&)> l
 void Store::HoldCommits() { committer_->Hold(); }
 void Store::ReleaseCommits() { committer_->Release(); }
 size_t Store::QueuedCommits() const { return committer_->queued(); }
-uint64_t Store::CommitGroups() const { return committer_->groups_written(); }
-uint64_t Store::CommittedAppends() const { return committer_->writes_committed(); }
 absl::Status Store::WriteError() const { return committer_->latched_error(); }
 
 // --- outbox --------------------------------------------------------------------------------------
@@ -332,9 +457,7 @@ absl::StatusOr<std::vector<ReplicationTask>> Store::ReadOutbox(int32_t shard, in
 
 absl::Status Store::MarkPublished(int32_t shard, int64_t exclusive_task_id) {
   rocksdb::WriteBatch batch;
-  char bytes[sizeof(int64_t)];
-  std::memcpy(bytes, &exclusive_task_id, sizeof(int64_t));
-  batch.Put(cfs_[kMeta], keys::PublishedTaskId(shard), rocksdb::Slice(bytes, sizeof(int64_t)));
+  batch.Put(cfs_[kMeta], keys::PublishedTaskId(shard), EncodeInt64(exclusive_task_id));
   // Point deletes: a range tombstone per advance would slow every later outbox scan.
   for (int64_t task_id = published_task_id_[shard].load(); task_id < exclusive_task_id; ++task_id) {
     batch.Delete(cfs_[kOutbox], keys::Outbox(shard, task_id));
@@ -360,17 +483,24 @@ absl::StatusOr<ShardApplyProgress> Store::GetApplyProgress(const std::string& so
   return Parse<ShardApplyProgress>(**stored, "apply progress");
 }
 
-absl::Status Store::PutNewestCurrentRuns(const ApplyBatch& apply,
+absl::Status Store::PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,
                                          rocksdb::WriteBatch& batch) const {
   // Resent or reordered tasks can bring an older run's start after a newer one's: the current
   // run only moves to a run that started later than the one it names.
   std::map<std::string, const WorkflowMutableState*> newest;
-  for (const ApplyBatch::WorkflowUpdate& update : apply.workflows) {
-    if (!update.starts_run) continue;
-    const WorkflowKey& key = update.state.key();
-    const WorkflowMutableState*& best =
-        newest[keys::CurrentRun(key.namespace_id(), key.workflow_id())];
-    if (best == nullptr || StartedAfter(update.state, *best)) best = &update.state;
+  std::map<std::string, const WorkflowMutableState*> started_here;
+  for (const StoreWrite* write : group) {
+    for (const WorkflowWrite& update : write->workflows) {
+      if (!update.starts_run) continue;
+      const WorkflowKey& key = update.state.key();
+      if (update.started_here) {
+        started_here[keys::CurrentRun(key.namespace_id(), key.workflow_id())] = &update.state;
+        continue;
+      }
+      const WorkflowMutableState*& best =
+          newest[keys::CurrentRun(key.namespace_id(), key.workflow_id())];
+      if (best == nullptr || StartedAfter(update.state, *best)) best = &update.state;
+    }
   }
   for (const auto& [current_run_key, state] : newest) {
     absl::StatusOr<std::optional<std::string>> stored = Get(kCurrentRuns, current_run_key);
@@ -385,45 +515,19 @@ absl::Status Store::PutNewestCurrentRuns(const ApplyBatch& apply,
     }
     batch.Put(cfs_[kCurrentRuns], current_run_key, state->key().run_id());
   }
-  return absl::OkStatus();
-}
-
-absl::Status Store::CommitApply(ApplyBatch& apply) {
-  rocksdb::WriteBatch batch;
-  for (const ApplyBatch::WorkflowUpdate& update : apply.workflows) {
-    const WorkflowKey& key = update.state.key();
-    for (const HistoryEvent& event : update.events) {
-      batch.Put(cfs_[kEvents], keys::Event(key, event.event_id(), event.version()),
-                Serialize(event));
-    }
-    batch.Put(cfs_[kWorkflows], keys::Workflow(key), Serialize(update.state));
+  for (const auto& [current_run_key, state] : started_here) {
+    batch.Put(cfs_[kCurrentRuns], current_run_key, state->key().run_id());
   }
-  if (absl::Status s = PutNewestCurrentRuns(apply, batch); !s.ok()) return s;
-  for (ParkedTask& parked : apply.parked) {
-    parked.set_sequence(next_parked_sequence_++);
-    if (parked.parked_unix_micros() == 0) parked.set_parked_unix_micros(NowMicros());
-    batch.Put(cfs_[kDlq], keys::Parked(parked.sequence()), Serialize(parked));
-  }
-  for (const ApplyBatch::Progress& p : apply.progress) {
-    batch.Put(cfs_[kApplyProgress], keys::ApplyProgress(p.source_cluster, p.shard),
-              Serialize(p.progress));
-  }
-  // Not synced: events and progress are lost or kept together, and lost ones are re-consumed.
-  if (absl::Status s =
-          FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "committing applied tasks");
-      !s.ok()) {
-    return s;
-  }
-  parked_count_ += static_cast<int64_t>(apply.parked.size());
   return absl::OkStatus();
 }
 
 // --- DLQ -----------------------------------------------------------------------------------------
 
-absl::StatusOr<std::vector<ParkedTask>> Store::ListParked(size_t limit) const {
+absl::StatusOr<std::vector<ParkedTask>> Store::ListParked(size_t limit,
+                                                          int64_t from_sequence) const {
   std::vector<ParkedTask> tasks;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kDlq]));
-  for (it->SeekToFirst(); it->Valid() && tasks.size() < limit; it->Next()) {
+  for (it->Seek(keys::Parked(from_sequence)); it->Valid() && tasks.size() < limit; it->Next()) {
     absl::StatusOr<ParkedTask> task = Parse<ParkedTask>(it->value().ToString(), "DLQ entry");
     if (!task.ok()) return task.status();
     tasks.push_back(*std::move(task));
@@ -432,6 +536,16 @@ absl::StatusOr<std::vector<ParkedTask>> Store::ListParked(size_t limit) const {
   return tasks;
 }
 
+absl::StatusOr<std::optional<ParkedTask>> Store::GetParked(int64_t sequence) const {
+  absl::StatusOr<std::optional<std::string>> stored = Get(kDlq, keys::Parked(sequence));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<ParkedTask>();
+  absl::StatusOr<ParkedTask> task = Parse<ParkedTask>(**stored, "DLQ entry");
+  if (!task.ok()) return task.status();
+  return std::optional<ParkedTask>(*std::move(task));
+}
+
 int64_t Store::ParkedCount() const { return parked_count_.load(); }
+int64_t Store::AwaitingResendCount() const { return awaiting_resend_count_.load(); }
 
 }  // namespace xdc

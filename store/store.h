@@ -9,13 +9,13 @@
 //   apply_progress  (source cluster, shard) -> ShardApplyProgress (the shard version vector)
 //   dlq             sequence -> ParkedTask
 //
-// Atomicity: an accepted append writes its events, the workflow's mutable state and its outbox
-// task in one WriteBatch (CommitAppend). An applied batch writes events, states, parked tasks and
-// the apply progress in one WriteBatch (CommitApply). So a crash never separates them.
+// Atomicity: every change to workflows, the outbox, the DLQ and the apply progress is a StoreWrite,
+// committed as one WriteBatch: an accepted append's events, state and outbox task; an applied
+// task's events, state and offsets. So a crash never separates them. Writes go through one group
+// committer and become durable in the order they were queued.
 //
 // Thread-safety: every method is thread-safe. Callers serialise read-modify-write of one workflow
-// themselves (the write service holds the shard's lock until its append is queued; each peer's
-// applier owns its peer's tasks).
+// themselves (replicator/workflow_writer.h holds the shard's lock until the write is queued).
 #pragma once
 
 #include <atomic>
@@ -39,36 +39,54 @@ class WriteBatch;
 
 namespace xdc {
 
-// One accepted append, made durable by Store::CommitAppend.
-struct AppendWrite {
-  int32_t shard = 0;
-  WorkflowMutableState state;  // the workflow's state after `events`
-  std::vector<HistoryEvent> events;
-  ReplicationTask task;     // task_id is assigned at commit, in commit order
-  bool starts_run = false;  // record the run as the workflow's current run
+// One workflow run's new state and the events that led to it.
+struct WorkflowWrite {
+  WorkflowMutableState state;
+  std::vector<HistoryEvent> events;  // on any branch; stored by (event id, version)
+  // Event 1 is among `events`: the run may become the workflow's current run. An applied run
+  // becomes current only if it started after the current one (resends and reordering can bring
+  // an older start late); a run this cluster starts itself always does.
+  bool starts_run = false;
+  bool started_here = false;
 };
 
-// Everything one apply step writes, committed atomically by Store::CommitApply.
-struct ApplyBatch {
-  struct WorkflowUpdate {
-    WorkflowMutableState state;
-    std::vector<HistoryEvent> events;
-    bool starts_run = false;
-  };
-  struct Progress {
-    std::string source_cluster;
-    int32_t shard = 0;
-    ShardApplyProgress progress;
-  };
-  std::vector<WorkflowUpdate> workflows;
-  std::vector<ParkedTask> parked;  // sequence is assigned at commit
-  std::vector<Progress> progress;
+// The shard version vector entry for (source cluster, shard) after this write.
+struct ProgressWrite {
+  std::string source_cluster;
+  int32_t shard = 0;
+  ShardApplyProgress progress;
+};
+
+enum class Durability {
+  kSynced,    // the WAL is synced before the write counts as done (client acknowledgements)
+  kUnsynced,  // a crash may lose it, together with everything written after it (applies: the
+              // offsets are lost with the events, so the tasks are consumed again)
+};
+
+// Everything one step makes durable together, in one WriteBatch: an accepted append, an applied
+// task, a resend answer, a DLQ change.
+struct StoreWrite {
+  std::vector<WorkflowWrite> workflows;
+  // Queued for publishing; task.shard() names the outbox. Its task_id is assigned at commit, in
+  // commit order, so task ids are dense per shard.
+  std::optional<ReplicationTask> outbox_task;
+  // DLQ entries: sequence 0 adds an entry (its sequence is assigned at commit), any other
+  // sequence replaces that entry if it still exists (a purged entry stays purged).
+  std::vector<ParkedTask> parked;
+  std::vector<int64_t> unparked;  // DLQ entries to delete
+  std::vector<ProgressWrite> progress;
+  Durability durability = Durability::kSynced;
+
+  [[nodiscard]] bool empty() const {
+    return workflows.empty() && !outbox_task.has_value() && parked.empty() && unparked.empty() &&
+           progress.empty();
+  }
 };
 
 struct StoreOptions {
   std::string path;
   StoreIdentity identity;
-  size_t max_commit_group = 256;  // appends per synced WAL write, at most
+  size_t max_commit_group = 256;  // writes per WAL write, at most
 };
 
 class Store {
@@ -98,26 +116,32 @@ class Store {
       const std::string& namespace_id,
       const std::function<absl::Status(const WorkflowMutableState&)>& visit) const;
 
-  // --- the active write path ---
-  using AppendTicket = GroupCommitter<AppendWrite>::Ticket;
-  // Queues `write` to be made durable (WAL synced, grouped with concurrent appends). Writes
-  // become durable, and get their outbox task ids, in queue order: callers that must order two
-  // writes (two appends of one workflow) queue them under their own lock. `write` and `ticket`
-  // must stay valid until WaitAppend returns. After a failed write every later call fails.
-  [[nodiscard]] absl::Status QueueAppend(AppendWrite& write, AppendTicket& ticket);
-  // Waits until the queued write is durable and returns its outbox task id.
-  [[nodiscard]] absl::StatusOr<int64_t> WaitAppend(AppendWrite& write, AppendTicket& ticket);
-  // QueueAppend, then WaitAppend.
-  [[nodiscard]] absl::StatusOr<int64_t> CommitAppend(AppendWrite& write);
-  // Called (from the commit thread) after each durable group with the shards it touched.
+  // Reads one event of the run; NOT_FOUND if it is not stored.
+  [[nodiscard]] absl::StatusOr<HistoryEvent> ReadEvent(const WorkflowKey& key, int64_t event_id,
+                                                       int64_t version) const;
+
+  // --- writes ---
+  using WriteTicket = GroupCommitter<StoreWrite>::Ticket;
+  // Queues `write` to be made durable (grouped with concurrent writes; a group is synced when
+  // one of its writes asks for it). Writes become durable, and get their outbox task ids, in
+  // queue order: callers that must order two writes (two writes of one workflow) queue them under
+  // their own lock. `write` and `ticket` must stay valid until WaitWrite returns. After a failed
+  // write every later call fails (latched: its outcome is unknown).
+  [[nodiscard]] absl::Status QueueWrite(StoreWrite& write, WriteTicket& ticket);
+  // Waits until the queued write is durable; returns its outbox task id, or -1 if it had none.
+  [[nodiscard]] absl::StatusOr<int64_t> WaitWrite(StoreWrite& write, WriteTicket& ticket);
+  // QueueWrite, then WaitWrite.
+  [[nodiscard]] absl::StatusOr<int64_t> CommitWrite(StoreWrite& write);
+  // Called (from the commit thread) after each durable group that queued outbox tasks.
   void SetOutboxListener(std::function<void(const std::vector<int32_t>& shards)> listener);
   // Test seams: stop and restart the commit thread between groups; writes waiting.
   void HoldCommits();
   void ReleaseCommits();
   [[nodiscard]] size_t QueuedCommits() const;
-  [[nodiscard]] uint64_t CommitGroups() const;
-  [[nodiscard]] uint64_t CommittedAppends() const;
-  // Non-OK once an append group failed; every later append fails with it (see GroupCommitter).
+  // Synced writes made durable since the store opened, and the synced WAL writes they took.
+  [[nodiscard]] uint64_t SyncedGroups() const { return synced_groups_.load(); }
+  [[nodiscard]] uint64_t SyncedWrites() const { return synced_writes_.load(); }
+  // Non-OK once a write group failed; every later write fails with it (see GroupCommitter).
   [[nodiscard]] absl::Status WriteError() const;
 
   // --- outbox ---
@@ -133,11 +157,14 @@ class Store {
   // --- the apply path ---
   [[nodiscard]] absl::StatusOr<ShardApplyProgress> GetApplyProgress(
       const std::string& source_cluster, int32_t shard) const;
-  [[nodiscard]] absl::Status CommitApply(ApplyBatch& batch);
 
   // --- DLQ ---
-  [[nodiscard]] absl::StatusOr<std::vector<ParkedTask>> ListParked(size_t limit) const;
+  // Up to `limit` entries with sequence >= `from_sequence`, ascending.
+  [[nodiscard]] absl::StatusOr<std::vector<ParkedTask>> ListParked(size_t limit,
+                                                                   int64_t from_sequence = 0) const;
+  [[nodiscard]] absl::StatusOr<std::optional<ParkedTask>> GetParked(int64_t sequence) const;
   [[nodiscard]] int64_t ParkedCount() const;
+  [[nodiscard]] int64_t AwaitingResendCount() const;  // entries with awaiting_resend
 
   [[nodiscard]] const StoreIdentity& identity() const { return identity_; }
 
@@ -157,22 +184,25 @@ class Store {
   explicit Store(StoreIdentity identity);
   [[nodiscard]] absl::Status CheckIdentity();
   [[nodiscard]] absl::Status RecoverCounters();
-  [[nodiscard]] absl::Status WriteAppendGroup(const std::vector<AppendWrite*>& group);
+  [[nodiscard]] absl::Status WriteGroup(const std::vector<StoreWrite*>& group);
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf cf, const std::string& key) const;
-  [[nodiscard]] absl::Status PutNewestCurrentRuns(const ApplyBatch& apply,
+  [[nodiscard]] absl::Status PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,
                                                   rocksdb::WriteBatch& batch) const;
 
   const StoreIdentity identity_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
-  // Written only by the commit thread (inside WriteAppendGroup), read by anyone.
+  // Written only by the commit thread (inside WriteGroup), read by anyone.
   std::unique_ptr<std::atomic<int64_t>[]> outbox_next_task_id_;
   // Written only by the shard's publisher (MarkPublished), read by anyone.
   std::unique_ptr<std::atomic<int64_t>[]> published_task_id_;
-  std::atomic<int64_t> next_parked_sequence_{0};
+  std::atomic<int64_t> last_parked_sequence_{0};
   std::atomic<int64_t> parked_count_{0};
+  std::atomic<int64_t> awaiting_resend_count_{0};
+  std::atomic<uint64_t> synced_groups_{0};
+  std::atomic<uint64_t> synced_writes_{0};
   std::function<void(const std::vector<int32_t>&)> outbox_listener_;  // set before first append
-  std::unique_ptr<GroupCommitter<AppendWrite>> committer_;
+  std::unique_ptr<GroupCommitter<StoreWrite>> committer_;
 };
 
 }  // namespace xdc

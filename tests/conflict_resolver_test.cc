@@ -1,4 +1,6 @@
-// Unit and property tests of DecideApply, the pure conflict-resolution step.
+// Unit and property tests of DecideApply, the pure conflict-resolution step: extension of the
+// current branch (append, duplicate, gap), extension of another branch, forks, branch switches
+// and the rebuild of the mutable state. Reapplication is tested in reapplication_test.cc.
 
 #include "protocol/conflict_resolver.h"
 
@@ -13,39 +15,33 @@
 
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "protocol/event_reader.h"
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
 #include "protocol/xdc.pb.h"
 #include "tests/test_histories.h"
+#include "tests/test_workflows.h"
 
 namespace xdc {
 namespace {
 
+using testing_util::Branch;
+using testing_util::EventIds;
+using testing_util::Extend;
+using testing_util::FailingEventReader;
 using testing_util::History;
+using testing_util::HistoryOf;
 using testing_util::Items;
+using testing_util::MakeEvent;
+using testing_util::Prefix;
+using testing_util::StoreBranches;
+using testing_util::TaskOf;
+using testing_util::TestKey;
 
 using ::google::protobuf::util::MessageDifferencer;
 
-WorkflowKey Key() {
-  WorkflowKey key;
-  key.set_namespace_id("ns");
-  key.set_workflow_id("wf");
-  key.set_run_id("run");
-  return key;
-}
-
 EventType TypeFor(int64_t event_id) {
-  return event_id == 1 ? WORKFLOW_EXECUTION_STARTED : WORKFLOW_EXECUTION_SIGNALED;
-}
-
-HistoryEvent MakeEvent(int64_t event_id, int64_t version, EventType type) {
-  HistoryEvent event;
-  event.set_event_id(event_id);
-  event.set_version(version);
-  event.set_event_time_unix_micros(1000 * event_id + version);
-  event.set_event_type(type);
-  event.set_attributes("payload-" + std::to_string(event_id) + "-" + std::to_string(version));
-  return event;
+  return event_id == 1 ? WORKFLOW_EXECUTION_STARTED : ACTIVITY_TASK_SCHEDULED;
 }
 
 // A task carrying `items` and the events [first, last], each with the version `items` gives it.
@@ -53,7 +49,7 @@ ReplicationTask MakeTask(const Items& items, int64_t first, int64_t last) {
   ReplicationTask task;
   task.set_shard(0);
   task.set_source_cluster("west");
-  *task.mutable_workflow() = Key();
+  *task.mutable_workflow() = TestKey();
   const VersionHistory history = History(items);
   *task.mutable_version_history_items() = history.items();
   for (int64_t id = first; id <= last; ++id) {
@@ -63,51 +59,82 @@ ReplicationTask MakeTask(const Items& items, int64_t first, int64_t last) {
   return task;
 }
 
-// The local state after the events 1..last of `items` on one branch.
-WorkflowMutableState LocalState(const Items& items) {
-  WorkflowMutableState state = NewWorkflowState(Key());
+// The local state after the events 1..last of `items` on one branch; the events go to `store`.
+WorkflowMutableState LocalState(const Items& items, MapEventReader& store) {
+  WorkflowMutableState state = NewWorkflowState(TestKey());
   const VersionHistory history = History(items);
   for (int64_t id = 1; id <= LastEventId(history); ++id) {
-    const absl::Status status =
-        ApplyEventToState(state, MakeEvent(id, *VersionOfEvent(history, id), TypeFor(id)));
+    const HistoryEvent event = MakeEvent(id, *VersionOfEvent(history, id), TypeFor(id));
+    const absl::Status status = ApplyEventToState(state, event);
     EXPECT_TRUE(status.ok()) << status;
+    store.Add(event);
   }
   return state;
 }
 
-std::vector<int64_t> EventIds(const std::vector<HistoryEvent>& events) {
-  std::vector<int64_t> ids;
-  for (const HistoryEvent& event : events) ids.push_back(event.event_id());
-  return ids;
+WorkflowMutableState LocalState(const Items& items) {
+  MapEventReader unused;
+  return LocalState(items, unused);
 }
+
+// Writes what a kApply decision says to write, as the daemon does.
+void Store(const ApplyDecision& decision, MapEventReader& store) {
+  for (const HistoryEvent& event : decision.events_to_write) store.Add(event);
+}
+
+void ExpectEventsEqual(const std::vector<HistoryEvent>& actual,
+                       const std::vector<HistoryEvent>& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  for (size_t i = 0; i < actual.size(); ++i) {
+    EXPECT_TRUE(MessageDifferencer::Equals(actual[i], expected[i]))
+        << "event " << i << ":\n"
+        << actual[i].DebugString() << "expected:\n"
+        << expected[i].DebugString();
+  }
+}
+
+std::vector<HistoryEvent> TaskEvents(const ReplicationTask& task) {
+  return std::vector<HistoryEvent>(task.events().begin(), task.events().end());
+}
+
+const MapEventReader kNoEvents;
 
 TEST(ApplyActionNameTest, Names) {
   EXPECT_STREQ(ApplyActionName(ApplyAction::kApply), "apply");
   EXPECT_STREQ(ApplyActionName(ApplyAction::kDuplicate), "duplicate");
   EXPECT_STREQ(ApplyActionName(ApplyAction::kGap), "gap");
-  EXPECT_STREQ(ApplyActionName(ApplyAction::kFork), "fork");
   EXPECT_STREQ(ApplyActionName(ApplyAction::kInvalid), "invalid");
+  EXPECT_STREQ(ApplyActionName(ApplyAction::kReadError), "read_error");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Extending the current branch
+// ---------------------------------------------------------------------------------------------
 
 TEST(DecideApplyTest, NewWorkflowBatchFromOneApplies) {
   const ReplicationTask task = MakeTask({{3, 1}}, 1, 3);
-  const ApplyDecision decision = DecideApply(std::nullopt, task);
+  const ApplyDecision decision = DecideApply(std::nullopt, task, kNoEvents, std::nullopt);
   ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
-  EXPECT_EQ(EventIds(decision.events_to_write), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(decision.branch_change, BranchChange::kExtendedCurrent);
+  EXPECT_FALSE(decision.switched_branch);
+  ExpectEventsEqual(decision.events_to_write, TaskEvents(task));
   EXPECT_EQ(decision.duplicate_events, 0);
   EXPECT_EQ(decision.new_state.next_event_id(), 4);
   EXPECT_EQ(decision.new_state.status(), WORKFLOW_STATUS_RUNNING);
-  EXPECT_TRUE(MessageDifferencer::Equals(decision.new_state.key(), Key()));
+  EXPECT_EQ(decision.new_state.start_time_unix_micros(), task.events(0).event_time_unix_micros());
+  EXPECT_EQ(decision.new_state.last_event_time_unix_micros(),
+            task.events(2).event_time_unix_micros());
+  EXPECT_FALSE(decision.new_state.reapply_pending());
+  EXPECT_TRUE(MessageDifferencer::Equals(decision.new_state.key(), TestKey()));
+  ASSERT_EQ(decision.new_state.version_histories().histories_size(), 1);
   ASSERT_NE(CurrentBranch(decision.new_state.version_histories()), nullptr);
   EXPECT_TRUE(MessageDifferencer::Equals(*CurrentBranch(decision.new_state.version_histories()),
                                          History({{3, 1}})));
-  for (int i = 0; i < task.events_size(); ++i) {
-    EXPECT_TRUE(MessageDifferencer::Equals(decision.events_to_write[i], task.events(i)));
-  }
 }
 
 TEST(DecideApplyTest, NewWorkflowBatchFromThreeIsAGap) {
-  const ApplyDecision decision = DecideApply(std::nullopt, MakeTask({{5, 1}}, 3, 5));
+  const ApplyDecision decision =
+      DecideApply(std::nullopt, MakeTask({{5, 1}}, 3, 5), kNoEvents, std::nullopt);
   EXPECT_EQ(decision.action, ApplyAction::kGap);
   EXPECT_EQ(decision.expected_event_id, 1);
   EXPECT_TRUE(decision.events_to_write.empty());
@@ -115,31 +142,53 @@ TEST(DecideApplyTest, NewWorkflowBatchFromThreeIsAGap) {
 }
 
 TEST(DecideApplyTest, AppendExactlyAtNextApplies) {
-  const WorkflowMutableState local = LocalState({{3, 1}});
-  const ApplyDecision decision = DecideApply(local, MakeTask({{5, 1}}, 4, 5));
+  MapEventReader store;
+  const WorkflowMutableState local = LocalState({{3, 1}}, store);
+  const ApplyDecision decision = DecideApply(local, MakeTask({{5, 1}}, 4, 5), store, std::nullopt);
   ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kExtendedCurrent);
+  EXPECT_FALSE(decision.switched_branch);
   EXPECT_EQ(EventIds(decision.events_to_write), (std::vector<int64_t>{4, 5}));
   EXPECT_EQ(decision.duplicate_events, 0);
   EXPECT_EQ(decision.new_state.next_event_id(), 6);
+  EXPECT_EQ(decision.new_state.version_histories().histories_size(), 1);
   EXPECT_TRUE(MessageDifferencer::Equals(*CurrentBranch(decision.new_state.version_histories()),
                                          History({{5, 1}})));
 }
 
 TEST(DecideApplyTest, AppendWithHigherVersionAtNextApplies) {
   // The other cluster failed over (version 2) after event 3, which we hold.
-  const WorkflowMutableState local = LocalState({{3, 1}});
-  const ApplyDecision decision = DecideApply(local, MakeTask({{3, 1}, {5, 2}}, 4, 5));
+  MapEventReader store;
+  const WorkflowMutableState local = LocalState({{3, 1}}, store);
+  const ApplyDecision decision =
+      DecideApply(local, MakeTask({{3, 1}, {5, 2}}, 4, 5), store, std::nullopt);
   ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kExtendedCurrent);
   EXPECT_EQ(EventIds(decision.events_to_write), (std::vector<int64_t>{4, 5}));
   EXPECT_EQ(decision.new_state.next_event_id(), 6);
+  EXPECT_EQ(decision.new_state.version_histories().histories_size(), 1);
   EXPECT_TRUE(MessageDifferencer::Equals(*CurrentBranch(decision.new_state.version_histories()),
                                          History({{3, 1}, {5, 2}})));
 }
 
+TEST(DecideApplyTest, ExtendingTheCurrentBranchReadsNoStoredEvents) {
+  // Appending to the current branch needs nothing from the store: a store that cannot be read
+  // must not turn an ordinary append into a read error.
+  MapEventReader store;
+  const WorkflowMutableState local = LocalState({{3, 1}}, store);
+  const FailingEventReader broken;
+  const ApplyDecision decision =
+      DecideApply(local, MakeTask({{3, 1}, {5, 2}}, 2, 5), broken, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(EventIds(decision.events_to_write), (std::vector<int64_t>{4, 5}));
+}
+
 TEST(DecideApplyTest, FullDuplicate) {
-  const WorkflowMutableState local = LocalState({{5, 1}});
+  MapEventReader store;
+  const WorkflowMutableState local = LocalState({{5, 1}}, store);
   for (const auto& [first, last] : {std::pair<int64_t, int64_t>(1, 5), {2, 4}, {5, 5}, {1, 1}}) {
-    const ApplyDecision decision = DecideApply(local, MakeTask({{last, 1}}, first, last));
+    const ApplyDecision decision =
+        DecideApply(local, MakeTask({{last, 1}}, first, last), store, std::nullopt);
     EXPECT_EQ(decision.action, ApplyAction::kDuplicate) << first << ".." << last;
     EXPECT_EQ(decision.duplicate_events, last - first + 1);
     EXPECT_TRUE(decision.events_to_write.empty());
@@ -148,10 +197,12 @@ TEST(DecideApplyTest, FullDuplicate) {
 }
 
 TEST(DecideApplyTest, PartialOverlapWritesOnlyTheSuffix) {
-  const WorkflowMutableState local = LocalState({{3, 1}});
+  MapEventReader store;
+  const WorkflowMutableState local = LocalState({{3, 1}}, store);
   const ReplicationTask task = MakeTask({{6, 1}}, 2, 6);
-  const ApplyDecision decision = DecideApply(local, task);
+  const ApplyDecision decision = DecideApply(local, task, store, std::nullopt);
   ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kExtendedCurrent);
   EXPECT_EQ(EventIds(decision.events_to_write), (std::vector<int64_t>{4, 5, 6}));
   EXPECT_EQ(decision.duplicate_events, 2);
   EXPECT_EQ(decision.new_state.next_event_id(), 7);
@@ -161,60 +212,49 @@ TEST(DecideApplyTest, PartialOverlapWritesOnlyTheSuffix) {
 }
 
 TEST(DecideApplyTest, Gap) {
-  const WorkflowMutableState local = LocalState({{3, 1}});
-  const ApplyDecision decision = DecideApply(local, MakeTask({{7, 1}}, 6, 7));
+  MapEventReader store;
+  const WorkflowMutableState local = LocalState({{3, 1}}, store);
+  const ApplyDecision decision = DecideApply(local, MakeTask({{7, 1}}, 6, 7), store, std::nullopt);
   EXPECT_EQ(decision.action, ApplyAction::kGap);
   EXPECT_EQ(decision.expected_event_id, 4);
   EXPECT_TRUE(decision.events_to_write.empty());
   EXPECT_FALSE(decision.reason.empty());
 }
 
-TEST(DecideApplyTest, HigherVersionDivergingAfterLcaIsAFork) {
-  const WorkflowMutableState local = LocalState({{5, 1}});
-  const ApplyDecision decision = DecideApply(local, MakeTask({{3, 1}, {6, 2}}, 4, 6));
-  EXPECT_EQ(decision.action, ApplyAction::kFork);
-  EXPECT_EQ(decision.lca.event_id(), 3);
-  EXPECT_EQ(decision.lca.version(), 1);
-  EXPECT_TRUE(decision.events_to_write.empty());
-  EXPECT_FALSE(decision.reason.empty());
-}
-
-TEST(DecideApplyTest, LowerVersionDivergingAfterLcaIsAFork) {
-  // Local failed over to version 2 after event 3; the old active cluster kept writing version 1.
-  const WorkflowMutableState local = LocalState({{3, 1}, {6, 2}});
-  const ApplyDecision decision = DecideApply(local, MakeTask({{5, 1}}, 4, 5));
-  EXPECT_EQ(decision.action, ApplyAction::kFork);
-  EXPECT_EQ(decision.lca.event_id(), 3);
-  EXPECT_EQ(decision.lca.version(), 1);
-}
-
-TEST(DecideApplyTest, NoCommonEventIsAForkAtZero) {
-  const WorkflowMutableState local = LocalState({{2, 1}});
-  const ApplyDecision decision = DecideApply(local, MakeTask({{2, 2}}, 1, 2));
-  EXPECT_EQ(decision.action, ApplyAction::kFork);
-  EXPECT_EQ(decision.lca.event_id(), 0);
-  EXPECT_FALSE(decision.reason.empty());
-}
-
 TEST(DecideApplyTest, IncomingEntirelyOnSharedPrefixIsADuplicate) {
   {
-    const WorkflowMutableState local = LocalState({{5, 1}});
-    const ApplyDecision decision = DecideApply(local, MakeTask({{3, 1}}, 2, 3));
+    MapEventReader store;
+    const WorkflowMutableState local = LocalState({{5, 1}}, store);
+    const ApplyDecision decision =
+        DecideApply(local, MakeTask({{3, 1}}, 2, 3), store, std::nullopt);
     EXPECT_EQ(decision.action, ApplyAction::kDuplicate);
     EXPECT_EQ(decision.duplicate_events, 2);
   }
   {
-    const WorkflowMutableState local = LocalState({{3, 1}, {6, 2}});
-    const ApplyDecision decision = DecideApply(local, MakeTask({{2, 1}}, 1, 2));
+    MapEventReader store;
+    const WorkflowMutableState local = LocalState({{3, 1}, {6, 2}}, store);
+    const ApplyDecision decision =
+        DecideApply(local, MakeTask({{2, 1}}, 1, 2), store, std::nullopt);
     EXPECT_EQ(decision.action, ApplyAction::kDuplicate);
     EXPECT_EQ(decision.duplicate_events, 2);
   }
 }
 
 TEST(DecideApplyTest, BatchThatTheStateRejectsIsInvalid) {
-  WorkflowMutableState local = LocalState({{2, 1}});
+  MapEventReader store;
+  WorkflowMutableState local = LocalState({{2, 1}}, store);
   ASSERT_TRUE(ApplyEventToState(local, MakeEvent(3, 1, WORKFLOW_EXECUTION_COMPLETED)).ok());
-  const ApplyDecision decision = DecideApply(local, MakeTask({{4, 1}}, 4, 4));
+  const ApplyDecision decision = DecideApply(local, MakeTask({{4, 1}}, 4, 4), store, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kInvalid);
+  EXPECT_FALSE(decision.reason.empty());
+  EXPECT_TRUE(decision.events_to_write.empty());
+}
+
+TEST(DecideApplyTest, LocalStateWithoutCurrentBranchIsInvalid) {
+  MapEventReader store;
+  WorkflowMutableState local = LocalState({{3, 1}}, store);
+  local.mutable_version_histories()->set_current_index(5);
+  const ApplyDecision decision = DecideApply(local, MakeTask({{5, 1}}, 4, 5), store, std::nullopt);
   EXPECT_EQ(decision.action, ApplyAction::kInvalid);
   EXPECT_FALSE(decision.reason.empty());
 }
@@ -223,7 +263,7 @@ void ExpectInvalid(const ReplicationTask& task, const std::string& what) {
   EXPECT_FALSE(ValidateReplicationTask(task).ok()) << what;
   for (const std::optional<WorkflowMutableState>& local :
        {std::optional<WorkflowMutableState>(), std::optional(LocalState({{3, 1}}))}) {
-    const ApplyDecision decision = DecideApply(local, task);
+    const ApplyDecision decision = DecideApply(local, task, kNoEvents, std::nullopt);
     EXPECT_EQ(decision.action, ApplyAction::kInvalid) << what;
     EXPECT_FALSE(decision.reason.empty()) << what;
     EXPECT_TRUE(decision.events_to_write.empty()) << what;
@@ -286,6 +326,388 @@ TEST(DecideApplyTest, InvalidTasks) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Forks: a batch that diverges from every local branch starts a new branch
+// ---------------------------------------------------------------------------------------------
+
+// Events 1..3 (version 1) shared by the branches of the fork tests.
+std::vector<HistoryEvent> Common() {
+  return Branch({{1, WORKFLOW_EXECUTION_STARTED},
+                 {1, ACTIVITY_TASK_SCHEDULED},
+                 {1, ACTIVITY_TASK_COMPLETED}});
+}
+
+TEST(DecideApplyForkTest, HigherVersionForkAppliesAsANewBranchAndSwitches) {
+  // Local went on with version 1 and completed the run; the peer failed over to version 2 after
+  // event 3 and kept it running.
+  const std::vector<HistoryEvent> local_branch =
+      Extend(Common(), 1, {TIMER_STARTED, WORKFLOW_EXECUTION_COMPLETED});
+  const std::vector<HistoryEvent> remote_branch =
+      Extend(Common(), 2, {TIMER_STARTED, TIMER_FIRED, ACTIVITY_TASK_SCHEDULED});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+  ASSERT_EQ(local.status(), WORKFLOW_STATUS_COMPLETED);
+  const ReplicationTask task = TaskOf(remote_branch, 4, 6);
+
+  const ApplyDecision decision = DecideApply(local, task, store, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kForked);
+  EXPECT_TRUE(decision.switched_branch);
+  EXPECT_EQ(decision.duplicate_events, 0);
+  ExpectEventsEqual(decision.events_to_write, TaskEvents(task));
+
+  const VersionHistories& histories = decision.new_state.version_histories();
+  ASSERT_EQ(histories.histories_size(), 2);
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(0), HistoryOf(local_branch)))
+      << "the old branch must be kept as it was";
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(1), History({{3, 1}, {6, 2}})));
+  VersionHistory task_history;
+  *task_history.mutable_items() = task.version_history_items();
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(1), task_history));
+  EXPECT_EQ(histories.current_index(), 1);
+
+  // The state is the new branch's: rebuilt from events 1..3 (store) and 4..6 (task).
+  EXPECT_EQ(decision.new_state.next_event_id(), 7);
+  EXPECT_EQ(decision.new_state.status(), WORKFLOW_STATUS_RUNNING);
+  EXPECT_EQ(decision.new_state.start_time_unix_micros(), remote_branch[0].event_time_unix_micros());
+  EXPECT_EQ(decision.new_state.last_event_time_unix_micros(),
+            remote_branch[5].event_time_unix_micros());
+  EXPECT_TRUE(MessageDifferencer::Equals(decision.new_state.key(), TestKey()));
+  EXPECT_TRUE(decision.reapply.appended.empty());
+  EXPECT_FALSE(decision.new_state.reapply_pending()) << "a timer is nothing to reapply";
+}
+
+TEST(DecideApplyForkTest, SwitchRebuildsLikeApplyingTheNewBranchOneByOne) {
+  const std::vector<HistoryEvent> local_branch =
+      Extend(Common(), 1, {TIMER_STARTED, TIMER_FIRED, ACTIVITY_TASK_SCHEDULED});
+  const std::vector<HistoryEvent> remote_branch =
+      Extend(Common(), 3, {ACTIVITY_TASK_SCHEDULED, WORKFLOW_EXECUTION_COMPLETED});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+  const ApplyDecision decision =
+      DecideApply(local, TaskOf(remote_branch, 4, 5), store, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  ASSERT_TRUE(decision.switched_branch);
+
+  MapEventReader unused;
+  const WorkflowMutableState expected = StoreBranches({local_branch, remote_branch}, 1, unused);
+  EXPECT_TRUE(MessageDifferencer::Equals(decision.new_state, expected))
+      << decision.new_state.DebugString() << "expected:\n"
+      << expected.DebugString();
+  EXPECT_EQ(decision.new_state.status(), WORKFLOW_STATUS_COMPLETED);
+}
+
+TEST(DecideApplyForkTest, SwitchReadsTheSharedPrefixFromTheReader) {
+  const std::vector<HistoryEvent> local_branch = Extend(Common(), 1, {TIMER_STARTED});
+  const std::vector<HistoryEvent> remote_branch = Extend(Common(), 2, {TIMER_STARTED});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+  const ReplicationTask task = TaskOf(remote_branch, 4, 4);
+
+  // Event 2 of the shared prefix cannot be read: the rebuild cannot happen, nothing is decided.
+  const FailingEventReader missing_prefix(&store, {{2, 1}});
+  ApplyDecision decision = DecideApply(local, task, missing_prefix, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kReadError);
+  EXPECT_FALSE(decision.reason.empty());
+  EXPECT_TRUE(decision.events_to_write.empty());
+
+  // A shared-prefix event the store does not hold (NOT_FOUND) is a read error too, not a crash.
+  MapEventReader partial;
+  for (const HistoryEvent& event : local_branch) {
+    if (event.event_id() != 3) partial.Add(event);
+  }
+  decision = DecideApply(local, task, partial, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kReadError);
+  EXPECT_TRUE(decision.events_to_write.empty());
+
+  // The task's own events come from the task: the store need not (and here cannot) serve them.
+  const FailingEventReader no_task_events(&store, {{4, 2}});
+  decision = DecideApply(local, task, no_task_events, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_TRUE(decision.switched_branch);
+  EXPECT_EQ(decision.new_state.next_event_id(), 5);
+}
+
+TEST(DecideApplyForkTest, LowerVersionForkAppliesAsANewBranchWithoutSwitching) {
+  // Local failed over to version 2 after event 3; the old active cluster kept writing version 1
+  // and completed the run there.
+  const std::vector<HistoryEvent> local_branch =
+      Extend(Common(), 2, {TIMER_STARTED, TIMER_FIRED, ACTIVITY_TASK_SCHEDULED});
+  const std::vector<HistoryEvent> remote_branch =
+      Extend(Common(), 1, {TIMER_STARTED, WORKFLOW_EXECUTION_COMPLETED});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+  const ReplicationTask task = TaskOf(remote_branch, 4, 5);
+
+  const ApplyDecision decision = DecideApply(local, task, store, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kForked);
+  EXPECT_FALSE(decision.switched_branch);
+  ExpectEventsEqual(decision.events_to_write, TaskEvents(task));
+  const VersionHistories& histories = decision.new_state.version_histories();
+  ASSERT_EQ(histories.histories_size(), 2);
+  EXPECT_EQ(histories.current_index(), 0);
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(0), History({{3, 1}, {6, 2}})));
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(1), History({{5, 1}})));
+  // The mutable state is still the current branch's.
+  EXPECT_EQ(decision.new_state.next_event_id(), 7);
+  EXPECT_EQ(decision.new_state.status(), WORKFLOW_STATUS_RUNNING);
+  EXPECT_EQ(decision.new_state.last_event_time_unix_micros(), local.last_event_time_unix_micros());
+  EXPECT_EQ(decision.new_state.start_time_unix_micros(), local.start_time_unix_micros());
+  EXPECT_FALSE(decision.new_state.reapply_pending());
+}
+
+TEST(DecideApplyForkTest, ForkFromTheBranchWithTheDeepestCommonAncestor) {
+  // Branch 0 (version 1, not current) holds events 1..6; branch 1 (current) forked from it
+  // after event 3 with version 2. A cluster that failed over to version 3 after event 4 of
+  // branch 0 forks from branch 0 at event 4, not from the current branch at event 3.
+  const std::vector<HistoryEvent> old_branch =
+      Extend(Common(), 1, {TIMER_STARTED, TIMER_FIRED, ACTIVITY_TASK_SCHEDULED});
+  const std::vector<HistoryEvent> current_branch = Extend(Common(), 2, {TIMER_STARTED});
+  const std::vector<HistoryEvent> remote_branch = Extend(Prefix(old_branch, 4), 3, {TIMER_FIRED});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({old_branch, current_branch}, 1, store);
+
+  const ApplyDecision decision =
+      DecideApply(local, TaskOf(remote_branch, 5, 5), store, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kForked);
+  EXPECT_TRUE(decision.switched_branch);
+  const VersionHistories& histories = decision.new_state.version_histories();
+  ASSERT_EQ(histories.histories_size(), 3);
+  EXPECT_EQ(histories.current_index(), 2);
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(2), History({{4, 1}, {5, 3}})));
+  EXPECT_EQ(decision.new_state.next_event_id(), 6);
+}
+
+TEST(DecideApplyForkTest, ForkOverlappingTheSharedPrefixWritesOnlyTheNewEvents) {
+  const std::vector<HistoryEvent> local_branch =
+      Extend(Common(), 1, {TIMER_STARTED, ACTIVITY_TASK_SCHEDULED});
+  const std::vector<HistoryEvent> remote_branch =
+      Extend(Common(), 2, {TIMER_STARTED, TIMER_FIRED, ACTIVITY_TASK_SCHEDULED});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+  const ApplyDecision decision =
+      DecideApply(local, TaskOf(remote_branch, 2, 6), store, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kForked);
+  EXPECT_EQ(decision.duplicate_events, 2);
+  EXPECT_EQ(EventIds(decision.events_to_write), (std::vector<int64_t>{4, 5, 6}));
+  EXPECT_EQ(decision.new_state.next_event_id(), 7);
+}
+
+TEST(DecideApplyForkTest, RedeliveredForkIsADuplicate) {
+  const std::vector<HistoryEvent> local_branch =
+      Extend(Common(), 2, {TIMER_STARTED, TIMER_FIRED, ACTIVITY_TASK_SCHEDULED});
+  for (const int64_t remote_version : {1, 3}) {  // the fork loses, then wins
+    const std::vector<HistoryEvent> remote_branch =
+        Extend(Common(), remote_version, {TIMER_STARTED, ACTIVITY_TASK_SCHEDULED});
+    MapEventReader store;
+    const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+    const ReplicationTask task = TaskOf(remote_branch, 4, 5);
+    const ApplyDecision first = DecideApply(local, task, store, std::nullopt);
+    ASSERT_EQ(first.action, ApplyAction::kApply) << first.reason;
+    ASSERT_EQ(first.branch_change, BranchChange::kForked);
+    Store(first, store);
+
+    for (const int64_t from : {1, 4, 5}) {
+      const ApplyDecision again =
+          DecideApply(first.new_state, TaskOf(remote_branch, from, 5), store, std::nullopt);
+      EXPECT_EQ(again.action, ApplyAction::kDuplicate)
+          << "version " << remote_version << " from " << from << ": " << again.reason;
+      EXPECT_EQ(again.duplicate_events, 5 - from + 1);
+      EXPECT_TRUE(again.events_to_write.empty());
+    }
+    // And so is a late delivery of the branch that lost.
+    const ApplyDecision old =
+        DecideApply(first.new_state, TaskOf(local_branch, 4, 6), store, std::nullopt);
+    EXPECT_EQ(old.action, ApplyAction::kDuplicate) << old.reason;
+  }
+}
+
+TEST(DecideApplyForkTest, NoCommonEventForksAtZero) {
+  // Both clusters started the run independently (split brain before the first replication).
+  const std::vector<HistoryEvent> low =
+      Branch({{1, WORKFLOW_EXECUTION_STARTED}, {1, TIMER_STARTED}});
+  const std::vector<HistoryEvent> high =
+      Branch({{2, WORKFLOW_EXECUTION_STARTED}, {2, ACTIVITY_TASK_SCHEDULED}});
+  {
+    MapEventReader store;
+    const WorkflowMutableState local = StoreBranches({low}, 0, store);
+    const ApplyDecision decision = DecideApply(local, TaskOf(high, 1, 2), store, std::nullopt);
+    ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+    EXPECT_EQ(decision.branch_change, BranchChange::kForked);
+    EXPECT_TRUE(decision.switched_branch);
+    EXPECT_EQ(EventIds(decision.events_to_write), (std::vector<int64_t>{1, 2}));
+    const VersionHistories& histories = decision.new_state.version_histories();
+    ASSERT_EQ(histories.histories_size(), 2);
+    EXPECT_EQ(histories.current_index(), 1);
+    EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(1), History({{2, 2}})));
+    EXPECT_EQ(decision.new_state.next_event_id(), 3);
+    EXPECT_EQ(decision.new_state.start_time_unix_micros(), high[0].event_time_unix_micros());
+  }
+  {
+    MapEventReader store;
+    const WorkflowMutableState local = StoreBranches({high}, 0, store);
+    const ApplyDecision decision = DecideApply(local, TaskOf(low, 1, 2), store, std::nullopt);
+    ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+    EXPECT_EQ(decision.branch_change, BranchChange::kForked);
+    EXPECT_FALSE(decision.switched_branch);
+    EXPECT_EQ(decision.new_state.version_histories().current_index(), 0);
+    EXPECT_EQ(decision.new_state.version_histories().histories_size(), 2);
+    EXPECT_EQ(decision.new_state.start_time_unix_micros(), high[0].event_time_unix_micros());
+  }
+}
+
+TEST(DecideApplyForkTest, GapOnANewBranch) {
+  const std::vector<HistoryEvent> local_branch =
+      Extend(Common(), 1, {TIMER_STARTED, ACTIVITY_TASK_SCHEDULED});
+  const std::vector<HistoryEvent> remote_branch =
+      Extend(Common(), 2,
+             {TIMER_STARTED, TIMER_FIRED, ACTIVITY_TASK_SCHEDULED, TIMER_STARTED, TIMER_FIRED});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+  const ApplyDecision decision =
+      DecideApply(local, TaskOf(remote_branch, 6, 8), store, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kGap) << decision.reason;
+  EXPECT_EQ(decision.expected_event_id, 4) << "the new branch's first event is LCA + 1";
+  EXPECT_TRUE(decision.events_to_write.empty());
+  EXPECT_FALSE(decision.reason.empty());
+}
+
+TEST(DecideApplyForkTest, GapOnANewBranchWithNoCommonEvent) {
+  const std::vector<HistoryEvent> local_branch =
+      Branch({{1, WORKFLOW_EXECUTION_STARTED}, {1, TIMER_STARTED}});
+  const std::vector<HistoryEvent> remote_branch = Branch({{2, WORKFLOW_EXECUTION_STARTED},
+                                                          {2, TIMER_STARTED},
+                                                          {2, TIMER_FIRED},
+                                                          {2, ACTIVITY_TASK_SCHEDULED}});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+  const ApplyDecision decision =
+      DecideApply(local, TaskOf(remote_branch, 3, 4), store, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kGap) << decision.reason;
+  EXPECT_EQ(decision.expected_event_id, 1);
+  EXPECT_TRUE(decision.events_to_write.empty());
+}
+
+TEST(DecideApplyForkTest, SwitchToABranchThatBreaksTheRunsRulesIsInvalid) {
+  // The new branch has an event after the run completed: it cannot become current.
+  const std::vector<HistoryEvent> local_branch = Extend(Common(), 1, {TIMER_STARTED});
+  const std::vector<HistoryEvent> remote_branch =
+      Extend(Common(), 2, {WORKFLOW_EXECUTION_COMPLETED, ACTIVITY_TASK_SCHEDULED});
+  MapEventReader store;
+  const WorkflowMutableState local = StoreBranches({local_branch}, 0, store);
+  const ApplyDecision decision =
+      DecideApply(local, TaskOf(remote_branch, 4, 5), store, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kInvalid);
+  EXPECT_FALSE(decision.reason.empty());
+  EXPECT_TRUE(decision.events_to_write.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extending a branch that is not the current one
+// ---------------------------------------------------------------------------------------------
+
+// Branch 0: events 1..4 of version 1 (not current). Branch 1: events 1..3 of version 1, then
+// 4..5 of version 2 (current).
+struct TwoBranches {
+  std::vector<HistoryEvent> old_branch = Extend(Common(), 1, {TIMER_STARTED});
+  std::vector<HistoryEvent> current_branch =
+      Extend(Common(), 2, {TIMER_STARTED, ACTIVITY_TASK_SCHEDULED});
+  MapEventReader store;
+  WorkflowMutableState state = StoreBranches({old_branch, current_branch}, 1, store);
+};
+
+TEST(DecideApplyExtendOtherTest, LowerVersionExtensionDoesNotSwitch) {
+  TwoBranches run;
+  const std::vector<HistoryEvent> extended =
+      Extend(run.old_branch, 1, {TIMER_FIRED, ACTIVITY_TASK_SCHEDULED});
+  const ReplicationTask task = TaskOf(extended, 5, 6);
+  const ApplyDecision decision = DecideApply(run.state, task, run.store, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kExtendedOther);
+  EXPECT_FALSE(decision.switched_branch);
+  ExpectEventsEqual(decision.events_to_write, TaskEvents(task));
+  const VersionHistories& histories = decision.new_state.version_histories();
+  ASSERT_EQ(histories.histories_size(), 2) << "an extension must not add a branch";
+  EXPECT_EQ(histories.current_index(), 1);
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(0), History({{6, 1}})));
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(1), History({{3, 1}, {5, 2}})));
+  EXPECT_EQ(decision.new_state.next_event_id(), 6);
+  EXPECT_EQ(decision.new_state.last_event_time_unix_micros(),
+            run.state.last_event_time_unix_micros());
+}
+
+TEST(DecideApplyExtendOtherTest, PartialOverlapAndGapOnTheOtherBranch) {
+  TwoBranches run;
+  const std::vector<HistoryEvent> extended =
+      Extend(run.old_branch, 1, {TIMER_FIRED, ACTIVITY_TASK_SCHEDULED, TIMER_STARTED});
+  ApplyDecision decision = DecideApply(run.state, TaskOf(extended, 3, 6), run.store, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kExtendedOther);
+  EXPECT_EQ(decision.duplicate_events, 2);
+  EXPECT_EQ(EventIds(decision.events_to_write), (std::vector<int64_t>{5, 6}));
+
+  decision = DecideApply(run.state, TaskOf(extended, 6, 7), run.store, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kGap) << decision.reason;
+  EXPECT_EQ(decision.expected_event_id, 5) << "the other branch ends at event 4";
+
+  decision = DecideApply(run.state, TaskOf(extended, 2, 4), run.store, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kDuplicate) << decision.reason;
+  EXPECT_EQ(decision.duplicate_events, 3);
+}
+
+TEST(DecideApplyExtendOtherTest, SwitchesWhenItBecomesTheHighestLastVersion) {
+  TwoBranches run;
+  // First the old active cluster's late events (version 1): recorded, not current.
+  const std::vector<HistoryEvent> step1 = Extend(run.old_branch, 1, {TIMER_FIRED});
+  const ApplyDecision first = DecideApply(run.state, TaskOf(step1, 5, 5), run.store, std::nullopt);
+  ASSERT_EQ(first.action, ApplyAction::kApply) << first.reason;
+  ASSERT_EQ(first.branch_change, BranchChange::kExtendedOther);
+  ASSERT_FALSE(first.switched_branch);
+  Store(first, run.store);
+
+  // Then a cluster that failed over to version 3 on that branch: it now wins.
+  const std::vector<HistoryEvent> step2 =
+      Extend(step1, 3, {ACTIVITY_TASK_SCHEDULED, ACTIVITY_TASK_COMPLETED});
+  const ReplicationTask task = TaskOf(step2, 6, 7);
+  const ApplyDecision second = DecideApply(first.new_state, task, run.store, std::nullopt);
+  ASSERT_EQ(second.action, ApplyAction::kApply) << second.reason;
+  EXPECT_EQ(second.branch_change, BranchChange::kExtendedOther);
+  EXPECT_TRUE(second.switched_branch);
+  ExpectEventsEqual(second.events_to_write, TaskEvents(task));
+  const VersionHistories& histories = second.new_state.version_histories();
+  ASSERT_EQ(histories.histories_size(), 2);
+  EXPECT_EQ(histories.current_index(), 0);
+  EXPECT_TRUE(MessageDifferencer::Equals(histories.histories(0), History({{5, 1}, {7, 3}})));
+  EXPECT_EQ(second.new_state.next_event_id(), 8);
+  EXPECT_EQ(second.new_state.status(), WORKFLOW_STATUS_RUNNING);
+  EXPECT_EQ(second.new_state.last_event_time_unix_micros(), step2[6].event_time_unix_micros());
+
+  MapEventReader unused;
+  EXPECT_TRUE(MessageDifferencer::Equals(second.new_state,
+                                         StoreBranches({step2, run.current_branch}, 0, unused)))
+      << second.new_state.DebugString();
+}
+
+TEST(DecideApplyExtendOtherTest, ExtensionThatSwitchesInOneStep) {
+  TwoBranches run;
+  const std::vector<HistoryEvent> extended = Extend(run.old_branch, 3, {TIMER_FIRED});
+  const ApplyDecision decision =
+      DecideApply(run.state, TaskOf(extended, 5, 5), run.store, std::nullopt);
+  ASSERT_EQ(decision.action, ApplyAction::kApply) << decision.reason;
+  EXPECT_EQ(decision.branch_change, BranchChange::kExtendedOther);
+  EXPECT_TRUE(decision.switched_branch);
+  EXPECT_EQ(decision.new_state.version_histories().current_index(), 0);
+  EXPECT_EQ(decision.new_state.version_histories().histories_size(), 2);
+  EXPECT_EQ(decision.new_state.next_event_id(), 6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property: redelivery of one branch
+// ---------------------------------------------------------------------------------------------
+
 // Property: a single-version history cut into batches and delivered in any order, with
 // duplicates, ends applied exactly once when only kApply decisions are written and gaps are
 // re-delivered.
@@ -308,14 +730,7 @@ TEST(DecideApplyPropertyTest, RandomDeliveryConvergesExactlyOnce) {
     for (int64_t first = 1; first <= n;) {
       const int64_t size = std::uniform_int_distribution<int64_t>(1, 6)(rng);
       const int64_t last = std::min(n, first + size - 1);
-      ReplicationTask task;
-      *task.mutable_workflow() = Key();
-      task.set_source_cluster("west");
-      VersionHistoryItem* item = task.add_version_history_items();
-      item->set_event_id(last);
-      item->set_version(kVersion);
-      for (int64_t id = first; id <= last; ++id) *task.add_events() = source[id - 1];
-      batches.push_back(std::move(task));
+      batches.push_back(TaskOf(source, first, last));
       first = last + 1;
     }
     // Deliveries: each batch once, plus random duplicates, in random order.
@@ -328,6 +743,7 @@ TEST(DecideApplyPropertyTest, RandomDeliveryConvergesExactlyOnce) {
     std::shuffle(pending.begin(), pending.end(), rng);
 
     std::optional<WorkflowMutableState> local;
+    MapEventReader store;
     std::map<int64_t, int> written;  // event id -> times written
     int steps = 0;
     while (!pending.empty()) {
@@ -335,9 +751,12 @@ TEST(DecideApplyPropertyTest, RandomDeliveryConvergesExactlyOnce) {
       const size_t index = std::uniform_int_distribution<size_t>(0, pending.size() - 1)(rng);
       ReplicationTask task = std::move(pending[index]);
       pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(index));
-      const ApplyDecision decision = DecideApply(local, task);
+      const ApplyDecision decision = DecideApply(local, task, store, std::nullopt);
       switch (decision.action) {
         case ApplyAction::kApply:
+          ASSERT_EQ(decision.branch_change, BranchChange::kExtendedCurrent)
+              << "iteration " << iteration;
+          ASSERT_FALSE(decision.switched_branch) << "iteration " << iteration;
           ASSERT_FALSE(decision.events_to_write.empty()) << "iteration " << iteration;
           ASSERT_EQ(decision.events_to_write.front().event_id(),
                     local.has_value() ? local->next_event_id() : 1)
@@ -350,6 +769,7 @@ TEST(DecideApplyPropertyTest, RandomDeliveryConvergesExactlyOnce) {
           EXPECT_EQ(
               decision.duplicate_events + static_cast<int64_t>(decision.events_to_write.size()),
               task.events_size());
+          Store(decision, store);
           local = decision.new_state;
           // Sometimes the same task is delivered again right away.
           if (std::bernoulli_distribution(0.1)(rng)) pending.push_back(task);
@@ -362,8 +782,8 @@ TEST(DecideApplyPropertyTest, RandomDeliveryConvergesExactlyOnce) {
           EXPECT_GT(task.events(0).event_id(), decision.expected_event_id);
           pending.push_back(std::move(task));  // the resend
           break;
-        case ApplyAction::kFork:
         case ApplyAction::kInvalid:
+        case ApplyAction::kReadError:
           FAIL() << "iteration " << iteration << ": unexpected " << ApplyActionName(decision.action)
                  << ": " << decision.reason;
       }
@@ -372,6 +792,7 @@ TEST(DecideApplyPropertyTest, RandomDeliveryConvergesExactlyOnce) {
     EXPECT_EQ(local->next_event_id(), n + 1) << "iteration " << iteration;
     EXPECT_EQ(local->status(), completes ? WORKFLOW_STATUS_COMPLETED : WORKFLOW_STATUS_RUNNING)
         << "iteration " << iteration;
+    EXPECT_EQ(local->version_histories().histories_size(), 1) << "iteration " << iteration;
     EXPECT_TRUE(MessageDifferencer::Equals(*CurrentBranch(local->version_histories()),
                                            History({{n, kVersion}})))
         << "iteration " << iteration;

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -692,6 +693,210 @@ TEST_F(E2eTest, ActiveKilledLosesNoAcknowledgedAppend) {
                done_at_kill, kWorkflows, unknown_outcomes, acks.size(),
                absl::FormatDuration(write_time).c_str(),
                absl::FormatDuration(absl::Now() - start - write_time).c_str());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Split brain: replication held back (Kafka stopped), both clusters write the same workflows at
+// different failover versions, then replication resumes and conflict resolution converges them.
+// ---------------------------------------------------------------------------------------------
+
+constexpr int kSplitWorkflows = 12;
+
+// The version histories of a run as a sorted list of branches (each a list of items), and the
+// current branch: what "the same branches and the same current branch" means across clusters.
+struct Branches {
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> all;
+  std::vector<std::pair<int64_t, int64_t>> current;
+  bool operator==(const Branches&) const = default;
+};
+
+void PrintTo(const Branches& branches, std::ostream* os) {
+  auto print = [os](const std::vector<std::pair<int64_t, int64_t>>& items) {
+    *os << "[";
+    for (const auto& [event_id, version] : items) *os << "(" << event_id << "," << version << ")";
+    *os << "]";
+  };
+  *os << "branches ";
+  for (const auto& items : branches.all) print(items);
+  *os << " current ";
+  print(branches.current);
+}
+
+Branches BranchesOf(const VersionHistories& histories) {
+  Branches result;
+  for (int i = 0; i < histories.histories_size(); ++i) {
+    std::vector<std::pair<int64_t, int64_t>> items;
+    for (const VersionHistoryItem& item : histories.histories(i).items()) {
+      items.emplace_back(item.event_id(), item.version());
+    }
+    if (i == histories.current_index()) result.current = items;
+    result.all.push_back(std::move(items));
+  }
+  std::sort(result.all.begin(), result.all.end());
+  return result;
+}
+
+std::string SignalInput(const char* cluster, int index) {
+  return absl::StrCat(cluster, " signal for ", WorkflowId(index));
+}
+
+// Event i (1-based) of the run on the given cluster, as "type@version".
+std::string EventSummary(const GetHistoryResponse& history) {
+  std::string out;
+  for (const HistoryEvent& event : history.events()) {
+    absl::StrAppend(&out, event.event_id(), ":", EventType_Name(event.event_type()), "@",
+                    event.version(), event.has_reapplied_from() ? "(reapplied)" : "", " ");
+  }
+  return out;
+}
+
+TEST_F(E2eTest, SplitBrainConvergesAndReappliesEachLosingSignalOnce) {
+  HttpClient east(east_->endpoint.address());
+  HttpClient west(west_->endpoint.address());
+  // 1. East (active, version 1) starts the workflows; wait until west has them all.
+  std::vector<std::string> runs(kSplitWorkflows);
+  for (int i = 0; i < kSplitWorkflows; ++i) {
+    absl::StatusOr<AppendResponse> started = DoStep(east, i, "", 1);
+    ASSERT_TRUE(started.ok()) << started.status();
+    runs[i] = started->run_id();
+  }
+  const absl::Time deadline = absl::Now() + kConvergeTimeout;
+  for (int i = 0; i < kSplitWorkflows; ++i) {
+    for (;;) {
+      absl::StatusOr<GetHistoryResponse> history = ReadHistory(west_->endpoint, i, runs[i]);
+      if (history.ok() && history->next_event_id() == 3) break;
+      ASSERT_LT(absl::Now(), deadline) << "west did not receive " << WorkflowId(i);
+      absl::SleepFor(kPollInterval);
+    }
+  }
+
+  // 2. Hold replication back: stop the Kafka process (both daemons keep running).
+  ASSERT_OK(kafka_->Kill(SIGSTOP));
+  struct ContinueKafka {
+    ChildProcess* kafka;
+    ~ContinueKafka() { kafka->Kill(SIGCONT).IgnoreError(); }
+  } continue_kafka{kafka_.get()};
+
+  // 3. Forced failover to west while east is cut off: west takes version 2 at once.
+  FailoverRequest failover;
+  failover.set_target_cluster("west");
+  failover.set_force(true);
+  NamespaceRecord record;
+  ASSERT_OK(west.Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"), &failover,
+                      record));
+  ASSERT_EQ(record.active_cluster(), "west");
+  ASSERT_EQ(record.failover_version(), 2);
+
+  // 4. Both clusters accept a signal and one more event on every workflow: east still believes
+  //    it is active at version 1, west is active at version 2.
+  for (int i = 0; i < kSplitWorkflows; ++i) {
+    for (auto [client, cluster, extra] : {std::tuple{&east, "east", ACTIVITY_TASK_COMPLETED},
+                                          std::tuple{&west, "west", TIMER_STARTED}}) {
+      SignalRequest signal;
+      signal.set_namespace_(kNamespace);
+      signal.set_workflow_id(WorkflowId(i));
+      signal.set_signal_name("poke");
+      signal.set_input(SignalInput(cluster, i));
+      AppendResponse ack;
+      ASSERT_OK(client->Call("POST", "/v1/signal", &signal, ack));
+      ASSERT_EQ(ack.first_event_id(), 3) << cluster;
+      AppendRequest append;
+      append.set_namespace_(kNamespace);
+      append.set_workflow_id(WorkflowId(i));
+      append.set_run_id(runs[i]);
+      append.set_expected_next_event_id(4);
+      append.add_events()->set_event_type(extra);
+      ASSERT_OK(client->Call("POST", "/v1/append", &append, ack));
+      ASSERT_EQ(ack.version(), std::string(cluster) == "east" ? 1 : 2);
+    }
+  }
+
+  // 5. Release replication and wait until both clusters agree on every run's branches and
+  //    current history: west's branch (version 2) wins, east's signal is reapplied on it.
+  ASSERT_OK(kafka_->Kill(SIGCONT));
+  std::vector<GetHistoryResponse> east_histories(kSplitWorkflows);
+  std::vector<GetHistoryResponse> west_histories(kSplitWorkflows);
+  for (int i = 0; i < kSplitWorkflows; ++i) {
+    for (;;) {
+      absl::StatusOr<GetHistoryResponse> e = ReadHistory(east_->endpoint, i, runs[i]);
+      absl::StatusOr<GetHistoryResponse> w = ReadHistory(west_->endpoint, i, runs[i]);
+      if (e.ok() && w.ok() && e->next_event_id() == 6 && w->next_event_id() == 6 &&
+          BranchesOf(e->version_histories()) == BranchesOf(w->version_histories()) &&
+          e->digest() == w->digest()) {
+        east_histories[i] = *std::move(e);
+        west_histories[i] = *std::move(w);
+        break;
+      }
+      ASSERT_LT(absl::Now(), deadline)
+          << WorkflowId(i) << " did not converge. east: "
+          << (e.ok() ? EventSummary(*e) + e->version_histories().ShortDebugString()
+                     : e.status().ToString())
+          << "\nwest: "
+          << (w.ok() ? EventSummary(*w) + w->version_histories().ShortDebugString()
+                     : w.status().ToString());
+      absl::SleepFor(kPollInterval);
+    }
+  }
+
+  // 6. The same branches, current branch and events (with their versions) on both clusters.
+  const Branches expected{.all = {{{2, 1}, {5, 2}}, {{4, 1}}}, .current = {{2, 1}, {5, 2}}};
+  for (int i = 0; i < kSplitWorkflows; ++i) {
+    for (const GetHistoryResponse* history : {&east_histories[i], &west_histories[i]}) {
+      SCOPED_TRACE(absl::StrCat(WorkflowId(i), " on ",
+                                history == &east_histories[i] ? "east" : "west", ": ",
+                                EventSummary(*history)));
+      EXPECT_EQ(BranchesOf(history->version_histories()), expected);
+      ASSERT_EQ(history->events_size(), 5);
+      const std::vector<std::pair<EventType, int64_t>> types_and_versions = {
+          {WORKFLOW_EXECUTION_STARTED, 1},
+          {ACTIVITY_TASK_SCHEDULED, 1},
+          {WORKFLOW_EXECUTION_SIGNALED, 2},
+          {TIMER_STARTED, 2},
+          {WORKFLOW_EXECUTION_SIGNALED, 2}};
+      for (int e = 0; e < 5; ++e) {
+        EXPECT_EQ(history->events(e).event_type(), types_and_versions[e].first)
+            << "event " << e + 1;
+        EXPECT_EQ(history->events(e).version(), types_and_versions[e].second) << "event " << e + 1;
+        EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+            history->events(e), west_histories[i].events(e)));
+      }
+      // Each side's signal exactly once: west's as written, east's (from the losing branch) as
+      // a copy that records its origin; east's ACTIVITY_TASK_COMPLETED is not reapplied.
+      SignalAttributes west_signal, east_signal;
+      ASSERT_TRUE(west_signal.ParseFromString(history->events(2).attributes()));
+      ASSERT_TRUE(east_signal.ParseFromString(history->events(4).attributes()));
+      EXPECT_EQ(west_signal.input(), SignalInput("west", i));
+      EXPECT_EQ(east_signal.input(), SignalInput("east", i));
+      EXPECT_FALSE(history->events(2).has_reapplied_from());
+      ASSERT_TRUE(history->events(4).has_reapplied_from());
+      EXPECT_EQ(history->events(4).reapplied_from().run_id(), runs[i]);
+      EXPECT_EQ(history->events(4).reapplied_from().event_id(), 3);
+      EXPECT_EQ(history->events(4).reapplied_from().version(), 1);
+    }
+  }
+
+  // 7. East learned of the failover and refuses writes; nothing was parked on either side.
+  for (;;) {
+    NamespaceRecord on_east;
+    ASSERT_OK(east.Call("GET", absl::StrCat("/v1/namespaces/", kNamespace), nullptr, on_east));
+    if (on_east.active_cluster() == "west") break;
+    ASSERT_LT(absl::Now(), deadline) << "east did not learn of the failover";
+    absl::SleepFor(kPollInterval);
+  }
+  SignalRequest late;
+  late.set_namespace_(kNamespace);
+  late.set_workflow_id(WorkflowId(0));
+  late.set_signal_name("late");
+  AppendResponse refused;
+  const absl::Status late_status = east.Call("POST", "/v1/signal", &late, refused);
+  EXPECT_TRUE(absl::IsFailedPrecondition(late_status)) << late_status;
+  EXPECT_TRUE(absl::StrContains(late_status.message(), "west")) << late_status;
+  for (const Endpoint* endpoint : {&east_->endpoint, &west_->endpoint}) {
+    absl::StatusOr<StatusResponse> status = ReadStatus(*endpoint);
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_EQ(status->parked_tasks(), 0) << status->ShortDebugString();
+    EXPECT_TRUE(status->halted_appliers().empty()) << status->ShortDebugString();
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // histories, workflow state transitions, history digests and message framing.
 
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <set>
 #include <string>
@@ -153,20 +154,20 @@ TEST(FailoverVersionTest, OwnsVersion) {
 }
 
 TEST(FailoverVersionTest, NextVersionFor) {
-  EXPECT_EQ(NextVersionFor(1, 2, 100), 2);
-  EXPECT_EQ(NextVersionFor(2, 1, 100), 101);
-  EXPECT_EQ(NextVersionFor(101, 1, 100), 101);
-  EXPECT_EQ(NextVersionFor(102, 1, 100), 201);
-  EXPECT_EQ(NextVersionFor(0, 1, 100), 1);
-  EXPECT_EQ(NextVersionFor(100, 1, 100), 101);
-  EXPECT_EQ(NextVersionFor(199, 99, 100), 199);
+  EXPECT_EQ(NextVersionFor(1, 2, 100).value(), 2);
+  EXPECT_EQ(NextVersionFor(2, 1, 100).value(), 101);
+  EXPECT_EQ(NextVersionFor(101, 1, 100).value(), 101);
+  EXPECT_EQ(NextVersionFor(102, 1, 100).value(), 201);
+  EXPECT_EQ(NextVersionFor(0, 1, 100).value(), 1);
+  EXPECT_EQ(NextVersionFor(100, 1, 100).value(), 101);
+  EXPECT_EQ(NextVersionFor(199, 99, 100).value(), 199);
 }
 
 TEST(FailoverVersionTest, NextVersionForIsSmallestOwnedVersionAtLeastCurrent) {
   constexpr int64_t kIncrement = 10;
   for (int64_t current = 0; current < 100; ++current) {
     for (int64_t initial = 1; initial < kIncrement; ++initial) {
-      const int64_t next = NextVersionFor(current, initial, kIncrement);
+      const int64_t next = NextVersionFor(current, initial, kIncrement).value();
       EXPECT_GE(next, current);
       EXPECT_TRUE(OwnsVersion(next, initial, kIncrement));
       for (int64_t v = current; v < next; ++v) {
@@ -651,6 +652,514 @@ TEST(TaskSequenceTest, MatchesASetModelUnderRandomDelivery) {
         ASSERT_LT(sequence.missing(i - 1).next(), sequence.missing(i).first() + 1);
       }
     }
+  }
+}
+
+}  // namespace
+}  // namespace xdc
+
+// ---------------------------------------------------------------------------------------------
+// Failover versions: malformed input
+// ---------------------------------------------------------------------------------------------
+
+namespace xdc {
+namespace {
+
+constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+
+TEST(FailoverVersionTest, ValidateVersionLayout) {
+  EXPECT_TRUE(ValidateVersionLayout(1, 2).ok());
+  EXPECT_TRUE(ValidateVersionLayout(1, 100).ok());
+  EXPECT_TRUE(ValidateVersionLayout(99, 100).ok());
+  EXPECT_TRUE(ValidateVersionLayout(kMax - 1, kMax).ok());
+  for (const auto& [initial, increment] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1},
+                                                {0, 1},
+                                                {1, 0},
+                                                {0, 0},
+                                                {1, -1},
+                                                {1, -100},
+                                                {1, kMin},  // increment below 2
+                                                {0, 100},
+                                                {-1, 100},
+                                                {kMin, 100},  // initial below 1
+                                                {100, 100},
+                                                {101, 100},
+                                                {kMax, 100},
+                                                {2, 2}}) {  // initial >= increment
+    const absl::Status status = ValidateVersionLayout(initial, increment);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument)
+        << "initial " << initial << ", increment " << increment;
+    EXPECT_FALSE(status.message().empty());
+  }
+}
+
+TEST(FailoverVersionTest, OwnsVersionIsFalseForMalformedInput) {
+  // Increment 0, 1 or negative: no cluster owns anything (and no division by zero, no
+  // INT64_MIN % -1).
+  for (int64_t version : {int64_t{0}, int64_t{1}, int64_t{5}, kMax, kMin}) {
+    for (int64_t initial : {int64_t{0}, int64_t{1}}) {
+      for (int64_t increment : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{-100}, kMin}) {
+        EXPECT_FALSE(OwnsVersion(version, initial, increment))
+            << version << " " << initial << " " << increment;
+      }
+    }
+  }
+  // Initial version 0 would otherwise own every multiple of the increment.
+  EXPECT_FALSE(OwnsVersion(0, 0, 100));
+  EXPECT_FALSE(OwnsVersion(100, 0, 100));
+  EXPECT_FALSE(OwnsVersion(-100, -100, 100));
+  // Initial version at or above the increment.
+  EXPECT_FALSE(OwnsVersion(100, 100, 100));
+  EXPECT_FALSE(OwnsVersion(105, 105, 100));
+  EXPECT_FALSE(OwnsVersion(205, 105, 100));
+  // Negative versions belong to nobody.
+  EXPECT_FALSE(OwnsVersion(-99, 1, 100));
+  EXPECT_FALSE(OwnsVersion(-1, 1, 2));
+  EXPECT_FALSE(OwnsVersion(kMin, 1, 100));
+  // Well-formed extremes still work.
+  EXPECT_TRUE(OwnsVersion(kMax, kMax % 10, 10));
+  EXPECT_TRUE(OwnsVersion(kMax - 1, kMax - 1, kMax));
+  EXPECT_TRUE(OwnsVersion(1, 1, 2));
+}
+
+TEST(FailoverVersionTest, NextVersionForRejectsMalformedInput) {
+  for (const auto& [initial, increment] : std::vector<std::pair<int64_t, int64_t>>{
+           {1, 0}, {1, 1}, {0, 1}, {1, -100}, {0, 100}, {-1, 100}, {100, 100}, {150, 100}}) {
+    const absl::StatusOr<int64_t> next = NextVersionFor(5, initial, increment);
+    EXPECT_EQ(next.status().code(), absl::StatusCode::kInvalidArgument)
+        << "initial " << initial << ", increment " << increment;
+  }
+  for (int64_t current : {int64_t{-1}, int64_t{-100}, kMin}) {
+    const absl::StatusOr<int64_t> next = NextVersionFor(current, 1, 100);
+    EXPECT_EQ(next.status().code(), absl::StatusCode::kInvalidArgument) << current;
+    EXPECT_FALSE(next.status().message().empty());
+  }
+}
+
+TEST(FailoverVersionTest, NextVersionForFailsInsteadOfOverflowing) {
+  // kMax % 100 == 7: from kMax, cluster 1's next version would be kMax + 94.
+  EXPECT_FALSE(NextVersionFor(kMax, 1, 100).ok());
+  EXPECT_FALSE(NextVersionFor(kMax, 8, 100).ok());
+  EXPECT_FALSE(NextVersionFor(kMax - 6, 8, 100).ok());
+  // Near the top: an answer is either the right one or an error, never a wrapped-around value.
+  for (int64_t increment : {int64_t{2}, int64_t{10}, int64_t{100}, int64_t{1} << 40}) {
+    for (int64_t initial : {int64_t{1}, increment / 2, increment - 1}) {
+      if (initial < 1) continue;
+      for (int64_t below = 0; below <= 3 * 100; ++below) {
+        const int64_t current = kMax - below;
+        const __int128 base = current - current % increment;
+        __int128 expected = base + initial;
+        if (expected < current) expected += increment;
+        const absl::StatusOr<int64_t> next = NextVersionFor(current, initial, increment);
+        if (expected > kMax) {
+          EXPECT_FALSE(next.ok()) << current << " " << initial << " " << increment << " gave "
+                                  << *next;
+        } else if (next.ok()) {
+          EXPECT_EQ(*next, static_cast<int64_t>(expected))
+              << current << " " << initial << " " << increment;
+        }
+      }
+    }
+  }
+}
+
+google::protobuf::RepeatedPtrField<ClusterConfig> Clusters(
+    const std::vector<std::pair<std::string, int64_t>>& clusters) {
+  google::protobuf::RepeatedPtrField<ClusterConfig> result;
+  for (const auto& [name, initial] : clusters) {
+    ClusterConfig* cluster = result.Add();
+    cluster->set_name(name);
+    cluster->set_initial_failover_version(initial);
+  }
+  return result;
+}
+
+TEST(FailoverVersionTest, OwnerOfVersion) {
+  const auto clusters = Clusters({{"east", 1}, {"west", 2}, {"south", 99}});
+  EXPECT_EQ(OwnerOfVersion(1, clusters, 100).value(), "east");
+  EXPECT_EQ(OwnerOfVersion(101, clusters, 100).value(), "east");
+  EXPECT_EQ(OwnerOfVersion(2, clusters, 100).value(), "west");
+  EXPECT_EQ(OwnerOfVersion(1002, clusters, 100).value(), "west");
+  EXPECT_EQ(OwnerOfVersion(199, clusters, 100).value(), "south");
+  for (int64_t version : {int64_t{0}, int64_t{3}, int64_t{100}, int64_t{-1}, int64_t{-99}, kMin}) {
+    const absl::StatusOr<std::string> owner = OwnerOfVersion(version, clusters, 100);
+    EXPECT_EQ(owner.status().code(), absl::StatusCode::kNotFound) << version;
+    EXPECT_FALSE(owner.status().message().empty());
+  }
+  EXPECT_EQ(OwnerOfVersion(1, Clusters({}), 100).status().code(), absl::StatusCode::kNotFound);
+  // A malformed layout owns nothing.
+  EXPECT_EQ(OwnerOfVersion(1, clusters, 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(OwnerOfVersion(0, Clusters({{"zero", 0}}), 100).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(OwnerOfVersion(100, Clusters({{"zero", 0}, {"east", 1}}), 100).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Version histories: truncation, membership, ordering, malformed input
+// ---------------------------------------------------------------------------------------------
+
+void ExpectTruncated(const VersionHistory& history, int64_t last_event_id,
+                     const VersionHistory& expected) {
+  absl::StatusOr<VersionHistory> truncated = TruncateHistory(history, last_event_id);
+  ASSERT_TRUE(truncated.ok()) << "cut at " << last_event_id << ": " << truncated.status();
+  EXPECT_TRUE(MessageDifferencer::Equals(*truncated, expected))
+      << "cut at " << last_event_id << ": " << truncated->ShortDebugString();
+}
+
+TEST(VersionHistoryTest, TruncateHistory) {
+  const VersionHistory history = History({{3, 1}, {5, 2}, {9, 4}});
+  ExpectTruncated(history, 4, History({{3, 1}, {4, 2}}));  // inside an item
+  ExpectTruncated(history, 7, History({{3, 1}, {5, 2}, {7, 4}}));
+  ExpectTruncated(history, 1, History({{1, 1}}));
+  ExpectTruncated(history, 3, History({{3, 1}}));  // at item boundaries
+  ExpectTruncated(history, 5, History({{3, 1}, {5, 2}}));
+  ExpectTruncated(history, 9, history);  // the whole branch
+  ExpectTruncated(history, 0, VersionHistory());
+  ExpectTruncated(VersionHistory(), 0, VersionHistory());
+  for (int64_t beyond : {int64_t{10}, int64_t{100}, int64_t{-1}, kMax, kMin}) {
+    const absl::StatusOr<VersionHistory> truncated = TruncateHistory(history, beyond);
+    EXPECT_EQ(truncated.status().code(), absl::StatusCode::kInvalidArgument) << beyond;
+    EXPECT_FALSE(truncated.status().message().empty());
+  }
+  EXPECT_EQ(TruncateHistory(VersionHistory(), 1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(VersionHistoryTest, TruncateHistoryKeepsEveryEventUpToTheCut) {
+  const VersionHistory history = History({{2, 1}, {3, 5}, {8, 6}, {9, 10}});
+  for (int64_t cut = 0; cut <= 9; ++cut) {
+    absl::StatusOr<VersionHistory> truncated = TruncateHistory(history, cut);
+    ASSERT_TRUE(truncated.ok()) << truncated.status();
+    EXPECT_EQ(LastEventId(*truncated), cut);
+    if (cut > 0) {
+      EXPECT_TRUE(ValidateVersionHistory(*truncated).ok()) << cut;
+    }
+    for (int64_t id = 1; id <= 9; ++id) {
+      if (id <= cut) {
+        EXPECT_EQ(VersionOfEvent(*truncated, id).value(), VersionOfEvent(history, id).value());
+      } else {
+        EXPECT_FALSE(VersionOfEvent(*truncated, id).ok()) << cut << " " << id;
+      }
+    }
+  }
+}
+
+TEST(VersionHistoryTest, ContainsEvent) {
+  const VersionHistory history = History({{3, 1}, {5, 2}});
+  EXPECT_TRUE(ContainsEvent(history, 1, 1));
+  EXPECT_TRUE(ContainsEvent(history, 3, 1));
+  EXPECT_TRUE(ContainsEvent(history, 4, 2));
+  EXPECT_TRUE(ContainsEvent(history, 5, 2));
+  EXPECT_FALSE(ContainsEvent(history, 4, 1));  // event 4 is on the branch, with another version
+  EXPECT_FALSE(ContainsEvent(history, 3, 2));
+  EXPECT_FALSE(ContainsEvent(history, 6, 2));  // beyond the branch
+  EXPECT_FALSE(ContainsEvent(history, 0, 1));
+  EXPECT_FALSE(ContainsEvent(history, -1, 1));
+  EXPECT_FALSE(ContainsEvent(history, kMin, 1));
+  EXPECT_FALSE(ContainsEvent(VersionHistory(), 1, 1));
+  EXPECT_FALSE(ContainsEvent(VersionHistory(), 0, 0));
+}
+
+int Sign(int x) { return (x > 0) - (x < 0); }
+
+TEST(VersionHistoryTest, CompareBranchesHigherLastVersionWins) {
+  // Higher last version wins even when the branch is shorter.
+  EXPECT_GT(CompareBranches(History({{3, 1}, {4, 3}}), History({{10, 2}})), 0);
+  EXPECT_LT(CompareBranches(History({{10, 2}}), History({{3, 1}, {4, 3}})), 0);
+  EXPECT_GT(CompareBranches(History({{1, 101}}), History({{3, 1}, {50, 100}})), 0);
+  // Equal last versions (not produced by a correct federation) still order deterministically.
+  EXPECT_GT(CompareBranches(History({{5, 2}}), History({{3, 2}})), 0);
+  EXPECT_NE(CompareBranches(History({{2, 1}, {5, 3}}), History({{4, 2}, {5, 3}})), 0);
+  EXPECT_EQ(CompareBranches(History({{3, 1}, {5, 2}}), History({{3, 1}, {5, 2}})), 0);
+  EXPECT_EQ(CompareBranches(VersionHistory(), VersionHistory()), 0);
+  EXPECT_LT(CompareBranches(VersionHistory(), History({{1, 0}})), 0);
+  EXPECT_GT(CompareBranches(History({{1, 1}}), VersionHistory()), 0);
+}
+
+// A random valid history over small ranges, so that equal last versions, prefixes and equal
+// histories all occur.
+VersionHistory RandomHistory(std::mt19937_64& rng) {
+  VersionHistory history;
+  const int items = std::uniform_int_distribution<int>(0, 3)(rng);
+  int64_t event_id = 0;
+  int64_t version = 0;
+  for (int i = 0; i < items; ++i) {
+    event_id += std::uniform_int_distribution<int64_t>(1, 3)(rng);
+    version += std::uniform_int_distribution<int64_t>(1, 2)(rng);
+    VersionHistoryItem* item = history.add_items();
+    item->set_event_id(event_id);
+    item->set_version(version);
+  }
+  return history;
+}
+
+int64_t LastVersion(const VersionHistory& history) {
+  return history.items_size() == 0 ? -1 : history.items(history.items_size() - 1).version();
+}
+
+TEST(VersionHistoryTest, CompareBranchesIsATotalOrder) {
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 20000; ++i) {
+    const VersionHistory a = RandomHistory(rng);
+    const VersionHistory b = RandomHistory(rng);
+    const VersionHistory c = RandomHistory(rng);
+    const int ab = CompareBranches(a, b);
+    ASSERT_EQ(Sign(ab), -Sign(CompareBranches(b, a)))
+        << a.ShortDebugString() << " vs " << b.ShortDebugString();
+    ASSERT_EQ(ab == 0, MessageDifferencer::Equals(a, b))
+        << a.ShortDebugString() << " vs " << b.ShortDebugString();
+    ASSERT_EQ(CompareBranches(a, a), 0);
+    if (LastVersion(a) != LastVersion(b)) {
+      ASSERT_EQ(ab > 0, LastVersion(a) > LastVersion(b))
+          << a.ShortDebugString() << " vs " << b.ShortDebugString();
+    }
+    const int bc = CompareBranches(b, c);
+    if (ab <= 0 && bc <= 0) {
+      ASSERT_LE(CompareBranches(a, c), 0) << a.ShortDebugString() << " <= " << b.ShortDebugString()
+                                          << " <= " << c.ShortDebugString();
+    }
+  }
+}
+
+TEST(VersionHistoryTest, LcaOfAForkIsTheForkPoint) {
+  // `b` is `a` cut at a random event, then continued with versions `a` never used (a version is
+  // written by one cluster on one branch): their LCA is the cut.
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 5000; ++i) {
+    VersionHistory a;
+    int64_t event_id = 0;
+    int64_t version = -1;
+    const int items = std::uniform_int_distribution<int>(1, 4)(rng);
+    for (int j = 0; j < items; ++j) {
+      event_id += std::uniform_int_distribution<int64_t>(1, 4)(rng);
+      version += 2 * std::uniform_int_distribution<int64_t>(1, 2)(rng);  // odd versions
+      VersionHistoryItem* item = a.add_items();
+      item->set_event_id(event_id);
+      item->set_version(version);
+    }
+    const int64_t cut = std::uniform_int_distribution<int64_t>(0, LastEventId(a))(rng);
+    VersionHistory b = TruncateHistory(a, cut).value();
+    int64_t b_version = 0;  // even versions above the cut's
+    if (cut > 0) b_version = VersionOfEvent(a, cut).value() + 1;
+    int64_t b_event = cut;
+    const int extra = std::uniform_int_distribution<int>(1, 3)(rng);
+    for (int j = 0; j < extra; ++j) {
+      b_event += std::uniform_int_distribution<int64_t>(1, 3)(rng);
+      b_version += 2;
+      VersionHistoryItem* item = b.add_items();
+      item->set_event_id(b_event);
+      item->set_version(b_version);
+    }
+    ASSERT_TRUE(ValidateVersionHistory(b).ok()) << b.ShortDebugString();
+    for (const auto& [x, y] : {std::pair(a, b), std::pair(b, a)}) {
+      absl::StatusOr<VersionHistoryItem> lca = FindLowestCommonAncestor(x, y);
+      if (cut == 0) {
+        EXPECT_EQ(lca.status().code(), absl::StatusCode::kNotFound)
+            << x.ShortDebugString() << " / " << y.ShortDebugString();
+      } else {
+        ASSERT_TRUE(lca.ok()) << x.ShortDebugString() << " / " << y.ShortDebugString();
+        EXPECT_EQ(lca->event_id(), cut) << x.ShortDebugString() << " / " << y.ShortDebugString();
+        EXPECT_EQ(lca->version(), VersionOfEvent(a, cut).value());
+      }
+    }
+    absl::StatusOr<VersionHistoryItem> self = FindLowestCommonAncestor(a, a);
+    ASSERT_TRUE(self.ok());
+    EXPECT_EQ(self->event_id(), LastEventId(a));
+    if (HasFailure()) return;
+  }
+}
+
+// Histories no valid branch has.
+std::vector<std::pair<std::string, VersionHistory>> MalformedHistories() {
+  return {
+      {"empty", VersionHistory()},
+      {"ids not ascending", History({{5, 1}, {3, 2}})},
+      {"ids repeated", History({{3, 1}, {3, 2}})},
+      {"versions not ascending", History({{3, 2}, {5, 1}})},
+      {"versions repeated", History({{3, 1}, {5, 1}})},
+      {"event id 0", History({{0, 1}})},
+      {"negative event id", History({{-4, 1}})},
+      {"negative event id later", History({{3, 1}, {-2, 2}})},
+      {"zero event id later", History({{3, 1}, {0, 2}})},
+      {"extreme ids", History({{kMin, 1}, {kMax, 2}})},
+  };
+}
+
+TEST(VersionHistoryTest, ValidateVersionHistoryRejectsMalformedInput) {
+  for (const auto& [name, history] : MalformedHistories()) {
+    const absl::Status status = ValidateVersionHistory(history);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_FALSE(status.message().empty()) << name;
+  }
+}
+
+TEST(VersionHistoryTest, LcaOfMalformedInputDoesNotCrash) {
+  std::vector<std::pair<std::string, VersionHistory>> inputs = MalformedHistories();
+  inputs.emplace_back("valid", History({{3, 1}, {5, 2}}));
+  for (const auto& [name_a, a] : inputs) {
+    for (const auto& [name_b, b] : inputs) {
+      const absl::StatusOr<VersionHistoryItem> lca = FindLowestCommonAncestor(a, b);
+      if (a.items_size() == 0 || b.items_size() == 0) {
+        EXPECT_EQ(lca.status().code(), absl::StatusCode::kNotFound) << name_a << " / " << name_b;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workflow state: rebuild after a branch switch, reapply_pending
+// ---------------------------------------------------------------------------------------------
+
+// Events 1..n of a random run: a start, then non-terminal events with non-decreasing versions,
+// sometimes closed by a terminal event.
+std::vector<HistoryEvent> RandomRun(std::mt19937_64& rng) {
+  static constexpr EventType kMiddle[] = {ACTIVITY_TASK_SCHEDULED,
+                                          ACTIVITY_TASK_COMPLETED,
+                                          TIMER_STARTED,
+                                          TIMER_FIRED,
+                                          WORKFLOW_EXECUTION_SIGNALED,
+                                          WORKFLOW_EXECUTION_CANCEL_REQUESTED};
+  const int64_t n = std::uniform_int_distribution<int64_t>(1, 20)(rng);
+  std::vector<HistoryEvent> events;
+  int64_t version = std::uniform_int_distribution<int64_t>(1, 3)(rng);
+  for (int64_t id = 1; id <= n; ++id) {
+    if (std::bernoulli_distribution(0.2)(rng)) version += 100;
+    EventType type = kMiddle[std::uniform_int_distribution<int>(0, 5)(rng)];
+    if (id == 1) type = WORKFLOW_EXECUTION_STARTED;
+    if (id == n && id > 1 && std::bernoulli_distribution(0.3)(rng)) {
+      type = std::bernoulli_distribution(0.5)(rng) ? WORKFLOW_EXECUTION_COMPLETED
+                                                   : WORKFLOW_EXECUTION_TERMINATED;
+    }
+    events.push_back(Event(id, version, type, 1000 * id + version, "attrs"));
+  }
+  return events;
+}
+
+// `state` with `branch` (the history of `events`) made current behind another branch, and its
+// derived fields scrambled, as after a switch and before the rebuild.
+WorkflowMutableState SwitchedState(const VersionHistory& branch) {
+  WorkflowMutableState state = NewWorkflowState(Key());
+  VersionHistories* histories = state.mutable_version_histories();
+  *histories->mutable_histories(0) = History({{1, 0}});
+  *histories->add_histories() = branch;
+  histories->set_current_index(1);
+  state.set_next_event_id(999);
+  state.set_status(WORKFLOW_STATUS_TERMINATED);
+  state.set_start_time_unix_micros(-5);
+  state.set_last_event_time_unix_micros(-6);
+  state.set_reapply_pending(true);
+  return state;
+}
+
+TEST(WorkflowStateTest, RebuildMatchesApplyingTheEventsOneByOne) {
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 1000; ++i) {
+    const std::vector<HistoryEvent> events = RandomRun(rng);
+    WorkflowMutableState expected = NewWorkflowState(Key());
+    for (const HistoryEvent& event : events) {
+      ASSERT_TRUE(ApplyEventToState(expected, event).ok());
+    }
+    const VersionHistory branch = *CurrentBranch(expected.version_histories());
+    WorkflowMutableState state = SwitchedState(branch);
+    const VersionHistories histories_before = state.version_histories();
+    const absl::Status status = RebuildFromCurrentBranch(state, events);
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_EQ(state.next_event_id(), expected.next_event_id());
+    EXPECT_EQ(state.status(), expected.status());
+    EXPECT_EQ(state.start_time_unix_micros(), expected.start_time_unix_micros());
+    EXPECT_EQ(state.last_event_time_unix_micros(), expected.last_event_time_unix_micros());
+    // Kept: the key, every branch and which is current.
+    EXPECT_TRUE(MessageDifferencer::Equals(state.key(), Key()));
+    EXPECT_TRUE(MessageDifferencer::Equals(state.version_histories(), histories_before));
+    if (HasFailure()) return;
+  }
+}
+
+TEST(WorkflowStateTest, RebuildKeepsReapplyPendingOfAnOpenRun) {
+  const std::vector<HistoryEvent> events = {Event(1, 1, WORKFLOW_EXECUTION_STARTED, 10),
+                                            Event(2, 1, WORKFLOW_EXECUTION_SIGNALED, 20)};
+  WorkflowMutableState state = SwitchedState(History({{2, 1}}));
+  ASSERT_TRUE(RebuildFromCurrentBranch(state, events).ok());
+  EXPECT_TRUE(state.reapply_pending());
+  EXPECT_EQ(state.status(), WORKFLOW_STATUS_RUNNING);
+  EXPECT_EQ(state.next_event_id(), 3);
+  EXPECT_EQ(state.start_time_unix_micros(), 10);
+  EXPECT_EQ(state.last_event_time_unix_micros(), 20);
+}
+
+TEST(WorkflowStateTest, RebuildRejectsEventsThatDisagreeWithTheBranch) {
+  const VersionHistory branch = History({{2, 1}, {4, 2}});
+  const std::vector<HistoryEvent> good = {
+      Event(1, 1, WORKFLOW_EXECUTION_STARTED, 10), Event(2, 1, TIMER_STARTED, 20),
+      Event(3, 2, TIMER_FIRED, 30), Event(4, 2, WORKFLOW_EXECUTION_SIGNALED, 40)};
+  {
+    WorkflowMutableState state = SwitchedState(branch);
+    ASSERT_TRUE(RebuildFromCurrentBranch(state, good).ok());
+  }
+  std::vector<std::pair<std::string, std::vector<HistoryEvent>>> bad;
+  bad.emplace_back("no events", std::vector<HistoryEvent>());
+  bad.emplace_back("last event missing", std::vector<HistoryEvent>(good.begin(), good.end() - 1));
+  bad.emplace_back("first event missing", std::vector<HistoryEvent>(good.begin() + 1, good.end()));
+  {
+    std::vector<HistoryEvent> events = good;
+    events.push_back(Event(5, 2, TIMER_STARTED, 50));
+    bad.emplace_back("extra event", events);
+  }
+  {
+    std::vector<HistoryEvent> events = good;
+    events[2].set_version(1);  // the version boundary moves
+    bad.emplace_back("wrong version inside", events);
+  }
+  {
+    std::vector<HistoryEvent> events = good;
+    events[3].set_version(3);
+    bad.emplace_back("wrong last version", events);
+  }
+  {
+    std::vector<HistoryEvent> events = good;
+    std::swap(events[1], events[2]);
+    bad.emplace_back("out of order", events);
+  }
+  {
+    std::vector<HistoryEvent> events = good;
+    events[1].set_event_type(WORKFLOW_EXECUTION_COMPLETED);  // events after the run closed
+    bad.emplace_back("event after close", events);
+  }
+  {
+    std::vector<HistoryEvent> events = good;
+    events[0].set_event_type(WORKFLOW_EXECUTION_SIGNALED);
+    bad.emplace_back("no start", events);
+  }
+  for (const auto& [name, events] : bad) {
+    WorkflowMutableState state = SwitchedState(branch);
+    const WorkflowMutableState before = state;
+    const absl::Status status = RebuildFromCurrentBranch(state, events);
+    EXPECT_FALSE(status.ok()) << name;
+    EXPECT_FALSE(status.message().empty()) << name;
+    EXPECT_TRUE(MessageDifferencer::Equals(state, before)) << name << ": state changed on error";
+  }
+}
+
+TEST(WorkflowStateTest, RebuildWithoutCurrentBranchFails) {
+  WorkflowMutableState state = SwitchedState(History({{1, 1}}));
+  state.mutable_version_histories()->set_current_index(7);
+  const WorkflowMutableState before = state;
+  EXPECT_FALSE(RebuildFromCurrentBranch(state, {Event(1, 1, WORKFLOW_EXECUTION_STARTED)}).ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(state, before));
+}
+
+TEST(WorkflowStateTest, TerminalEventClearsReapplyPending) {
+  for (EventType closing : {WORKFLOW_EXECUTION_COMPLETED, WORKFLOW_EXECUTION_TERMINATED}) {
+    WorkflowMutableState state = NewWorkflowState(Key());
+    ASSERT_TRUE(ApplyEventToState(state, Event(1, 1, WORKFLOW_EXECUTION_STARTED)).ok());
+    state.set_reapply_pending(true);
+    ASSERT_TRUE(ApplyEventToState(state, Event(2, 1, WORKFLOW_EXECUTION_SIGNALED)).ok());
+    EXPECT_TRUE(state.reapply_pending()) << "only a closed run has nothing left to take";
+    ASSERT_TRUE(ApplyEventToState(state, Event(3, 1, closing)).ok());
+    EXPECT_FALSE(state.reapply_pending()) << EventType_Name(closing);
   }
 }
 

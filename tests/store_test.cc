@@ -1,5 +1,5 @@
-// Tests of the RocksDB store: identity, the append path with its outbox, branch reads, the apply
-// path with its DLQ and progress, and group commit.
+// Tests of the RocksDB store: identity, StoreWrite (events, state, outbox, DLQ and progress in one
+// WriteBatch), branch and event reads, the DLQ and its counters, group commit and its latching.
 
 #include "store/store.h"
 
@@ -9,17 +9,20 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "chaos/fault_points.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -86,20 +89,22 @@ WorkflowMutableState StateAfter(const WorkflowKey& key, const Items& items) {
   return state;
 }
 
-// An append that starts the run of `key` with events 1..n of version 1.
-AppendWrite StartRun(const WorkflowKey& key, int64_t n, int32_t shard, bool starts_run = true) {
-  AppendWrite write;
-  write.shard = shard;
-  write.state = StateAfter(key, {{n, 1}});
-  write.events = BranchEvents({{n, 1}}, 1, n);
-  write.starts_run = starts_run;
-  write.task.set_shard(shard);
-  write.task.set_source_cluster("east");
-  *write.task.mutable_workflow() = key;
-  VersionHistoryItem* item = write.task.add_version_history_items();
+// A write that starts the run of `key` with events 1..n of version 1 and queues its task on the
+// outbox of `shard`.
+StoreWrite StartRun(const WorkflowKey& key, int64_t n, int32_t shard, bool starts_run = true) {
+  StoreWrite write;
+  WorkflowWrite& workflow = write.workflows.emplace_back();
+  workflow.state = StateAfter(key, {{n, 1}});
+  workflow.events = BranchEvents({{n, 1}}, 1, n);
+  workflow.starts_run = starts_run;
+  ReplicationTask& task = write.outbox_task.emplace();
+  task.set_shard(shard);
+  task.set_source_cluster("east");
+  *task.mutable_workflow() = key;
+  VersionHistoryItem* item = task.add_version_history_items();
   item->set_event_id(n);
   item->set_version(1);
-  for (const HistoryEvent& event : write.events) *write.task.add_events() = event;
+  for (const HistoryEvent& event : workflow.events) *task.add_events() = event;
   return write;
 }
 
@@ -152,10 +157,65 @@ class StoreTest : public ::testing::Test {
     store_ = *std::move(store);
   }
 
-  int64_t Append(AppendWrite& write) {
-    absl::StatusOr<int64_t> task_id = store_->CommitAppend(write);
+  // Commits `write`, expecting success; returns its outbox task id (-1 if it had none, or on
+  // failure).
+  int64_t Commit(StoreWrite& write) {
+    absl::StatusOr<int64_t> task_id = store_->CommitWrite(write);
     EXPECT_TRUE(task_id.ok()) << task_id.status();
     return task_id.ok() ? *task_id : -1;
+  }
+
+  // Commits `writes` as one group (held, all queued, released), expecting every one to succeed.
+  // `writes` must not be resized meanwhile.
+  void CommitAsOneGroup(std::vector<StoreWrite>& writes) {
+    std::vector<Store::WriteTicket> tickets(writes.size());
+    const uint64_t groups_before = store_->SyncedGroups();
+    store_->HoldCommits();
+    for (size_t i = 0; i < writes.size(); ++i) {
+      const absl::Status queued = store_->QueueWrite(writes[i], tickets[i]);
+      EXPECT_TRUE(queued.ok()) << queued;
+      if (!queued.ok()) {
+        store_->ReleaseCommits();
+        return;
+      }
+    }
+    EXPECT_EQ(store_->QueuedCommits(), writes.size());
+    store_->ReleaseCommits();
+    for (size_t i = 0; i < writes.size(); ++i) {
+      const absl::StatusOr<int64_t> done = store_->WaitWrite(writes[i], tickets[i]);
+      EXPECT_TRUE(done.ok()) << "write " << i << ": " << done.status();
+    }
+    EXPECT_EQ(store_->SyncedGroups(), groups_before + 1) << "the writes were not one group";
+  }
+
+  // Every DLQ entry, ascending.
+  std::vector<ParkedTask> AllParked() {
+    absl::StatusOr<std::vector<ParkedTask>> parked =
+        store_->ListParked(std::numeric_limits<size_t>::max());
+    EXPECT_TRUE(parked.ok()) << parked.status();
+    return parked.ok() ? *std::move(parked) : std::vector<ParkedTask>();
+  }
+
+  std::vector<int64_t> ParkedSequences() {
+    std::vector<int64_t> sequences;
+    for (const ParkedTask& entry : AllParked()) sequences.push_back(entry.sequence());
+    return sequences;
+  }
+
+  // ParkedCount() and AwaitingResendCount() agree with the stored entries, before and after a
+  // reopen (which recounts them).
+  void ExpectDlqCountersMatchEntries() {
+    for (int pass = 0; pass < 2; ++pass) {
+      SCOPED_TRACE(pass == 0 ? "before reopen" : "after reopen");
+      const std::vector<ParkedTask> entries = AllParked();
+      int64_t awaiting = 0;
+      for (const ParkedTask& entry : entries) awaiting += entry.awaiting_resend() ? 1 : 0;
+      EXPECT_EQ(store_->ParkedCount(), static_cast<int64_t>(entries.size()));
+      EXPECT_EQ(store_->AwaitingResendCount(), awaiting);
+      if (pass == 0) {
+        ASSERT_NO_FATAL_FAILURE(Reopen());
+      }
+    }
   }
 
   std::string dir_;
@@ -243,30 +303,30 @@ TEST_F(StoreTest, PutAndListNamespaces) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The append path and the outbox
+// Writes: events, state and the outbox
 // ---------------------------------------------------------------------------------------------
 
-TEST_F(StoreTest, CommitAppendWritesEventsStateAndOutbox) {
+TEST_F(StoreTest, CommitWriteWritesEventsStateAndOutbox) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
   const WorkflowKey key = Key("ns", "wf-1");
-  AppendWrite write = StartRun(key, 3, /*shard=*/2);
-  EXPECT_EQ(Append(write), 0);
-  EXPECT_EQ(write.task.task_id(), 0);
+  StoreWrite write = StartRun(key, 3, /*shard=*/2);
+  EXPECT_EQ(Commit(write), 0);
+  EXPECT_EQ(write.outbox_task->task_id(), 0);
 
   absl::StatusOr<std::optional<WorkflowMutableState>> state = store_->GetWorkflowState(key);
   ASSERT_TRUE(state.ok()) << state.status();
   ASSERT_TRUE(state->has_value());
-  EXPECT_TRUE(MessageDifferencer::Equals(**state, write.state));
+  EXPECT_TRUE(MessageDifferencer::Equals(**state, write.workflows[0].state));
 
   absl::StatusOr<google::protobuf::RepeatedPtrField<HistoryEvent>> events =
       store_->ReadBranch(key, *CurrentBranch((*state)->version_histories()));
   ASSERT_TRUE(events.ok()) << events.status();
-  ExpectEventsEqual(*events, write.events);
+  ExpectEventsEqual(*events, write.workflows[0].events);
 
   absl::StatusOr<std::vector<ReplicationTask>> outbox = store_->ReadOutbox(2, 0, 100);
   ASSERT_TRUE(outbox.ok()) << outbox.status();
   ASSERT_EQ(outbox->size(), 1u);
-  EXPECT_TRUE(MessageDifferencer::Equals((*outbox)[0], write.task));
+  EXPECT_TRUE(MessageDifferencer::Equals((*outbox)[0], *write.outbox_task));
   EXPECT_EQ(store_->OutboxNextTaskId(2), 1);
 
   // Nothing else was touched.
@@ -284,12 +344,12 @@ TEST_F(StoreTest, CommitAppendWritesEventsStateAndOutbox) {
 
 TEST_F(StoreTest, TaskIdsArePerShardInCommitOrder) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
-  std::vector<AppendWrite> writes;
+  std::vector<StoreWrite> writes;
   for (int i = 0; i < 3; ++i) writes.push_back(StartRun(Key("ns", "a-" + std::to_string(i)), 2, 1));
   writes.push_back(StartRun(Key("ns", "b"), 2, 3));
   writes.push_back(StartRun(Key("ns", "c"), 2, 1));
   std::vector<int64_t> task_ids;
-  for (AppendWrite& write : writes) task_ids.push_back(Append(write));
+  for (StoreWrite& write : writes) task_ids.push_back(Commit(write));
   EXPECT_EQ(task_ids, (std::vector<int64_t>{0, 1, 2, 0, 3}));
   EXPECT_EQ(store_->OutboxNextTaskId(0), 0);
   EXPECT_EQ(store_->OutboxNextTaskId(1), 4);
@@ -308,11 +368,11 @@ TEST_F(StoreTest, TaskIdsArePerShardInCommitOrder) {
 
 TEST_F(StoreTest, OutboxReadAndMarkPublished) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
-  std::vector<AppendWrite> writes;
+  std::vector<StoreWrite> writes;
   for (int i = 0; i < 3; ++i)
     writes.push_back(StartRun(Key("ns", "wf-" + std::to_string(i)), 1, 0));
   writes.push_back(StartRun(Key("ns", "other-shard"), 1, 1));
-  for (AppendWrite& write : writes) Append(write);
+  for (StoreWrite& write : writes) Commit(write);
   EXPECT_EQ(store_->OutboxNextTaskId(0), 3);
   EXPECT_EQ(store_->PublishedTaskId(0), 0);
 
@@ -350,17 +410,17 @@ TEST_F(StoreTest, OutboxReadAndMarkPublished) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(store_->PublishedTaskId(0), 3);
   EXPECT_EQ(store_->OutboxNextTaskId(0), 3);
-  AppendWrite next = StartRun(Key("ns", "wf-after"), 1, 0);
-  EXPECT_EQ(Append(next), 3);
+  StoreWrite next = StartRun(Key("ns", "wf-after"), 1, 0);
+  EXPECT_EQ(Commit(next), 3);
   EXPECT_EQ(read_ids(0, 0, 100), (std::vector<int64_t>{3}));
 }
 
 TEST_F(StoreTest, GetCurrentRunSetWhenStartsRun) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
-  AppendWrite first = StartRun(Key("ns", "wf", "run-1"), 1, 0, /*starts_run=*/true);
-  Append(first);
-  AppendWrite not_current = StartRun(Key("ns", "other", "run-x"), 1, 0, /*starts_run=*/false);
-  Append(not_current);
+  StoreWrite first = StartRun(Key("ns", "wf", "run-1"), 1, 0, /*starts_run=*/true);
+  Commit(first);
+  StoreWrite not_current = StartRun(Key("ns", "other", "run-x"), 1, 0, /*starts_run=*/false);
+  Commit(not_current);
 
   absl::StatusOr<std::optional<std::string>> run = store_->GetCurrentRun("ns", "wf");
   ASSERT_TRUE(run.ok()) << run.status();
@@ -373,8 +433,12 @@ TEST_F(StoreTest, GetCurrentRunSetWhenStartsRun) {
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_FALSE(run->has_value());
 
-  AppendWrite second = StartRun(Key("ns", "wf", "run-2"), 1, 0, /*starts_run=*/true);
-  Append(second);
+  // A later run (it started later: the current run only moves to a run that started after it,
+  // see CurrentRunOnlyMovesToALaterRun).
+  StoreWrite second = StartRun(Key("ns", "wf", "run-2"), 1, 0, /*starts_run=*/true);
+  second.workflows[0].state.set_start_time_unix_micros(
+      first.workflows[0].state.start_time_unix_micros() + 1);
+  Commit(second);
   run = store_->GetCurrentRun("ns", "wf");
   ASSERT_TRUE(run.ok()) << run.status();
   ASSERT_TRUE(run->has_value());
@@ -391,27 +455,27 @@ TEST_F(StoreTest, ReadBranchWithSharedPrefix) {
   const Items version1 = {{5, 1}};
   const Items version2 = {{3, 1}, {6, 2}};
   {
-    ApplyBatch batch;
-    batch.workflows.push_back({StateAfter(key, {{3, 1}}), BranchEvents(version1, 1, 3), true});
-    ASSERT_TRUE(store_->CommitApply(batch).ok());
+    StoreWrite write;
+    write.workflows.push_back({StateAfter(key, {{3, 1}}), BranchEvents(version1, 1, 3), true});
+    EXPECT_EQ(Commit(write), -1);  // no outbox task
   }
   {
-    ApplyBatch batch;
-    batch.workflows.push_back({StateAfter(key, version1), BranchEvents(version1, 4, 5), false});
-    ASSERT_TRUE(store_->CommitApply(batch).ok());
+    StoreWrite write;
+    write.workflows.push_back({StateAfter(key, version1), BranchEvents(version1, 4, 5), false});
+    EXPECT_EQ(Commit(write), -1);
   }
   {
-    ApplyBatch batch;
-    batch.workflows.push_back({StateAfter(key, version2), BranchEvents(version2, 4, 6), false});
-    ASSERT_TRUE(store_->CommitApply(batch).ok());
+    StoreWrite write;
+    write.workflows.push_back({StateAfter(key, version2), BranchEvents(version2, 4, 6), false});
+    EXPECT_EQ(Commit(write), -1);
   }
   // Another workflow whose key shares a string prefix must not leak into the reads.
   {
-    ApplyBatch batch;
+    StoreWrite write;
     const WorkflowKey neighbour = Key("ns", "wf", "run-10");
-    batch.workflows.push_back(
+    write.workflows.push_back(
         {StateAfter(neighbour, {{7, 1}}), BranchEvents({{7, 1}}, 1, 7), false});
-    ASSERT_TRUE(store_->CommitApply(batch).ok());
+    EXPECT_EQ(Commit(write), -1);
   }
 
   absl::StatusOr<google::protobuf::RepeatedPtrField<HistoryEvent>> events =
@@ -452,8 +516,8 @@ TEST_F(StoreTest, ForEachWorkflowVisitsOnlyTheNamespace) {
       Key("n", "sa"), Key("ns2", "a"),         Key("nsx", "a"),
       Key("", "ns")};
   for (const WorkflowKey& key : keys) {
-    AppendWrite write = StartRun(key, 1, 0);
-    Append(write);
+    StoreWrite write = StartRun(key, 1, 0);
+    Commit(write);
   }
   std::set<std::string> visited;
   ASSERT_TRUE(store_
@@ -487,11 +551,42 @@ TEST_F(StoreTest, ForEachWorkflowVisitsOnlyTheNamespace) {
   EXPECT_EQ(calls, 1);
 }
 
+TEST_F(StoreTest, ReadEventFindsEventsOfEveryBranch) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  const WorkflowKey key = Key("ns", "wf");
+  StoreWrite start = StartRun(key, 3, 0);
+  Commit(start);
+  // Event 3 again, on a branch that forks after event 2 with version 2.
+  const Items fork = {{2, 1}, {3, 2}};
+  StoreWrite forked;
+  forked.workflows.push_back({StateAfter(key, fork), BranchEvents(fork, 3, 3), false});
+  EXPECT_EQ(Commit(forked), -1);
+
+  for (const auto& [event_id, version] :
+       std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {2, 1}, {3, 1}, {3, 2}}) {
+    absl::StatusOr<HistoryEvent> event = store_->ReadEvent(key, event_id, version);
+    ASSERT_TRUE(event.ok()) << "event " << event_id << "@" << version << ": " << event.status();
+    EXPECT_TRUE(MessageDifferencer::Equals(*event, MakeEvent(event_id, version)))
+        << event->DebugString();
+  }
+
+  // NOT_FOUND: an id past the end, a version the id was never written with, another run, another
+  // workflow.
+  EXPECT_EQ(store_->ReadEvent(key, 4, 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadEvent(key, 2, 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadEvent(key, 0, 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadEvent(Key("ns", "wf", "run-2"), 1, 1).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadEvent(Key("ns", "wf-other"), 1, 1).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 // ---------------------------------------------------------------------------------------------
-// The apply path and the DLQ
+// Progress and the DLQ
 // ---------------------------------------------------------------------------------------------
 
-ParkedTask MakeParked(ParkReason reason, int64_t offset, const std::string& error) {
+ParkedTask MakeParked(ParkReason reason, int64_t offset, const std::string& error,
+                      bool awaiting_resend = false) {
   ParkedTask parked;
   parked.set_source_cluster("west");
   parked.set_shard(1);
@@ -499,50 +594,64 @@ ParkedTask MakeParked(ParkReason reason, int64_t offset, const std::string& erro
   parked.set_reason(reason);
   parked.set_error(error);
   parked.set_raw_message("raw-" + std::to_string(offset));
+  parked.set_attempts(1);
+  parked.set_awaiting_resend(awaiting_resend);
   *parked.mutable_workflow() = Key("ns", "wf");
   return parked;
 }
 
-TEST_F(StoreTest, CommitApplyWritesProgressAndParkedTasks) {
+// A write that only adds `count` DLQ entries, the `awaiting`-th ones (0-based) awaiting a resend.
+StoreWrite ParkEntries(int count, const std::set<int>& awaiting = {}) {
+  StoreWrite write;
+  for (int i = 0; i < count; ++i) {
+    write.parked.push_back(
+        MakeParked(PARK_REASON_GAP, 100 + i, "gap " + std::to_string(i), awaiting.count(i) > 0));
+  }
+  return write;
+}
+
+TEST_F(StoreTest, CommitWriteWritesProgressAndParkedTasks) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
   const WorkflowKey key = Key("ns", "applied");
-  ApplyBatch batch;
-  batch.workflows.push_back({StateAfter(key, {{2, 2}}), BranchEvents({{2, 2}}, 1, 2), true});
-  batch.parked.push_back(MakeParked(PARK_REASON_GAP, 10, "gap: events [3, 5) are missing"));
-  batch.parked.push_back(MakeParked(PARK_REASON_CORRUPT_MESSAGE, 11, "checksum mismatch"));
-  ApplyBatch::Progress progress;
+  StoreWrite write;
+  write.workflows.push_back({StateAfter(key, {{2, 2}}), BranchEvents({{2, 2}}, 1, 2), true});
+  write.parked.push_back(MakeParked(PARK_REASON_GAP, 10, "gap: events [3, 5) are missing"));
+  write.parked.push_back(MakeParked(PARK_REASON_CORRUPT_MESSAGE, 11, "checksum mismatch"));
+  ProgressWrite progress;
   progress.source_cluster = "west";
   progress.shard = 1;
   progress.progress.set_next_offset(12);
   progress.progress.set_events_applied(2);
   progress.progress.set_tasks_parked(2);
-  batch.progress.push_back(progress);
-  ApplyBatch::Progress other = progress;
+  write.progress.push_back(progress);
+  ProgressWrite other = progress;
   other.shard = 3;
   other.progress.set_next_offset(99);
-  batch.progress.push_back(other);
-  ASSERT_TRUE(store_->CommitApply(batch).ok());
-  EXPECT_EQ(batch.parked[0].sequence(), 0);
-  EXPECT_EQ(batch.parked[1].sequence(), 1);
+  write.progress.push_back(other);
+  EXPECT_EQ(Commit(write), -1);
+  // DLQ sequences start at 1 (0 marks a new entry).
+  EXPECT_EQ(write.parked[0].sequence(), 1);
+  EXPECT_EQ(write.parked[1].sequence(), 2);
 
   auto check = [&] {
     EXPECT_EQ(store_->ParkedCount(), 2);
+    EXPECT_EQ(store_->AwaitingResendCount(), 0);
     absl::StatusOr<std::vector<ParkedTask>> parked = store_->ListParked(100);
     ASSERT_TRUE(parked.ok()) << parked.status();
     ASSERT_EQ(parked->size(), 2u);
-    EXPECT_EQ((*parked)[0].sequence(), 0);
+    EXPECT_EQ((*parked)[0].sequence(), 1);
     EXPECT_EQ((*parked)[0].reason(), PARK_REASON_GAP);
     EXPECT_EQ((*parked)[0].kafka_offset(), 10);
     EXPECT_EQ((*parked)[0].error(), "gap: events [3, 5) are missing");
     EXPECT_GT((*parked)[0].parked_unix_micros(), 0);
-    EXPECT_EQ((*parked)[1].sequence(), 1);
+    EXPECT_EQ((*parked)[1].sequence(), 2);
     EXPECT_EQ((*parked)[1].reason(), PARK_REASON_CORRUPT_MESSAGE);
     EXPECT_EQ((*parked)[1].raw_message(), "raw-11");
 
     absl::StatusOr<std::vector<ParkedTask>> first = store_->ListParked(1);
     ASSERT_TRUE(first.ok()) << first.status();
     ASSERT_EQ(first->size(), 1u);
-    EXPECT_EQ((*first)[0].sequence(), 0);
+    EXPECT_EQ((*first)[0].sequence(), 1);
 
     absl::StatusOr<ShardApplyProgress> stored = store_->GetApplyProgress("west", 1);
     ASSERT_TRUE(stored.ok()) << stored.status();
@@ -571,18 +680,336 @@ TEST_F(StoreTest, CommitApplyWritesProgressAndParkedTasks) {
   // The counts and the sequence survive a reopen.
   ASSERT_NO_FATAL_FAILURE(Reopen());
   ASSERT_NO_FATAL_FAILURE(check());
-  ApplyBatch more;
+  StoreWrite more;
   more.parked.push_back(MakeParked(PARK_REASON_FORK, 12, "fork"));
-  ASSERT_TRUE(store_->CommitApply(more).ok());
-  EXPECT_EQ(more.parked[0].sequence(), 2);
+  EXPECT_EQ(Commit(more), -1);
+  EXPECT_EQ(more.parked[0].sequence(), 3);
   EXPECT_EQ(store_->ParkedCount(), 3);
   ASSERT_NO_FATAL_FAILURE(Reopen());
   EXPECT_EQ(store_->ParkedCount(), 3);
   absl::StatusOr<std::vector<ParkedTask>> parked = store_->ListParked(100);
   ASSERT_TRUE(parked.ok()) << parked.status();
   ASSERT_EQ(parked->size(), 3u);
-  EXPECT_EQ((*parked)[2].sequence(), 2);
+  EXPECT_EQ((*parked)[2].sequence(), 3);
   EXPECT_EQ((*parked)[2].reason(), PARK_REASON_FORK);
+}
+
+TEST_F(StoreTest, OneWriteCommitsWorkflowsOutboxProgressAndParkedTogether) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  std::vector<std::vector<int32_t>> listener_calls;
+  std::mutex mu;
+  store_->SetOutboxListener([&](const std::vector<int32_t>& shards) {
+    std::lock_guard lock(mu);
+    listener_calls.push_back(shards);
+  });
+  const uint64_t groups_before = store_->SyncedGroups();
+  const uint64_t writes_before = store_->SyncedWrites();
+
+  const WorkflowKey first = Key("ns", "mixed-1");
+  const WorkflowKey second = Key("ns", "mixed-2", "run-7");
+  StoreWrite write = StartRun(first, 2, /*shard=*/2);
+  write.workflows.push_back({StateAfter(second, {{3, 1}}), BranchEvents({{3, 1}}, 1, 3), true});
+  write.parked.push_back(MakeParked(PARK_REASON_GAP, 40, "gap", /*awaiting_resend=*/true));
+  write.parked.push_back(MakeParked(PARK_REASON_INVALID_TASK, 41, "invalid"));
+  ProgressWrite progress{"west", 1, ShardApplyProgress()};
+  progress.progress.set_next_offset(42);
+  progress.progress.set_events_applied(5);
+  progress.progress.set_tasks_parked(2);
+  write.progress.push_back(progress);
+  ASSERT_FALSE(write.empty());
+  EXPECT_EQ(Commit(write), 0);
+
+  // One synced write in one synced group, and one listener call for the outbox's shard.
+  EXPECT_EQ(store_->SyncedGroups(), groups_before + 1);
+  EXPECT_EQ(store_->SyncedWrites(), writes_before + 1);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(listener_calls.size(), 1u);
+    EXPECT_EQ(listener_calls[0], (std::vector<int32_t>{2}));
+  }
+  EXPECT_EQ(write.parked[0].sequence(), 1);
+  EXPECT_EQ(write.parked[1].sequence(), 2);
+
+  auto check = [&] {
+    for (const WorkflowWrite& workflow : write.workflows) {
+      const WorkflowKey& key = workflow.state.key();
+      SCOPED_TRACE(key.workflow_id());
+      absl::StatusOr<std::optional<WorkflowMutableState>> state = store_->GetWorkflowState(key);
+      ASSERT_TRUE(state.ok()) << state.status();
+      ASSERT_TRUE(state->has_value());
+      EXPECT_TRUE(MessageDifferencer::Equals(**state, workflow.state));
+      absl::StatusOr<google::protobuf::RepeatedPtrField<HistoryEvent>> events =
+          store_->ReadBranch(key, *CurrentBranch((*state)->version_histories()));
+      ASSERT_TRUE(events.ok()) << events.status();
+      ExpectEventsEqual(*events, workflow.events);
+      absl::StatusOr<std::optional<std::string>> run =
+          store_->GetCurrentRun(key.namespace_id(), key.workflow_id());
+      ASSERT_TRUE(run.ok()) << run.status();
+      ASSERT_TRUE(run->has_value());
+      EXPECT_EQ(**run, key.run_id());
+    }
+    absl::StatusOr<std::vector<ReplicationTask>> outbox = store_->ReadOutbox(2, 0, 100);
+    ASSERT_TRUE(outbox.ok()) << outbox.status();
+    ASSERT_EQ(outbox->size(), 1u);
+    EXPECT_TRUE(MessageDifferencer::Equals((*outbox)[0], *write.outbox_task));
+    EXPECT_EQ(store_->OutboxNextTaskId(2), 1);
+
+    absl::StatusOr<ShardApplyProgress> stored = store_->GetApplyProgress("west", 1);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_TRUE(MessageDifferencer::Equals(*stored, progress.progress));
+
+    const std::vector<ParkedTask> parked = AllParked();
+    ASSERT_EQ(parked.size(), 2u);
+    EXPECT_TRUE(MessageDifferencer::Equals(parked[0], write.parked[0])) << parked[0].DebugString();
+    EXPECT_TRUE(MessageDifferencer::Equals(parked[1], write.parked[1])) << parked[1].DebugString();
+    EXPECT_EQ(store_->ParkedCount(), 2);
+    EXPECT_EQ(store_->AwaitingResendCount(), 1);
+  };
+  ASSERT_NO_FATAL_FAILURE(check());
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_NO_FATAL_FAILURE(check());
+}
+
+TEST_F(StoreTest, UnparkedDeletesEntries) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite park = ParkEntries(3, /*awaiting=*/{1});
+  Commit(park);
+  EXPECT_EQ(ParkedSequences(), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(store_->ParkedCount(), 3);
+  EXPECT_EQ(store_->AwaitingResendCount(), 1);
+
+  // Deleting the entry awaiting a resend lowers both counters.
+  StoreWrite unpark;
+  unpark.unparked.push_back(2);
+  ASSERT_FALSE(unpark.empty());
+  EXPECT_EQ(Commit(unpark), -1);
+  EXPECT_EQ(ParkedSequences(), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(store_->ParkedCount(), 2);
+  EXPECT_EQ(store_->AwaitingResendCount(), 0);
+  absl::StatusOr<std::optional<ParkedTask>> gone = store_->GetParked(2);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_FALSE(gone->has_value());
+
+  // Deleting a missing sequence (already deleted, never assigned, 0) is harmless.
+  StoreWrite missing;
+  missing.unparked = {2, 99, 0};
+  EXPECT_EQ(Commit(missing), -1);
+  EXPECT_EQ(ParkedSequences(), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(store_->ParkedCount(), 2);
+  EXPECT_EQ(store_->AwaitingResendCount(), 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectDlqCountersMatchEntries());
+  EXPECT_EQ(store_->ParkedCount(), 2);
+
+  // Deleting several entries in one write.
+  StoreWrite rest;
+  rest.unparked = {1, 3};
+  Commit(rest);
+  EXPECT_TRUE(AllParked().empty());
+  EXPECT_EQ(store_->ParkedCount(), 0);
+  EXPECT_EQ(store_->AwaitingResendCount(), 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectDlqCountersMatchEntries());
+  EXPECT_EQ(store_->ParkedCount(), 0);
+}
+
+TEST_F(StoreTest, ReplacingAParkedEntryKeepsTheCountAndTracksAwaitingResend) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite park = ParkEntries(2, /*awaiting=*/{0});
+  Commit(park);
+  EXPECT_EQ(store_->ParkedCount(), 2);
+  EXPECT_EQ(store_->AwaitingResendCount(), 1);
+
+  auto get = [&](int64_t sequence) {
+    absl::StatusOr<std::optional<ParkedTask>> entry = store_->GetParked(sequence);
+    EXPECT_TRUE(entry.ok()) << entry.status();
+    EXPECT_TRUE(entry.ok() && entry->has_value()) << "sequence " << sequence;
+    return entry.ok() && entry->has_value() ? **entry : ParkedTask();
+  };
+  auto replace = [&](const ParkedTask& entry) {
+    StoreWrite write;
+    write.parked.push_back(entry);
+    EXPECT_EQ(Commit(write), -1);
+    EXPECT_EQ(write.parked[0].sequence(), entry.sequence());  // not a new entry
+  };
+
+  // Awaiting true -> false (resends given up), as a retry with more attempts.
+  ParkedTask first = get(1);
+  const int64_t parked_at = first.parked_unix_micros();
+  first.set_awaiting_resend(false);
+  first.set_attempts(3);
+  first.set_error("gave up waiting for a resend");
+  replace(first);
+  EXPECT_EQ(store_->ParkedCount(), 2);
+  EXPECT_EQ(store_->AwaitingResendCount(), 0);
+  ParkedTask stored = get(1);
+  EXPECT_TRUE(MessageDifferencer::Equals(stored, first)) << stored.DebugString();
+  EXPECT_EQ(stored.parked_unix_micros(), parked_at);
+
+  // Awaiting false -> true.
+  ParkedTask second = get(2);
+  second.set_awaiting_resend(true);
+  second.set_expected_event_id(7);
+  replace(second);
+  EXPECT_EQ(store_->ParkedCount(), 2);
+  EXPECT_EQ(store_->AwaitingResendCount(), 1);
+  EXPECT_TRUE(get(2).awaiting_resend());
+  EXPECT_EQ(get(2).expected_event_id(), 7);
+
+  // Awaiting true -> true and false -> false change no counter.
+  second.set_attempts(2);
+  replace(second);
+  first.set_attempts(4);
+  replace(first);
+  EXPECT_EQ(store_->ParkedCount(), 2);
+  EXPECT_EQ(store_->AwaitingResendCount(), 1);
+  EXPECT_EQ(ParkedSequences(), (std::vector<int64_t>{1, 2}));
+
+  // Both counters are recovered on reopen, and new entries continue the sequence.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->ParkedCount(), 2);
+  EXPECT_EQ(store_->AwaitingResendCount(), 1);
+  EXPECT_EQ(get(2).attempts(), 2);
+  EXPECT_EQ(get(1).attempts(), 4);
+  StoreWrite more = ParkEntries(1, /*awaiting=*/{0});
+  Commit(more);
+  EXPECT_EQ(more.parked[0].sequence(), 3);
+  EXPECT_EQ(store_->ParkedCount(), 3);
+  EXPECT_EQ(store_->AwaitingResendCount(), 2);
+  ASSERT_NO_FATAL_FAILURE(ExpectDlqCountersMatchEntries());
+  EXPECT_EQ(store_->ParkedCount(), 3);
+  EXPECT_EQ(store_->AwaitingResendCount(), 2);
+}
+
+// Concurrent DLQ changes (an operator's purge, the applier's resend retries) can land in one
+// commit group; the counters must still match the stored entries.
+TEST_F(StoreTest, DlqCountersStayExactWhenOneWriteDeletesAnEntryTwice) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite park = ParkEntries(2, /*awaiting=*/{0});
+  Commit(park);
+  StoreWrite unpark;
+  unpark.unparked = {1, 1};  // the second is a missing sequence by then: harmless
+  EXPECT_EQ(Commit(unpark), -1);
+  EXPECT_EQ(ParkedSequences(), (std::vector<int64_t>{2}));
+  EXPECT_EQ(store_->ParkedCount(), 1);
+  EXPECT_EQ(store_->AwaitingResendCount(), 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectDlqCountersMatchEntries());
+}
+
+TEST_F(StoreTest, DlqCountersStayExactWhenOneGroupDeletesAnEntryTwice) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite park = ParkEntries(2, /*awaiting=*/{0});
+  Commit(park);
+  std::vector<StoreWrite> writes(2);
+  writes[0].unparked.push_back(1);
+  writes[1].unparked.push_back(1);
+  ASSERT_NO_FATAL_FAILURE(CommitAsOneGroup(writes));
+  EXPECT_EQ(ParkedSequences(), (std::vector<int64_t>{2}));
+  EXPECT_EQ(store_->ParkedCount(), 1);
+  EXPECT_EQ(store_->AwaitingResendCount(), 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectDlqCountersMatchEntries());
+}
+
+TEST_F(StoreTest, DlqCountersStayExactWhenOneGroupDeletesAndReplacesAnEntry) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite park = ParkEntries(2, /*awaiting=*/{0});
+  Commit(park);
+  absl::StatusOr<std::optional<ParkedTask>> entry = store_->GetParked(1);
+  ASSERT_TRUE(entry.ok() && entry->has_value());
+  std::vector<StoreWrite> writes(2);
+  writes[0].unparked.push_back(1);
+  ParkedTask retried = **entry;
+  retried.set_attempts(retried.attempts() + 1);
+  writes[1].parked.push_back(retried);
+  ASSERT_NO_FATAL_FAILURE(CommitAsOneGroup(writes));
+  // Whichever outcome the store chooses for the entry, its counters must describe it.
+  ASSERT_NO_FATAL_FAILURE(ExpectDlqCountersMatchEntries());
+}
+
+TEST_F(StoreTest, DlqCountersStayExactWhenOneGroupReplacesAnEntryTwice) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite park = ParkEntries(1);
+  Commit(park);
+  absl::StatusOr<std::optional<ParkedTask>> entry = store_->GetParked(1);
+  ASSERT_TRUE(entry.ok() && entry->has_value());
+  std::vector<StoreWrite> writes(2);
+  ParkedTask awaiting = **entry;
+  awaiting.set_awaiting_resend(true);
+  writes[0].parked.push_back(awaiting);
+  ParkedTask given_up = **entry;
+  given_up.set_awaiting_resend(false);
+  given_up.set_attempts(5);
+  writes[1].parked.push_back(given_up);
+  ASSERT_NO_FATAL_FAILURE(CommitAsOneGroup(writes));
+  // The later write wins: the entry is not awaiting a resend.
+  absl::StatusOr<std::optional<ParkedTask>> stored = store_->GetParked(1);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_FALSE((*stored)->awaiting_resend());
+  EXPECT_EQ((*stored)->attempts(), 5);
+  EXPECT_EQ(store_->ParkedCount(), 1);
+  EXPECT_EQ(store_->AwaitingResendCount(), 0);
+  ASSERT_NO_FATAL_FAILURE(ExpectDlqCountersMatchEntries());
+}
+
+TEST_F(StoreTest, ListParkedPagesFromASequence) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite park = ParkEntries(5);
+  Commit(park);
+  auto list = [&](size_t limit, int64_t from) {
+    std::vector<int64_t> sequences;
+    absl::StatusOr<std::vector<ParkedTask>> page = store_->ListParked(limit, from);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (page.ok()) {
+      for (const ParkedTask& entry : *page) sequences.push_back(entry.sequence());
+    }
+    return sequences;
+  };
+  EXPECT_EQ(list(100, 0), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(list(100, 1), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(list(100, 4), (std::vector<int64_t>{4, 5}));
+  EXPECT_EQ(list(2, 2), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(list(100, 6), (std::vector<int64_t>{}));
+  EXPECT_EQ(list(0, 0), (std::vector<int64_t>{}));
+
+  // Paging the way the applier does: each page starts after the last one's last sequence.
+  std::vector<std::vector<int64_t>> pages;
+  for (int64_t from = 0;;) {
+    std::vector<int64_t> page = list(2, from);
+    if (page.empty()) break;
+    pages.push_back(page);
+    from = page.back() + 1;
+    ASSERT_LE(pages.size(), 10u) << "paging does not advance";
+  }
+  EXPECT_EQ(pages, (std::vector<std::vector<int64_t>>{{1, 2}, {3, 4}, {5}}));
+
+  // A page may start in a gap left by deleted entries.
+  StoreWrite unpark;
+  unpark.unparked = {3, 4};
+  Commit(unpark);
+  EXPECT_EQ(list(2, 3), (std::vector<int64_t>{5}));
+  EXPECT_EQ(list(1, 2), (std::vector<int64_t>{2}));
+}
+
+TEST_F(StoreTest, GetParkedFindsOnlyStoredEntries) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite park = ParkEntries(2, /*awaiting=*/{1});
+  Commit(park);
+  for (int64_t sequence : {1, 2}) {
+    absl::StatusOr<std::optional<ParkedTask>> entry = store_->GetParked(sequence);
+    ASSERT_TRUE(entry.ok()) << entry.status();
+    ASSERT_TRUE(entry->has_value()) << "sequence " << sequence;
+    EXPECT_TRUE(MessageDifferencer::Equals(**entry, park.parked[sequence - 1]))
+        << (*entry)->DebugString();
+  }
+  for (int64_t sequence : {-1, 0, 3, 1000}) {
+    absl::StatusOr<std::optional<ParkedTask>> entry = store_->GetParked(sequence);
+    ASSERT_TRUE(entry.ok()) << entry.status();
+    EXPECT_FALSE(entry->has_value()) << "sequence " << sequence;
+  }
+  StoreWrite unpark;
+  unpark.unparked.push_back(1);
+  Commit(unpark);
+  absl::StatusOr<std::optional<ParkedTask>> deleted = store_->GetParked(1);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_FALSE(deleted->has_value());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -592,10 +1019,10 @@ TEST_F(StoreTest, CommitApplyWritesProgressAndParkedTasks) {
 TEST_F(StoreTest, GroupCommitIsDeterministic) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
   constexpr int kWriters = 8;
-  const uint64_t groups_before = store_->CommitGroups();
-  const uint64_t appends_before = store_->CommittedAppends();
+  const uint64_t groups_before = store_->SyncedGroups();
+  const uint64_t writes_before = store_->SyncedWrites();
 
-  std::vector<AppendWrite> writes;
+  std::vector<StoreWrite> writes;
   for (int i = 0; i < kWriters; ++i) {
     writes.push_back(StartRun(Key("ns", "group-" + std::to_string(i)), 2, i % 4));
   }
@@ -604,7 +1031,7 @@ TEST_F(StoreTest, GroupCommitIsDeterministic) {
   store_->HoldCommits();
   std::vector<std::thread> threads;
   for (int i = 0; i < kWriters; ++i) {
-    threads.emplace_back([&, i] { results[i] = store_->CommitAppend(writes[i]); });
+    threads.emplace_back([&, i] { results[i] = store_->CommitWrite(writes[i]); });
   }
   // Wait for the condition "all writers queued"; the deadline only bounds a broken run.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -613,33 +1040,120 @@ TEST_F(StoreTest, GroupCommitIsDeterministic) {
     std::this_thread::yield();
   }
   const size_t queued = store_->QueuedCommits();
-  EXPECT_EQ(store_->CommitGroups(), groups_before);  // held: nothing written yet
+  EXPECT_EQ(store_->SyncedGroups(), groups_before);  // held: nothing written yet
+  EXPECT_EQ(store_->SyncedWrites(), writes_before);
   store_->ReleaseCommits();
   for (std::thread& thread : threads) thread.join();
   ASSERT_EQ(queued, static_cast<size_t>(kWriters));
 
-  EXPECT_EQ(store_->CommitGroups(), groups_before + 1);
-  EXPECT_EQ(store_->CommittedAppends(), appends_before + kWriters);
+  EXPECT_EQ(store_->SyncedGroups(), groups_before + 1);
+  EXPECT_EQ(store_->SyncedWrites(), writes_before + kWriters);
   EXPECT_EQ(store_->QueuedCommits(), 0u);
 
   std::vector<std::set<int64_t>> task_ids(4);
   for (int i = 0; i < kWriters; ++i) {
     ASSERT_TRUE(results[i].ok()) << results[i].status();
     task_ids[i % 4].insert(*results[i]);
+    const WorkflowWrite& workflow = writes[i].workflows[0];
     absl::StatusOr<std::optional<WorkflowMutableState>> state =
-        store_->GetWorkflowState(writes[i].state.key());
+        store_->GetWorkflowState(workflow.state.key());
     ASSERT_TRUE(state.ok()) << state.status();
     ASSERT_TRUE(state->has_value()) << "writer " << i;
-    EXPECT_TRUE(MessageDifferencer::Equals(**state, writes[i].state));
+    EXPECT_TRUE(MessageDifferencer::Equals(**state, workflow.state));
     absl::StatusOr<google::protobuf::RepeatedPtrField<HistoryEvent>> events =
-        store_->ReadBranch(writes[i].state.key(), *CurrentBranch((*state)->version_histories()));
+        store_->ReadBranch(workflow.state.key(), *CurrentBranch((*state)->version_histories()));
     ASSERT_TRUE(events.ok()) << events.status();
-    ExpectEventsEqual(*events, writes[i].events);
+    ExpectEventsEqual(*events, workflow.events);
   }
   for (int32_t shard = 0; shard < 4; ++shard) {
     EXPECT_EQ(task_ids[shard], (std::set<int64_t>{0, 1})) << "shard " << shard;
     EXPECT_EQ(store_->OutboxNextTaskId(shard), 2);
   }
+}
+
+TEST_F(StoreTest, QueuedWritesGetTaskIdsInQueueOrder) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  std::vector<StoreWrite> writes;
+  for (int i = 0; i < 4; ++i) writes.push_back(StartRun(Key("ns", "q-" + std::to_string(i)), 1, 1));
+  writes.emplace_back();  // no outbox task: WaitWrite answers -1
+  writes.back().progress.push_back({"west", 0, ShardApplyProgress()});
+  std::vector<Store::WriteTicket> tickets(writes.size());
+  store_->HoldCommits();
+  // Queued in reverse: queue order, not construction order, decides the task ids.
+  for (size_t i = writes.size(); i-- > 0;) {
+    ASSERT_TRUE(store_->QueueWrite(writes[i], tickets[i]).ok());
+  }
+  store_->ReleaseCommits();
+  std::vector<int64_t> task_ids;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    absl::StatusOr<int64_t> task_id = store_->WaitWrite(writes[i], tickets[i]);
+    ASSERT_TRUE(task_id.ok()) << task_id.status();
+    task_ids.push_back(*task_id);
+  }
+  EXPECT_EQ(task_ids, (std::vector<int64_t>{3, 2, 1, 0, -1}));
+  EXPECT_EQ(store_->OutboxNextTaskId(1), 4);
+}
+
+TEST_F(StoreTest, UnsyncedWritesAreNotCountedAsSynced) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  const uint64_t groups_before = store_->SyncedGroups();
+  const uint64_t writes_before = store_->SyncedWrites();
+
+  StoreWrite unsynced = StartRun(Key("ns", "unsynced-0"), 1, 0);
+  unsynced.durability = Durability::kUnsynced;
+  EXPECT_EQ(Commit(unsynced), 0);
+  EXPECT_EQ(store_->SyncedGroups(), groups_before);
+  EXPECT_EQ(store_->SyncedWrites(), writes_before);
+
+  // A group of unsynced writes only is not counted either.
+  std::vector<StoreWrite> only_unsynced;
+  for (int i = 1; i <= 2; ++i) {
+    only_unsynced.push_back(StartRun(Key("ns", "unsynced-" + std::to_string(i)), 1, 0));
+    only_unsynced.back().durability = Durability::kUnsynced;
+  }
+  {
+    std::vector<Store::WriteTicket> tickets(only_unsynced.size());
+    store_->HoldCommits();
+    for (size_t i = 0; i < only_unsynced.size(); ++i) {
+      ASSERT_TRUE(store_->QueueWrite(only_unsynced[i], tickets[i]).ok());
+    }
+    EXPECT_EQ(store_->QueuedCommits(), 2u);
+    store_->ReleaseCommits();
+    for (size_t i = 0; i < only_unsynced.size(); ++i) {
+      absl::StatusOr<int64_t> task_id = store_->WaitWrite(only_unsynced[i], tickets[i]);
+      ASSERT_TRUE(task_id.ok()) << task_id.status();
+      EXPECT_EQ(*task_id, static_cast<int64_t>(i) + 1);
+    }
+  }
+  EXPECT_EQ(store_->SyncedGroups(), groups_before);
+  EXPECT_EQ(store_->SyncedWrites(), writes_before);
+
+  // A group with one synced write is synced; only that write counts.
+  std::vector<StoreWrite> mixed;
+  mixed.push_back(StartRun(Key("ns", "unsynced-3"), 1, 0));
+  mixed.back().durability = Durability::kUnsynced;
+  mixed.push_back(StartRun(Key("ns", "synced"), 1, 0));
+  ASSERT_NO_FATAL_FAILURE(CommitAsOneGroup(mixed));
+  EXPECT_EQ(store_->SyncedGroups(), groups_before + 1);
+  EXPECT_EQ(store_->SyncedWrites(), writes_before + 1);
+
+  // Unsynced writes are visible at once, and survive a clean close.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const std::string workflow_id :
+         {"unsynced-0", "unsynced-1", "unsynced-2", "unsynced-3", "synced"}) {
+      absl::StatusOr<std::optional<WorkflowMutableState>> state =
+          store_->GetWorkflowState(Key("ns", workflow_id));
+      ASSERT_TRUE(state.ok()) << state.status();
+      EXPECT_TRUE(state->has_value()) << workflow_id << " pass " << pass;
+    }
+    EXPECT_EQ(store_->OutboxNextTaskId(0), 5);
+    if (pass == 0) {
+      ASSERT_NO_FATAL_FAILURE(Reopen());
+    }
+  }
+  // The counters count since the store opened.
+  EXPECT_EQ(store_->SyncedGroups(), 0u);
+  EXPECT_EQ(store_->SyncedWrites(), 0u);
 }
 
 TEST_F(StoreTest, OutboxListenerSeesTouchedShards) {
@@ -650,11 +1164,152 @@ TEST_F(StoreTest, OutboxListenerSeesTouchedShards) {
     std::lock_guard lock(mu);
     calls.push_back(shards);
   });
-  AppendWrite write = StartRun(Key("ns", "listened"), 1, 3);
-  Append(write);
+  StoreWrite write = StartRun(Key("ns", "listened"), 1, 3);
+  Commit(write);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(calls.size(), 1u);
+    EXPECT_EQ(calls[0], (std::vector<int32_t>{3}));
+  }
+  // A write without an outbox task does not call it.
+  StoreWrite no_task;
+  no_task.workflows.push_back(
+      {StateAfter(Key("ns", "quiet"), {{1, 1}}), BranchEvents({{1, 1}}, 1, 1), true});
+  no_task.progress.push_back({"west", 3, ShardApplyProgress()});
+  EXPECT_EQ(Commit(no_task), -1);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(calls.size(), 1u);
+  }
+  // One group touching several shards calls it once, with each shard once, ascending.
+  std::vector<StoreWrite> writes;
+  writes.push_back(StartRun(Key("ns", "l-1"), 1, 2));
+  writes.push_back(StartRun(Key("ns", "l-2"), 1, 0));
+  writes.push_back(StartRun(Key("ns", "l-3"), 1, 2));
+  ASSERT_NO_FATAL_FAILURE(CommitAsOneGroup(writes));
   std::lock_guard lock(mu);
-  ASSERT_EQ(calls.size(), 1u);
-  EXPECT_EQ(calls[0], (std::vector<int32_t>{3}));
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[1], (std::vector<int32_t>{0, 2}));
+}
+
+TEST_F(StoreTest, OutboxTaskForAnUnknownShardIsRejected) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  for (int32_t shard : {-1, 4}) {
+    StoreWrite write = StartRun(Key("ns", "bad-shard"), 1, 0);
+    write.outbox_task->set_shard(shard);
+    EXPECT_EQ(store_->CommitWrite(write).status().code(), absl::StatusCode::kInvalidArgument)
+        << "shard " << shard;
+  }
+  // Refused before queueing: nothing written, and the store does not latch.
+  absl::StatusOr<std::optional<WorkflowMutableState>> state =
+      store_->GetWorkflowState(Key("ns", "bad-shard"));
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_FALSE(state->has_value());
+  EXPECT_TRUE(store_->WriteError().ok()) << store_->WriteError();
+  StoreWrite good = StartRun(Key("ns", "good"), 1, 3);
+  EXPECT_EQ(Commit(good), 0);
+}
+
+// Arms a fault point for its lifetime, so a failing assertion cannot leave it armed for the
+// tests that follow.
+class ArmedFault {
+ public:
+  explicit ArmedFault(std::string_view name) : name_(name) { fault::Arm(name_); }
+  ~ArmedFault() { fault::Disarm(name_); }
+  ArmedFault(const ArmedFault&) = delete;
+  ArmedFault& operator=(const ArmedFault&) = delete;
+
+ private:
+  const std::string name_;
+};
+
+TEST_F(StoreTest, FailedDlqWriteLeavesNothingAndLatches) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite before = StartRun(Key("ns", "before"), 1, 0);
+  EXPECT_EQ(Commit(before), 0);
+  const WorkflowKey failing_key = Key("ns", "failing");
+  {
+    ArmedFault armed(fault::kStoreWriteDlq);
+    ASSERT_TRUE(fault::Armed(fault::kStoreWriteDlq));
+
+    // A write without a DLQ entry is not affected.
+    StoreWrite plain = StartRun(Key("ns", "plain"), 1, 0);
+    EXPECT_EQ(Commit(plain), 1);
+    ASSERT_TRUE(store_->WriteError().ok()) << store_->WriteError();
+    const uint64_t groups_before = store_->SyncedGroups();
+    const uint64_t writes_before = store_->SyncedWrites();
+
+    // A write with events, state, an outbox task, progress and a DLQ entry fails as a whole.
+    StoreWrite failing = StartRun(failing_key, 2, 0);
+    failing.parked.push_back(MakeParked(PARK_REASON_GAP, 7, "gap", /*awaiting_resend=*/true));
+    ProgressWrite progress{"west", 1, ShardApplyProgress()};
+    progress.progress.set_next_offset(8);
+    failing.progress.push_back(progress);
+    absl::StatusOr<int64_t> result = store_->CommitWrite(failing);
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(std::string(result.status().message()),
+                HasSubstr(std::string(fault::kStoreWriteDlq)));
+
+    // Nothing of it is visible.
+    absl::StatusOr<std::optional<WorkflowMutableState>> state =
+        store_->GetWorkflowState(failing_key);
+    ASSERT_TRUE(state.ok()) << state.status();
+    EXPECT_FALSE(state->has_value());
+    EXPECT_EQ(store_->ReadEvent(failing_key, 1, 1).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(store_->ReadEvent(failing_key, 2, 1).status().code(), absl::StatusCode::kNotFound);
+    absl::StatusOr<std::optional<std::string>> run = store_->GetCurrentRun("ns", "failing");
+    ASSERT_TRUE(run.ok()) << run.status();
+    EXPECT_FALSE(run->has_value());
+    absl::StatusOr<ShardApplyProgress> stored = store_->GetApplyProgress("west", 1);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->next_offset(), 0);
+    EXPECT_TRUE(AllParked().empty());
+    EXPECT_EQ(store_->ParkedCount(), 0);
+    EXPECT_EQ(store_->AwaitingResendCount(), 0);
+    EXPECT_EQ(store_->OutboxNextTaskId(0), 2);
+    absl::StatusOr<std::vector<ReplicationTask>> outbox = store_->ReadOutbox(0, 2, 100);
+    ASSERT_TRUE(outbox.ok()) << outbox.status();
+    EXPECT_TRUE(outbox->empty());
+    EXPECT_EQ(store_->SyncedGroups(), groups_before);
+    EXPECT_EQ(store_->SyncedWrites(), writes_before);
+
+    // Latched: every later write fails, with or without a DLQ entry.
+    const absl::Status latched = store_->WriteError();
+    EXPECT_EQ(latched.code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(std::string(latched.message()), HasSubstr(std::string(fault::kStoreWriteDlq)));
+    StoreWrite later = StartRun(Key("ns", "later"), 1, 1);
+    EXPECT_EQ(store_->CommitWrite(later).status().code(), absl::StatusCode::kUnavailable);
+    Store::WriteTicket ticket;
+    EXPECT_EQ(store_->QueueWrite(later, ticket).code(), absl::StatusCode::kUnavailable);
+  }
+  ASSERT_FALSE(fault::Armed(fault::kStoreWriteDlq));
+
+  // Disarming does not unlatch: the failed write's outcome stays unknown until a restart.
+  StoreWrite after_disarm = StartRun(Key("ns", "after-disarm"), 1, 1);
+  EXPECT_EQ(store_->CommitWrite(after_disarm).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(store_->WriteError().ok());
+  absl::StatusOr<std::optional<WorkflowMutableState>> later_state =
+      store_->GetWorkflowState(Key("ns", "later"));
+  ASSERT_TRUE(later_state.ok()) << later_state.status();
+  EXPECT_FALSE(later_state->has_value());
+  EXPECT_EQ(store_->OutboxNextTaskId(1), 0);
+
+  // After a restart the failed write never happened, and writes succeed again.
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_TRUE(store_->WriteError().ok()) << store_->WriteError();
+  absl::StatusOr<std::optional<WorkflowMutableState>> state = store_->GetWorkflowState(failing_key);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_FALSE(state->has_value());
+  EXPECT_EQ(store_->ParkedCount(), 0);
+  EXPECT_EQ(store_->AwaitingResendCount(), 0);
+  EXPECT_EQ(store_->OutboxNextTaskId(0), 2);
+  StoreWrite retry = StartRun(failing_key, 2, 0);
+  retry.parked.push_back(MakeParked(PARK_REASON_GAP, 7, "gap", /*awaiting_resend=*/true));
+  EXPECT_EQ(Commit(retry), 2);
+  EXPECT_EQ(retry.parked[0].sequence(), 1);
+  EXPECT_EQ(store_->ParkedCount(), 1);
+  EXPECT_EQ(store_->AwaitingResendCount(), 1);
 }
 
 }  // namespace
@@ -696,8 +1351,8 @@ TEST(GroupCommitterTest, AFailedGroupLatchesEveryLaterWrite) {
 namespace xdc {
 namespace {
 
-ApplyBatch::WorkflowUpdate RunStart(const WorkflowKey& key, int64_t start_time) {
-  ApplyBatch::WorkflowUpdate update;
+WorkflowWrite RunStart(const WorkflowKey& key, int64_t start_time) {
+  WorkflowWrite update;
   update.state = StateAfter(key, {{1, 1}});
   update.state.set_start_time_unix_micros(start_time);
   update.events = BranchEvents({{1, 1}}, 1, 1);
@@ -712,20 +1367,26 @@ TEST_F(StoreTest, CurrentRunOnlyMovesToALaterRun) {
     EXPECT_TRUE(run.ok()) << run.status();
     return run.ok() && run->has_value() ? **run : std::string("<none>");
   };
-  ApplyBatch newer;
+  StoreWrite newer;
   newer.workflows.push_back(RunStart(Key("ns", "wf", "r2"), 200));
-  ASSERT_TRUE(store_->CommitApply(newer).ok());
+  ASSERT_TRUE(store_->CommitWrite(newer).ok());
   // A resent start of the older run arrives after the newer one.
-  ApplyBatch older;
+  StoreWrite older;
   older.workflows.push_back(RunStart(Key("ns", "wf", "r1"), 100));
-  ASSERT_TRUE(store_->CommitApply(older).ok());
+  ASSERT_TRUE(store_->CommitWrite(older).ok());
   EXPECT_EQ(current(), "r2");
-  // Within one batch too, whatever the order.
-  ApplyBatch both;
+  // Within one write too, whatever the order.
+  StoreWrite both;
   both.workflows.push_back(RunStart(Key("ns", "wf", "r4"), 400));
   both.workflows.push_back(RunStart(Key("ns", "wf", "r3"), 300));
-  ASSERT_TRUE(store_->CommitApply(both).ok());
+  ASSERT_TRUE(store_->CommitWrite(both).ok());
   EXPECT_EQ(current(), "r4");
+  // And within one group of separate writes, whatever the queue order.
+  std::vector<StoreWrite> group(2);
+  group[0].workflows.push_back(RunStart(Key("ns", "wf", "r6"), 600));
+  group[1].workflows.push_back(RunStart(Key("ns", "wf", "r5"), 500));
+  ASSERT_NO_FATAL_FAILURE(CommitAsOneGroup(group));
+  EXPECT_EQ(current(), "r6");
   // The older run's own state is still stored.
   absl::StatusOr<std::optional<WorkflowMutableState>> r1 =
       store_->GetWorkflowState(Key("ns", "wf", "r1"));

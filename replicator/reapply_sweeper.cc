@@ -1,0 +1,101 @@
+#include "replicator/reapply_sweeper.h"
+
+#include <cstdio>
+#include <vector>
+
+#include "protocol/reapplication.h"
+#include "protocol/shard_hash.h"
+
+namespace xdc {
+
+ReapplySweeper::ReapplySweeper(const DaemonConfig& config, Store& store, WorkflowWriter& writer,
+                               const TaskApplier& task_applier)
+    : config_(config), store_(store), writer_(writer), task_applier_(task_applier) {}
+
+ReapplySweeper::~ReapplySweeper() { Stop(); }
+
+void ReapplySweeper::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ReapplySweeper::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ReapplySweeper::Request(const std::string& namespace_id) {
+  {
+    std::lock_guard lock(mu_);
+    requests_.push_back(namespace_id);
+  }
+  cv_.notify_all();
+}
+
+void ReapplySweeper::Run() {
+  while (true) {
+    std::string namespace_id;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !requests_.empty(); });
+      if (stopping_) return;
+      namespace_id = std::move(requests_.front());
+      requests_.pop_front();
+    }
+    absl::StatusOr<int64_t> reapplied = Sweep(namespace_id);
+    if (!reapplied.ok()) {
+      std::fprintf(stderr, "xdcd: reapplication sweep of namespace %s failed: %s\n",
+                   namespace_id.c_str(), reapplied.status().ToString().c_str());
+    } else if (*reapplied > 0) {
+      std::fprintf(stderr,
+                   "xdcd: reapplied %lld signals/cancels/terminations of losing branches in "
+                   "namespace %s now that it is active here\n",
+                   static_cast<long long>(*reapplied), namespace_id.c_str());
+    }
+  }
+}
+
+absl::StatusOr<int64_t> ReapplySweeper::Sweep(const std::string& namespace_id) {
+  if (!task_applier_.ActiveFor(namespace_id).has_value()) return 0;
+  std::vector<WorkflowKey> pending;
+  if (absl::Status s = store_.ForEachWorkflow(namespace_id,
+                                              [&](const WorkflowMutableState& state) {
+                                                if (state.reapply_pending()) {
+                                                  pending.push_back(state.key());
+                                                }
+                                                return absl::OkStatus();
+                                              });
+      !s.ok()) {
+    return s;
+  }
+  int64_t reapplied = 0;
+  for (const WorkflowKey& key : pending) {
+    const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
+    absl::StatusOr<int64_t> done =
+        writer_.Commit(shard, [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+          absl::StatusOr<std::optional<WorkflowMutableState>> state = view.State(key);
+          if (!state.ok()) return state.status();
+          if (!state->has_value() || !(*state)->reapply_pending()) return absl::OkStatus();
+          WorkflowMutableState updated = **state;
+          absl::StatusOr<ReapplyOutcome> outcome =
+              Reapply(updated, view.Events(key), task_applier_.ActiveFor(namespace_id));
+          if (!outcome.ok()) return outcome.status();
+          WorkflowWrite update;
+          update.state = updated;
+          update.events = outcome->appended;
+          write.workflows.push_back(std::move(update));
+          if (!outcome->appended.empty()) {
+            write.outbox_task = task_applier_.LocalTask(shard, updated, outcome->appended);
+          }
+          reapplied += static_cast<int64_t>(outcome->appended.size());
+          return absl::OkStatus();
+        });
+    if (!done.ok()) return done.status();
+  }
+  return reapplied;
+}
+
+}  // namespace xdc

@@ -1,0 +1,48 @@
+// Turns one replication task into a StoreWrite: the conflict resolver's decision against the
+// run's newest state (protocol/conflict_resolver.h), plus an outbox task that replicates the
+// copies reapplication appended. Used for tasks from a peer's stream (PeerApplier) and for
+// retries of parked tasks (automatic after a resend, and `xdcctl dlq retry`).
+//
+// Reapplication happens only where this cluster is the namespace's active cluster, owns its
+// failover version and the namespace is not in handover.
+//
+// Thread-safety: Stage() is called under the WorkflowWriter's shard lock; the class itself holds
+// no mutable state.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/conflict_resolver.h"
+#include "protocol/xdc.pb.h"
+#include "replicator/clock.h"
+#include "replicator/namespace_registry.h"
+#include "replicator/workflow_writer.h"
+
+namespace xdc {
+
+class TaskApplier {
+ public:
+  TaskApplier(const DaemonConfig& config, NamespaceRegistry& namespaces, Clock clock);
+
+  // Decides `task` and adds its effects to `write` (nothing unless the action is kApply).
+  [[nodiscard]] ApplyDecision Stage(const ReplicationTask& task, WorkflowWriter::View& view,
+                                    StoreWrite& write) const;
+
+  // The outbox task that replicates `events`, which this cluster just appended to the current
+  // branch of `state` (reapplied copies).
+  [[nodiscard]] ReplicationTask LocalTask(int32_t shard, const WorkflowMutableState& state,
+                                          const std::vector<HistoryEvent>& events) const;
+
+  // The context reapplication needs when this cluster may write to the namespace now.
+  [[nodiscard]] std::optional<ActiveContext> ActiveFor(const std::string& namespace_id) const;
+
+ private:
+  const DaemonConfig& config_;
+  const int64_t initial_failover_version_;
+  NamespaceRegistry& namespaces_;
+  Clock clock_;
+};
+
+}  // namespace xdc
