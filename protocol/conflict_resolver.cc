@@ -112,6 +112,14 @@ ApplyDecision DecideApply(const std::optional<WorkflowMutableState>& local,
   if (CurrentBranch(histories) == nullptr) {
     return Reject(ApplyAction::kInvalid, "local workflow state has no current branch");
   }
+  for (int i = 0; i < histories.histories_size(); ++i) {
+    const VersionHistory& branch = histories.histories(i);
+    if (branch.items_size() == 0) continue;  // a run with no events yet
+    if (absl::Status s = ValidateVersionHistory(branch); !s.ok()) {
+      return Reject(ApplyAction::kInvalid,
+                    absl::StrFormat("local branch %d of the run is malformed: %s", i, s.message()));
+    }
+  }
   VersionHistory incoming;
   *incoming.mutable_items() = task.version_history_items();
   const int64_t first_event_id = task.events(0).event_id();

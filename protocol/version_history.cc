@@ -45,6 +45,10 @@ int64_t LastEventId(const VersionHistory& history) {
 
 absl::StatusOr<VersionHistoryItem> FindLowestCommonAncestor(const VersionHistory& local,
                                                             const VersionHistory& remote) {
+  for (const VersionHistory* history : {&local, &remote}) {
+    if (history->items_size() == 0) continue;  // shares nothing: NOT_FOUND below
+    if (absl::Status s = ValidateVersionHistory(*history); !s.ok()) return s;
+  }
   // Walk both from the tail. Versions ascend, so the first version both hold is the deepest
   // shared one; within it both branches agree up to the smaller of the two last event ids.
   int i = local.items_size() - 1;

@@ -26,9 +26,8 @@ namespace xdc {
 [[nodiscard]] int64_t LastEventId(const VersionHistory& history);
 
 // Lowest common ancestor of two branches: the item (event id, version) up to which both agree.
-// Returns NOT_FOUND when they share no event (they disagree on event 1). Both must pass
-// ValidateVersionHistory (tasks are validated on arrival; local branches were built by
-// AddEventToHistory); malformed input gives a meaningless answer, never a crash.
+// Returns NOT_FOUND when they share no event (they disagree on event 1, or one is empty), and
+// INVALID_ARGUMENT when a non-empty one fails ValidateVersionHistory.
 [[nodiscard]] absl::StatusOr<VersionHistoryItem> FindLowestCommonAncestor(
     const VersionHistory& local, const VersionHistory& remote);
 

@@ -259,6 +259,18 @@ TEST(DecideApplyTest, LocalStateWithoutCurrentBranchIsInvalid) {
   EXPECT_FALSE(decision.reason.empty());
 }
 
+TEST(DecideApplyTest, MalformedLocalBranchIsInvalidNotACrash) {
+  MapEventReader store;
+  WorkflowMutableState local = LocalState({{3, 1}}, store);
+  // A damaged stored state: the items go backwards.
+  VersionHistoryItem* item = local.mutable_version_histories()->mutable_histories(0)->add_items();
+  item->set_event_id(2);
+  item->set_version(2);
+  const ApplyDecision decision = DecideApply(local, MakeTask({{4, 1}}, 4, 4), store, std::nullopt);
+  EXPECT_EQ(decision.action, ApplyAction::kInvalid);
+  EXPECT_NE(decision.reason.find("malformed"), std::string::npos) << decision.reason;
+}
+
 void ExpectInvalid(const ReplicationTask& task, const std::string& what) {
   EXPECT_FALSE(ValidateReplicationTask(task).ok()) << what;
   for (const std::optional<WorkflowMutableState>& local :

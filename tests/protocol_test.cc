@@ -996,13 +996,19 @@ TEST(VersionHistoryTest, ValidateVersionHistoryRejectsMalformedInput) {
   }
 }
 
-TEST(VersionHistoryTest, LcaOfMalformedInputDoesNotCrash) {
+TEST(VersionHistoryTest, LcaOfMalformedInputIsRejected) {
   std::vector<std::pair<std::string, VersionHistory>> inputs = MalformedHistories();
   inputs.emplace_back("valid", History({{3, 1}, {5, 2}}));
   for (const auto& [name_a, a] : inputs) {
     for (const auto& [name_b, b] : inputs) {
       const absl::StatusOr<VersionHistoryItem> lca = FindLowestCommonAncestor(a, b);
-      if (a.items_size() == 0 || b.items_size() == 0) {
+      auto malformed = [](const VersionHistory& h) {
+        return h.items_size() > 0 && !ValidateVersionHistory(h).ok();
+      };
+      if (malformed(a) || malformed(b)) {
+        EXPECT_EQ(lca.status().code(), absl::StatusCode::kInvalidArgument)
+            << name_a << " / " << name_b;
+      } else if (a.items_size() == 0 || b.items_size() == 0) {
         EXPECT_EQ(lca.status().code(), absl::StatusCode::kNotFound) << name_a << " / " << name_b;
       }
     }
