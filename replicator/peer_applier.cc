@@ -10,7 +10,6 @@
 #include "protocol/shard_hash.h"
 #include "protocol/task_sequence.h"
 #include "protocol/version_history.h"
-#include "store/keys.h"
 
 namespace xdc {
 

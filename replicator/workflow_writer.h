@@ -71,7 +71,8 @@ class WorkflowWriter {
     std::vector<std::unique_ptr<Reader>> readers_;
   };
 
-  // A queued write; pass it to Wait().
+  // A queued write. Every queued Pending must be passed to Wait() before it is destroyed: the
+  // committer holds its ticket and the shard keeps its in-flight state until then.
   class Pending {
    public:
     [[nodiscard]] const StoreWrite& write() const { return write_; }
