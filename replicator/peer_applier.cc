@@ -220,24 +220,28 @@ bool PeerApplier::WaitForWrites(Pending& pending) {
   return false;
 }
 
-void PeerApplier::QueueWithProgress(
-    int32_t shard, Pending& pending,
-    const std::function<void(WorkflowWriter::View&, StoreWrite&)>& build) {
-  absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> queued =
-      writer_.Queue(shard == kControlShard ? 0 : shard,
-                    [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
-                      write.durability = Durability::kUnsynced;
-                      build(view, write);
-                      write.progress.push_back({peer_, shard, ProgressFor(shard, pending)});
-                      return absl::OkStatus();
-                    });
+bool PeerApplier::Queue(int32_t shard, Pending& pending, const WorkflowWriter::BuildFn& build) {
+  absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> queued = writer_.Queue(shard, build);
   if (!queued.ok()) {
     pending.halt_reason =
         absl::StrFormat("applier for peer %s halted: %s; restart xdcd after fixing the cause",
                         peer_, queued.status().ToString());
-    return;
+    return false;
   }
   pending.writes.push_back(*std::move(queued));
+  return true;
+}
+
+void PeerApplier::QueueWithProgress(
+    int32_t shard, Pending& pending,
+    const std::function<void(WorkflowWriter::View&, StoreWrite&)>& build) {
+  Queue(shard == kControlShard ? 0 : shard, pending,
+        [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+          write.durability = Durability::kUnsynced;
+          build(view, write);
+          write.progress.push_back({peer_, shard, ProgressFor(shard, pending)});
+          return absl::OkStatus();
+        });
 }
 
 ParkedTask PeerApplier::MakeParked(const KafkaMessage& message, int32_t shard, ParkReason reason,
@@ -465,18 +469,13 @@ void PeerApplier::ServeResend(const ResendRequest& request, Pending& pending) {
     }
     *task.mutable_version_history_items() =
         TruncateHistory(branch, events[end - 1].event_id())->items();
-    absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> queued =
-        writer_.Queue(shard, [&](WorkflowWriter::View&, StoreWrite& write) -> absl::Status {
+    const bool queued =
+        Queue(shard, pending, [&](WorkflowWriter::View&, StoreWrite& write) -> absl::Status {
           write.durability = Durability::kUnsynced;  // a lost answer is asked for again
           write.outbox_task = task;
           return absl::OkStatus();
         });
-    if (!queued.ok()) {
-      pending.halt_reason = absl::StrFormat("applier for peer %s halted: %s; restart xdcd", peer_,
-                                            queued.status().ToString());
-      return;
-    }
-    pending.writes.push_back(*std::move(queued));
+    if (!queued) return;
     probe_.resends_served->Increment();
     begin = end;
   }
@@ -495,8 +494,9 @@ void PeerApplier::RetryParked(Pending& pending) {
       HistoryMessage decoded;
       if (!DecodeFrame(entry.raw_message(), decoded).ok()) continue;  // not a gap entry
       const ReplicationTask& task = decoded.task();
-      absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> queued = writer_.Queue(
-          entry.shard(), [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+      const bool queued = Queue(
+          entry.shard(), pending,
+          [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
             write.durability = Durability::kUnsynced;
             ApplyDecision decision = task_applier_.Stage(task, view, write);
             if (decision.action == ApplyAction::kApply ||
@@ -546,12 +546,7 @@ void PeerApplier::RetryParked(Pending& pending) {
             write.parked.push_back(std::move(updated));
             return absl::OkStatus();
           });
-      if (!queued.ok()) {
-        pending.halt_reason = absl::StrFormat("applier for peer %s halted: %s; restart xdcd", peer_,
-                                              queued.status().ToString());
-        return;
-      }
-      pending.writes.push_back(*std::move(queued));
+      if (!queued) return;
     }
   }
 }

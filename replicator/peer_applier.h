@@ -100,7 +100,9 @@ class PeerApplier {
       const std::vector<int64_t>& high_watermarks);
   void ApplyHistory(const KafkaMessage& message, Pending& pending);
   void ApplyControl(const KafkaMessage& message, Pending& pending);
-  // Queues `build`'s write plus the shard's progress; records a halt reason if it cannot.
+  // Queues `build`'s write; false, with a halt reason recorded, if the store refused it.
+  bool Queue(int32_t shard, Pending& pending, const WorkflowWriter::BuildFn& build);
+  // Queues `build`'s write plus the shard's progress (a halt reason if it cannot).
   void QueueWithProgress(int32_t shard, Pending& pending,
                          const std::function<void(WorkflowWriter::View&, StoreWrite&)>& build);
   [[nodiscard]] ParkedTask MakeParked(const KafkaMessage& message, int32_t shard, ParkReason reason,
