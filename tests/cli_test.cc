@@ -162,6 +162,28 @@ TEST_F(CliTest, XdcctlDrivesEveryOperation) {
   CommandResult dlq = RunCommand(ctl + " dlq --limit 5");
   EXPECT_EQ(dlq.exit_code, 0);
   EXPECT_THAT(dlq.output, HasSubstr("0 parked tasks"));
+  EXPECT_THAT(RunCommand(ctl + " dlq list").output, HasSubstr("0 parked tasks"));
+  CommandResult retry_all = RunCommand(ctl + " dlq retry --all");
+  EXPECT_EQ(retry_all.exit_code, 0) << retry_all.output;
+  EXPECT_THAT(retry_all.output, HasSubstr("0 entries left in the DLQ"));
+  CommandResult purge_missing = RunCommand(ctl + " dlq purge 7");
+  EXPECT_EQ(purge_missing.exit_code, 0) << purge_missing.output;
+  EXPECT_THAT(purge_missing.output, HasSubstr("#7 not_found"));
+  CommandResult purge_nothing = RunCommand(ctl + " dlq purge");
+  EXPECT_EQ(purge_nothing.exit_code, 2) << purge_nothing.output;
+  EXPECT_THAT(purge_nothing.output, HasSubstr("needs --all or DLQ sequences"));
+
+  // Forced failover is sent to the cluster that activates; graceful handover is not built yet.
+  CommandResult already = RunCommand(ctl + " namespace failover orders --to east --force");
+  EXPECT_EQ(already.exit_code, 0) << already.output;
+  EXPECT_THAT(already.output, HasSubstr("active=east failover_version=1"));
+  CommandResult elsewhere = RunCommand(ctl + " namespace failover orders --to west --force");
+  EXPECT_EQ(elsewhere.exit_code, 1) << elsewhere.output;
+  EXPECT_THAT(elsewhere.output, HasSubstr("send it to 'west'"));
+  CommandResult graceful = RunCommand(ctl + " namespace failover orders --to east");
+  EXPECT_EQ(graceful.exit_code, 1) << graceful.output;
+  EXPECT_THAT(graceful.output, HasSubstr("graceful handover is not available yet"));
+
   CommandResult self_compare =
       RunCommand(ctl + " compare --namespace orders --peer " + (*listening)[1]);
   EXPECT_EQ(self_compare.exit_code, 0) << self_compare.output;
