@@ -69,14 +69,19 @@ struct BranchMatch {
   bool extends = false;  // the LCA is the branch's tail
 };
 
-BranchMatch MatchBranch(const VersionHistories& histories, const VersionHistory& incoming) {
+// INVALID_ARGUMENT names a malformed local branch (`incoming` was validated with the task).
+absl::StatusOr<BranchMatch> MatchBranch(const VersionHistories& histories,
+                                        const VersionHistory& incoming) {
   BranchMatch best{.index = -1, .lca_event_id = -1};
   for (int i = 0; i < histories.histories_size(); ++i) {
     const VersionHistory& branch = histories.histories(i);
     int64_t lca = 0;
-    if (absl::StatusOr<VersionHistoryItem> found = FindLowestCommonAncestor(branch, incoming);
-        found.ok()) {
+    absl::StatusOr<VersionHistoryItem> found = FindLowestCommonAncestor(branch, incoming);
+    if (found.ok()) {
       lca = found->event_id();
+    } else if (!absl::IsNotFound(found.status())) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "local branch %d of the run is malformed: %s", i, found.status().message()));
     }
     const bool extends = lca == LastEventId(branch);
     if (lca > best.lca_event_id || (lca == best.lca_event_id && extends && !best.extends)) {
@@ -112,20 +117,14 @@ ApplyDecision DecideApply(const std::optional<WorkflowMutableState>& local,
   if (CurrentBranch(histories) == nullptr) {
     return Reject(ApplyAction::kInvalid, "local workflow state has no current branch");
   }
-  for (int i = 0; i < histories.histories_size(); ++i) {
-    const VersionHistory& branch = histories.histories(i);
-    if (branch.items_size() == 0) continue;  // a run with no events yet
-    if (absl::Status s = ValidateVersionHistory(branch); !s.ok()) {
-      return Reject(ApplyAction::kInvalid,
-                    absl::StrFormat("local branch %d of the run is malformed: %s", i, s.message()));
-    }
-  }
   VersionHistory incoming;
   *incoming.mutable_items() = task.version_history_items();
   const int64_t first_event_id = task.events(0).event_id();
   const int64_t last_event_id = task.events(task.events_size() - 1).event_id();
 
-  const BranchMatch match = MatchBranch(histories, incoming);
+  const absl::StatusOr<BranchMatch> matched = MatchBranch(histories, incoming);
+  if (!matched.ok()) return Reject(ApplyAction::kInvalid, std::string(matched.status().message()));
+  const BranchMatch& match = *matched;
   const int64_t next_event_id = match.lca_event_id + 1;  // first event the task may add
   if (last_event_id < next_event_id) {
     ApplyDecision decision = Reject(
