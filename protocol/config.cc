@@ -3,9 +3,11 @@
 #include <arpa/inet.h>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -132,7 +134,79 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
         "http_listen_address: '%s' is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)",
         listen->host));
   }
+  // A map's order is unspecified: check in key order so the error is always the same.
+  const std::map<std::string, std::string> kafka_properties(config.kafka().properties().begin(),
+                                                            config.kafka().properties().end());
+  for (const auto& [key, value] : kafka_properties) {
+    if (absl::Status s = CheckKafkaProperty(key); !s.ok()) {
+      return ConfigError(std::string(s.message()));
+    }
+  }
+  const ApiConfig& api = config.api();
+  if (!api.bearer_token().empty() && !api.bearer_token_file().empty()) {
+    return ConfigError(
+        "api.bearer_token and api.bearer_token_file are both set: keep only one (the file keeps "
+        "the secret out of the config)");
+  }
+  if (!api.bearer_token().empty()) {
+    if (absl::Status s = ValidateApiToken(api.bearer_token(), "api.bearer_token"); !s.ok()) {
+      return ConfigError(std::string(s.message()));
+    }
+  }
   return absl::OkStatus();
+}
+
+absl::Status CheckKafkaProperty(std::string_view key) {
+  if (key.empty()) {
+    return absl::InvalidArgumentError("kafka.properties has an empty key: remove the entry");
+  }
+  for (const ReservedKafkaProperty& reserved : kReservedKafkaProperties) {
+    if (key == reserved.key) {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("kafka.properties '%s' is reserved (xdc sets it itself): remove it; %s",
+                          key, reserved.instead));
+    }
+  }
+  if (key.ends_with(kKafkaCallbackSuffix)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "kafka.properties '%s' is a librdkafka callback, which xdc sets itself: remove it", key));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateApiToken(std::string_view token, std::string_view source) {
+  if (token.size() < kMinApiTokenBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s is %d bytes: use a token of at least %d bytes (e.g. the output of `openssl rand -hex "
+        "32`)",
+        source, token.size(), kMinApiTokenBytes));
+  }
+  for (const char c : token) {
+    // Visible ASCII: what an HTTP header value carries unchanged.
+    if (c < '!' || c > '~') {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s contains a space, a control or a non-ASCII character: use only visible ASCII "
+          "characters (e.g. the output of `openssl rand -hex 32`)",
+          source));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ApiTokenFromFile(std::string_view contents, std::string_view path) {
+  std::string_view line = contents.substr(0, contents.find('\n'));
+  while (!line.empty() && absl::ascii_isspace(static_cast<unsigned char>(line.back()))) {
+    line.remove_suffix(1);
+  }
+  const std::string source = absl::StrCat("api.bearer_token_file ", std::string(path));
+  if (line.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s has no token on its first line: write the token there (at least %d "
+                        "visible ASCII characters)",
+                        source, kMinApiTokenBytes));
+  }
+  if (absl::Status s = ValidateApiToken(line, source); !s.ok()) return s;
+  return std::string(line);
 }
 
 const ClusterConfig* FindCluster(const DaemonConfig& config, std::string_view name) {

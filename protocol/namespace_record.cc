@@ -1,6 +1,9 @@
 #include "protocol/namespace_record.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
+#include "protocol/handover.h"
 
 namespace xdc {
 
@@ -25,10 +28,15 @@ std::optional<NamespaceRecord> MergeNamespaceRecord(const std::optional<Namespac
   if (!local.has_value()) return incoming;
   NamespaceRecord merged = *local;
   bool changed = false;
-  if (incoming.failover_version() > local->failover_version()) {
+  if (FailoverPartNewer(incoming, *local)) {
     merged.set_active_cluster(incoming.active_cluster());
     merged.set_failover_version(incoming.failover_version());
     merged.set_state(incoming.state());
+    merged.set_state_sequence(incoming.state_sequence());
+    *merged.mutable_handover() = incoming.handover();
+    merged.set_last_proposed_version(
+        std::max(local->last_proposed_version(), incoming.last_proposed_version()));
+    *merged.mutable_failover_history() = incoming.failover_history();
     changed = true;
   }
   if (incoming.config_version() > local->config_version()) {

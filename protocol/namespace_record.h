@@ -17,7 +17,8 @@ inline constexpr size_t kMaxNamespaceNameBytes = 255;
 
 // Merges a record received from a peer into the local one (nullopt: unknown locally). Returns
 // the record to store, or nullopt if `incoming` brings nothing newer. The failover part (active
-// cluster, failover version, state) is taken from the record with the higher failover_version;
+// cluster, failover version, state, handover, history) is taken from the record with the higher
+// (failover_version, state_sequence) (protocol/handover.h);
 // the settings (member clusters) from the one with the higher config_version. Never wall-clock.
 [[nodiscard]] std::optional<NamespaceRecord> MergeNamespaceRecord(
     const std::optional<NamespaceRecord>& local, const NamespaceRecord& incoming);

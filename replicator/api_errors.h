@@ -13,6 +13,9 @@ inline constexpr char kActiveClusterPayload[] = "xdc.active_cluster";
 // Errors without it need a change first: another cluster, a new request, or an operator.
 inline constexpr char kRetryablePayload[] = "xdc.retryable";
 
+// With a retryable error: a hint of when to retry, in ms (ErrorResponse.retry_after_ms).
+inline constexpr char kRetryAfterMsPayload[] = "xdc.retry_after_ms";
+
 inline void MarkRetryable(absl::Status& status) {
   status.SetPayload(kRetryablePayload, absl::Cord("true"));
 }

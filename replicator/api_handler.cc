@@ -31,6 +31,10 @@ ApiResponse Error(const absl::Status& status) {
     error.set_active_cluster(std::string(*active));
   }
   error.set_retryable(IsRetryable(status));
+  if (auto after = status.GetPayload(kRetryAfterMsPayload)) {
+    int64_t ms = 0;
+    if (absl::SimpleAtoi(std::string(*after), &ms)) error.set_retry_after_ms(ms);
+  }
   return Json(error, HttpStatusFor(status.code()));
 }
 
@@ -103,11 +107,12 @@ int HttpStatusFor(absl::StatusCode code) {
 }
 
 ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
-                       WriteService& writes, DlqService& dlq,
+                       WriteService& writes, DlqService& dlq, HandoverCoordinator& handover,
                        std::function<StatusResponse()> status, xdc::Metrics& metrics)
     : tunables_(tunables),
       store_(store),
       namespaces_(namespaces),
+      handover_(handover),
       writes_(writes),
       dlq_(dlq),
       status_(std::move(status)),
@@ -155,13 +160,32 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
     return Json(response);
   }
   constexpr std::string_view kNamespacePrefix = "/v1/namespaces/";
-  constexpr std::string_view kFailoverSuffix = "/failover";
-  if (path.starts_with(kNamespacePrefix) && path.ends_with(kFailoverSuffix) && post) {
-    const std::string name = PercentDecode(path.substr(
-        kNamespacePrefix.size(), path.size() - kNamespacePrefix.size() - kFailoverSuffix.size()));
-    return Call<FailoverRequest>(body, [&](const FailoverRequest& r) {
-      return namespaces_.Failover(name, r.target_cluster(), r.force());
-    });
+  // /v1/namespaces/{name}/{action}: the action is the last segment (names have no '/').
+  std::string name;
+  std::string action;
+  if (path.starts_with(kNamespacePrefix)) {
+    const std::string rest = path.substr(kNamespacePrefix.size());
+    const size_t slash = rest.find('/');
+    name = PercentDecode(rest.substr(0, slash));
+    if (slash != std::string::npos) action = rest.substr(slash + 1);
+  }
+  if (!name.empty() && action == "failover" && post) {
+    return Call<FailoverRequest>(
+        body, [&](const FailoverRequest& r) { return handover_.Failover(name, r); });
+  }
+  if (!name.empty() && action == "cancel-handover" && post) {
+    CancelHandoverRequest request;
+    if (!body.empty()) {
+      if (absl::Status s = ParseBody(body, request); !s.ok()) return Error(s);
+    }
+    absl::StatusOr<NamespaceRecord> record = handover_.Cancel(name, request.reason());
+    if (!record.ok()) return Error(record.status());
+    return Json(*record);
+  }
+  if (!name.empty() && action == "describe" && get) {
+    absl::StatusOr<DescribeNamespaceResponse> described = handover_.Describe(name);
+    if (!described.ok()) return Error(described.status());
+    return Json(*described);
   }
   if (path == "/v1/dlq/retry" && post) {
     return Call<DlqRequest>(body, [&](const DlqRequest& r) { return dlq_.Retry(r); });
@@ -169,9 +193,8 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
   if (path == "/v1/dlq/purge" && post) {
     return Call<DlqRequest>(body, [&](const DlqRequest& r) { return dlq_.Purge(r); });
   }
-  if (path.starts_with(kNamespacePrefix) && get) {
-    absl::StatusOr<NamespaceRecord> record =
-        namespaces_.Get(PercentDecode(path.substr(kNamespacePrefix.size())));
+  if (!name.empty() && action.empty() && get) {
+    absl::StatusOr<NamespaceRecord> record = namespaces_.Get(name);
     if (!record.ok()) return Error(record.status());
     return Json(*record);
   }
@@ -181,14 +204,14 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
       {"/v1/history", "GET"},    {"/v1/digests", "GET"},   {"/v1/dlq", "GET"},
       {"/v1/append", "POST"},    {"/v1/signal", "POST"},   {"/v1/namespaces", "GET or POST"},
       {"/v1/dlq/retry", "POST"}, {"/v1/dlq/purge", "POST"}};
-  const bool namespace_path = path.starts_with(kNamespacePrefix);
-  if (auto allowed = kAllowedMethods.find(path);
-      allowed != kAllowedMethods.end() || namespace_path) {
-    ApiResponse response = Error(
-        absl::InvalidArgumentError(absl::StrFormat("%s does not take %s; use %s", path, method,
-                                                   !namespace_path               ? allowed->second
-                                                   : path.ends_with("/failover") ? "POST"
-                                                                                 : "GET")));
+  static const std::map<std::string, std::string> kNamespaceActions = {
+      {"", "GET"}, {"describe", "GET"}, {"failover", "POST"}, {"cancel-handover", "POST"}};
+  auto allowed = kAllowedMethods.find(path);
+  auto action_allowed = kNamespaceActions.find(action);
+  if (name.empty() ? allowed != kAllowedMethods.end() : action_allowed != kNamespaceActions.end()) {
+    ApiResponse response = Error(absl::InvalidArgumentError(
+        absl::StrFormat("%s does not take %s; use %s", path, method,
+                        name.empty() ? allowed->second : action_allowed->second)));
     response.status = 405;
     return response;
   }

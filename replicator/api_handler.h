@@ -3,7 +3,9 @@
 //   POST /v1/namespaces              RegisterNamespaceRequest -> NamespaceRecord
 //   GET  /v1/namespaces              -> ListNamespacesResponse
 //   GET  /v1/namespaces/{name}       -> NamespaceRecord
-//   POST /v1/namespaces/{name}/failover  FailoverRequest -> NamespaceRecord (forced only)
+//   GET  /v1/namespaces/{name}/describe  -> DescribeNamespaceResponse (handover, failover damage)
+//   POST /v1/namespaces/{name}/failover  FailoverRequest -> NamespaceRecord (graceful or forced)
+//   POST /v1/namespaces/{name}/cancel-handover  [CancelHandoverRequest] -> NamespaceRecord
 //   POST /v1/append                  AppendRequest -> AppendResponse
 //   POST /v1/signal                  SignalRequest -> AppendResponse
 //   GET  /v1/history?namespace=&workflow_id=[&run_id=]   -> GetHistoryResponse
@@ -28,6 +30,7 @@
 #include "absl/status/status.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/dlq_service.h"
+#include "replicator/handover_coordinator.h"
 #include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
 #include "replicator/tunables.h"
@@ -54,8 +57,8 @@ struct ApiResponse {
 class ApiHandler {
  public:
   ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
-             WriteService& writes, DlqService& dlq, std::function<StatusResponse()> status,
-             Metrics& metrics);
+             WriteService& writes, DlqService& dlq, HandoverCoordinator& handover,
+             std::function<StatusResponse()> status, Metrics& metrics);
 
   [[nodiscard]] ApiResponse Handle(const ApiRequest& request);
 
@@ -71,6 +74,7 @@ class ApiHandler {
   const Tunables& tunables_;
   Store& store_;
   NamespaceRegistry& namespaces_;
+  HandoverCoordinator& handover_;
   WriteService& writes_;
   DlqService& dlq_;
   std::function<StatusResponse()> status_;

@@ -1,11 +1,37 @@
 #include "replicator/daemon.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
 
 namespace xdc {
+namespace {
+
+// The API bearer token: api.bearer_token, or read now from api.bearer_token_file ("": none).
+absl::StatusOr<std::string> ReadApiToken(const ApiConfig& api) {
+  if (api.bearer_token_file().empty()) return api.bearer_token();
+  const std::string& path = api.bearer_token_file();
+  auto unreadable = [&path](const std::string& why) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cannot read api.bearer_token_file %s (%s): check the path and that xdcd may read it", path,
+        why));
+  };
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return unreadable("it is a directory");
+  std::ifstream in(path);
+  if (!in) return unreadable(std::strerror(errno));
+  std::string first_line;
+  std::getline(in, first_line);
+  if (in.bad()) return unreadable("read error");
+  return ApiTokenFromFile(first_line, path);
+}
+
+}  // namespace
 
 Daemon::Daemon(DaemonConfig config, Tunables tunables, Clock clock)
     : config_(std::move(config)), tunables_(tunables), clock_(std::move(clock)) {}
@@ -21,6 +47,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Tunab
 }
 
 absl::Status Daemon::Init() {
+  absl::StatusOr<std::string> api_token = ReadApiToken(config_.api());
+  if (!api_token.ok()) return api_token.status();
   const ClusterConfig* self = FindCluster(config_, config_.cluster_name());
   std::error_code ec;
   std::filesystem::create_directories(config_.data_dir(), ec);
@@ -59,7 +87,8 @@ absl::Status Daemon::Init() {
       }
     }
   }
-  if (absl::Status s = EnsureTopics(bootstrap_, topics, tunables_.topic_create_timeout_ms);
+  if (absl::Status s = EnsureTopics(bootstrap_, topics, tunables_.topic_create_timeout_ms,
+                                    KafkaPropertiesOf(config_.kafka()));
       !s.ok()) {
     return s;
   }
@@ -85,12 +114,16 @@ absl::Status Daemon::Init() {
     if (record.active_cluster() == config_.cluster_name()) sweeper_->Request(record.id());
   }
   if (absl::Status s = publisher_->Start(bootstrap_, namespaces_->List()); !s.ok()) return s;
+  handover_ = std::make_unique<HandoverCoordinator>(
+      config_, tunables_, *store_, *writer_, *namespaces_, clock_,
+      [this](ControlMessage message) { publisher_->SendControl(std::move(message)); });
+  if (absl::Status s = handover_->Start(); !s.ok()) return s;
 
   for (const ClusterConfig& cluster : config_.clusters()) {
     if (cluster.name() == config_.cluster_name()) continue;
     auto applier = std::make_unique<PeerApplier>(
         config_, tunables_, cluster.name(), *store_, *writer_, *task_applier_, *namespaces_,
-        metrics_->MakeApplierProbe(cluster.name()), clock_,
+        *handover_, metrics_->MakeApplierProbe(cluster.name()), clock_,
         [this](ControlMessage message) { publisher_->SendControl(std::move(message)); });
     if (absl::Status s = applier->Start(bootstrap_); !s.ok()) return s;
     appliers_.push_back(std::move(applier));
@@ -99,10 +132,18 @@ absl::Status Daemon::Init() {
   writes_ = std::make_unique<WriteService>(config_, tunables_, *writer_, *namespaces_,
                                            metrics_->write_probe(), clock_);
   api_ = std::make_unique<ApiHandler>(
-      tunables_, *store_, *namespaces_, *writes_, *dlq_, [this] { return Status(); }, *metrics_);
+      tunables_, *store_, *namespaces_, *writes_, *dlq_, *handover_, [this] { return Status(); },
+      *metrics_);
   http_ = std::make_unique<HttpServer>(
       [this](const ApiRequest& r) { return api_->Handle(r); }, tunables_.max_http_connections,
       tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);
+  http_->RequireBearerToken(*api_token, metrics_->api_probe());
+  if (api_token->empty()) {
+    std::fprintf(stderr,
+                 "xdcd: cluster %s: WARNING: no api.bearer_token or api.bearer_token_file in the "
+                 "config: mutating API calls are not authenticated\n",
+                 config_.cluster_name().c_str());
+  }
   absl::StatusOr<HostPort> listen = ParseHostPort(config_.http_listen_address());
   if (!listen.ok()) return listen.status();
   absl::StatusOr<uint16_t> port = http_->Start(listen->host, listen->port);
@@ -118,6 +159,7 @@ void Daemon::Stop() {
   // before it stops, so nothing calls into it afterwards.
   if (store_ != nullptr) store_->SetOutboxListener(nullptr);
   for (auto& applier : appliers_) applier->Stop();
+  if (handover_ != nullptr) handover_->Stop();
   if (sweeper_ != nullptr) sweeper_->Stop();
   if (publisher_ != nullptr) publisher_->Stop();
 }

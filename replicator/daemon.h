@@ -13,6 +13,7 @@
 #include "replicator/api_handler.h"
 #include "replicator/clock.h"
 #include "replicator/dlq_service.h"
+#include "replicator/handover_coordinator.h"
 #include "replicator/http_server.h"
 #include "replicator/kafka_client.h"
 #include "replicator/metrics.h"
@@ -58,6 +59,7 @@ class Daemon {
   std::unique_ptr<Store> store_;
   std::unique_ptr<NamespaceRegistry> namespaces_;
   std::unique_ptr<WorkflowWriter> writer_;
+  std::unique_ptr<HandoverCoordinator> handover_;
   std::unique_ptr<TaskApplier> task_applier_;
   std::unique_ptr<DlqService> dlq_;
   std::unique_ptr<ReapplySweeper> sweeper_;

@@ -62,6 +62,7 @@ absl::StatusOr<HttpResult> HttpClient::Request(const std::string& method, const 
                                              target, 11};
     request.set(http::field::host, host_port->host);
     request.set(http::field::content_type, "application/json");
+    if (!bearer_token_.empty()) request.set(http::field::authorization, "Bearer " + bearer_token_);
     request.keep_alive(true);
     request.body() = body;
     request.prepare_payload();

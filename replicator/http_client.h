@@ -42,10 +42,16 @@ class HttpClient {
 
   [[nodiscard]] const std::string& address() const { return address_; }
 
+  // Sent as "Authorization: Bearer <token>" on every later request; empty: no such header. The
+  // daemon asks for it on mutating calls when its config has api.bearer_token[_file]; a missing
+  // or wrong token is answered 401, which Call() returns as UNAUTHENTICATED.
+  void set_bearer_token(std::string token) { bearer_token_ = std::move(token); }
+
  private:
   struct Impl;
   std::string address_;
   std::chrono::milliseconds timeout_;
+  std::string bearer_token_;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -6,8 +6,12 @@
 #include <chrono>
 #include <cstdio>
 #include <list>
+#include <optional>
+#include <string_view>
 #include <thread>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "replicator/beast.h"
 
@@ -24,6 +28,8 @@ struct HttpServer::Impl {
   size_t max_connections;
   size_t max_body_bytes;
   int idle_timeout_ms;
+  std::string bearer_token;  // empty: no check; set before Start, then only read
+  ApiProbe* api_probe = nullptr;
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::thread accept_thread;
@@ -33,6 +39,9 @@ struct HttpServer::Impl {
 
   void AcceptLoop();
   void Serve(Connection& connection);
+  // The 401 answer for a request that needs the bearer token and lacks it, else nullopt.
+  [[nodiscard]] std::optional<http::response<http::string_body>> Refusal(
+      const http::request<http::string_body>& request) const;
   void ReapFinished() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 };
 
@@ -60,7 +69,59 @@ ApiResponse ErrorJson(int status, const std::string& code, const std::string& me
                                      code, message, retryable ? "true" : "false")};
 }
 
+// Equal contents, in a time that depends only on `expected`'s length (and on nothing the caller
+// does not already know), so a client cannot find the token byte by byte by timing refusals.
+bool ConstantTimeEquals(std::string_view expected, std::string_view presented) {
+  unsigned char difference = expected.size() == presented.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char other = i < presented.size() ? presented[i] : '\0';
+    difference |= static_cast<unsigned char>(expected[i] ^ other);
+  }
+  return difference == 0;
+}
+
+// The token of an "Authorization: Bearer <token>" value (the scheme is case-insensitive; a bare
+// "Bearer" carries an empty token), or nullopt for another scheme or none.
+std::optional<std::string_view> BearerToken(beast::string_view authorization) {
+  constexpr absl::string_view kScheme = "Bearer";
+  const absl::string_view value(authorization.data(), authorization.size());
+  if (!absl::StartsWithIgnoreCase(value, kScheme)) return std::nullopt;
+  const absl::string_view rest = value.substr(kScheme.size());
+  if (!rest.empty() && rest.front() != ' ') return std::nullopt;  // e.g. "BearerX"
+  const absl::string_view token = absl::StripAsciiWhitespace(rest);
+  return std::string_view(token.data(), token.size());
+}
+
+// Messages carry no quotes or backslashes: ErrorJson does not escape.
+constexpr const char* kTokenMissingMessage =
+    "this call changes state and needs the API bearer token from the daemon's config "
+    "(api.bearer_token or api.bearer_token_file): send the header Authorization: Bearer TOKEN. "
+    "xdcctl sends it when given --token TOKEN or the XDC_API_TOKEN environment variable";
+constexpr const char* kTokenWrongMessage =
+    "the bearer token does not match the daemon's (api.bearer_token or api.bearer_token_file in "
+    "its config): check the token given to xdcctl with --token or XDC_API_TOKEN";
+
 }  // namespace
+
+std::optional<http::response<http::string_body>> HttpServer::Impl::Refusal(
+    const http::request<http::string_body>& request) const {
+  if (bearer_token.empty()) return std::nullopt;
+  if (request.method() == http::verb::get || request.method() == http::verb::head) {
+    return std::nullopt;  // reads stay open
+  }
+  const std::optional<std::string_view> presented =
+      BearerToken(request[http::field::authorization]);
+  if (presented.has_value() && ConstantTimeEquals(bearer_token, *presented)) return std::nullopt;
+  if (api_probe != nullptr) api_probe->unauthenticated->Increment();
+  http::response<http::string_body> response =
+      MakeResponse(ErrorJson(401, "UNAUTHENTICATED",
+                             presented.has_value() ? kTokenWrongMessage : kTokenMissingMessage),
+                   request.version(), request.keep_alive());
+  // RFC 6750: a challenge always; error="invalid_token" when a token was sent but is wrong.
+  response.set(http::field::www_authenticate,
+               presented.has_value() ? R"(Bearer error="invalid_token")" : "Bearer");
+  return response;
+}
 
 void HttpServer::Impl::Serve(Connection& connection) {
   tcp::socket& socket = *connection.socket;
@@ -96,6 +157,13 @@ void HttpServer::Impl::Serve(Connection& connection) {
       break;
     }
     const http::request<http::string_body>& request = parser.get();
+    const bool keep_alive = request.keep_alive();
+    // The body was read (so the connection stays usable) but is dropped unseen on a refusal.
+    if (std::optional<http::response<http::string_body>> refusal = Refusal(request)) {
+      http::write(socket, *refusal, ec);
+      if (ec || !keep_alive) break;
+      continue;
+    }
     ApiResponse api;
     try {
       api = handler(ApiRequest{std::string(request.method_string()), std::string(request.target()),
@@ -103,7 +171,6 @@ void HttpServer::Impl::Serve(Connection& connection) {
     } catch (const std::exception& e) {
       api = ErrorJson(500, "INTERNAL", "internal error while handling the request");
     }
-    const bool keep_alive = request.keep_alive();
     http::write(socket, MakeResponse(api, request.version(), keep_alive), ec);
     if (ec || !keep_alive) break;
   }
@@ -162,6 +229,11 @@ HttpServer::HttpServer(Handler handler, size_t max_connections, size_t max_body_
 }
 
 HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::RequireBearerToken(std::string token, ApiProbe& probe) {
+  impl_->bearer_token = std::move(token);
+  impl_->api_probe = &probe;
+}
 
 absl::StatusOr<uint16_t> HttpServer::Start(const std::string& host, uint16_t port) {
   beast::error_code ec;

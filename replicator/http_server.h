@@ -1,6 +1,7 @@
 // HTTP/1.1 server (Boost.Beast, synchronous): one thread per connection, keep-alive, at most
 // `max_connections` at once (more are answered 503 and closed). A connection that sends nothing
-// for `idle_timeout_ms` is closed, so idle clients cannot hold every slot.
+// for `idle_timeout_ms` is closed, so idle clients cannot hold every slot. With a bearer token
+// (RequireBearerToken), mutating requests without it are refused before the handler sees them.
 //
 // Thread-safety: Start/Stop from one thread; the handler is called concurrently.
 #pragma once
@@ -15,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "replicator/api_handler.h"
+#include "replicator/metrics.h"
 
 namespace xdc {
 
@@ -24,6 +26,12 @@ class HttpServer {
 
   HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes, int idle_timeout_ms);
   ~HttpServer();
+
+  // Call before Start. With a non-empty `token`, a request whose method is not GET or HEAD must
+  // carry "Authorization: Bearer <token>" (compared in constant time); otherwise it is answered
+  // 401 UNAUTHENTICATED with "WWW-Authenticate: Bearer", its body is never acted on (the handler
+  // is not called), and probe.unauthenticated counts it. Empty `token`: every request is served.
+  void RequireBearerToken(std::string token, ApiProbe& probe);
 
   // Binds host:port (port 0 picks one) and starts accepting. Returns the bound port.
   [[nodiscard]] absl::StatusOr<uint16_t> Start(const std::string& host, uint16_t port);

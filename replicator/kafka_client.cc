@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "protocol/config.h"
 
 namespace xdc {
 namespace {
@@ -17,6 +19,13 @@ constexpr const char* kReconnectBackoffMaxMs = "500";
 // How long a produced message may wait for delivery before it is reported failed and resent.
 constexpr const char* kMessageTimeoutMs = "30000";
 constexpr size_t kErrorStringBytes = 512;
+
+// Properties whose values are secrets: never shown in an error or a log line.
+bool IsSecretProperty(std::string_view key) {
+  return key.find("password") != std::string_view::npos ||
+         key.find("secret") != std::string_view::npos || key == "ssl.key.pem" ||
+         key == "sasl.oauthbearer.config";
+}
 
 class ConfBuilder {
  public:
@@ -32,12 +41,39 @@ class ConfBuilder {
     }
     return *this;
   }
+  // The deployment's properties, after xdc's own settings (so they win over its defaults).
+  ConfBuilder& SetProperties(const KafkaProperties& properties) {
+    for (const auto& [key, value] : properties) {
+      if (!status_.ok()) break;
+      has_properties_ = true;
+      if (absl::Status s = CheckKafkaProperty(key); !s.ok()) {
+        status_ = s;
+        break;
+      }
+      char errstr[kErrorStringBytes];
+      if (rd_kafka_conf_set(conf_, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
+          RD_KAFKA_CONF_OK) {
+        std::string error = errstr;
+        if (IsSecretProperty(key) && !value.empty()) {
+          error = absl::StrReplaceAll(error, {{value, "(redacted)"}});
+        }
+        status_ =
+            absl::InvalidArgumentError(absl::StrFormat("kafka.properties '%s': %s", key, error));
+      }
+    }
+    return *this;
+  }
   rd_kafka_conf_t* get() { return conf_; }
   // Creates the handle; the conf is consumed on success.
   absl::StatusOr<rd_kafka_t*> NewHandle(rd_kafka_type_t type) {
     if (!status_.ok()) return status_;
     char errstr[kErrorStringBytes];
     rd_kafka_t* rk = rd_kafka_new(type, conf_, errstr, sizeof errstr);
+    if (rk == nullptr && has_properties_) {
+      // E.g. "ssl.ca.location failed: ...": librdkafka checks files and combinations here.
+      return absl::InvalidArgumentError(
+          absl::StrCat("creating a kafka client: ", errstr, " (check kafka.properties)"));
+    }
     if (rk == nullptr)
       return absl::InternalError(absl::StrCat("creating a kafka client: ", errstr));
     conf_ = nullptr;
@@ -47,6 +83,7 @@ class ConfBuilder {
  private:
   rd_kafka_conf_t* conf_;
   absl::Status status_;
+  bool has_properties_ = false;  // errors from rd_kafka_new may then come from them
 };
 
 absl::Status KafkaError(rd_kafka_resp_err_t err, std::string_view what) {
@@ -54,6 +91,10 @@ absl::Status KafkaError(rd_kafka_resp_err_t err, std::string_view what) {
 }
 
 }  // namespace
+
+KafkaProperties KafkaPropertiesOf(const KafkaConfig& config) {
+  return KafkaProperties(config.properties().begin(), config.properties().end());
+}
 
 std::string HistoryTopic(std::string_view cluster) {
   return absl::StrCat("xdc.", std::string(cluster), ".history");
@@ -160,9 +201,11 @@ absl::Status CreateTopics(rd_kafka_t* rk, const std::string& bootstrap,
 }  // namespace
 
 absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicSpec>& topics,
-                          int timeout_ms) {
+                          int timeout_ms, const KafkaProperties& properties) {
   ConfBuilder conf;
-  conf.Set("bootstrap.servers", bootstrap).Set("reconnect.backoff.max.ms", kReconnectBackoffMaxMs);
+  conf.Set("bootstrap.servers", bootstrap)
+      .Set("reconnect.backoff.max.ms", kReconnectBackoffMaxMs)
+      .SetProperties(properties);
   absl::StatusOr<rd_kafka_t*> created = conf.NewHandle(RD_KAFKA_PRODUCER);
   if (!created.ok()) return created.status();
   std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(*created, rd_kafka_destroy);
@@ -193,9 +236,9 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
 
 // --- KafkaProducer ---------------------------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(const std::string& bootstrap,
-                                                                     const std::string& client_id,
-                                                                     DeliveryFn on_delivery) {
+absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
+    const std::string& bootstrap, const std::string& client_id, DeliveryFn on_delivery,
+    const KafkaProperties& properties) {
   std::unique_ptr<KafkaProducer> producer(new KafkaProducer());
   producer->on_delivery_ = std::move(on_delivery);
   ConfBuilder conf;
@@ -205,7 +248,8 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(const std::
       .Set("acks", "all")
       .Set("linger.ms", "1")
       .Set("message.timeout.ms", kMessageTimeoutMs)
-      .Set("reconnect.backoff.max.ms", kReconnectBackoffMaxMs);
+      .Set("reconnect.backoff.max.ms", kReconnectBackoffMaxMs)
+      .SetProperties(properties);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), [](rd_kafka_t* rk, const rd_kafka_message_t* m,
                                              void* opaque) { OnDelivery(rk, m, opaque); });
   rd_kafka_conf_set_opaque(conf.get(), producer.get());
@@ -253,9 +297,9 @@ absl::Status KafkaProducer::Flush(int timeout_ms) {
 
 // --- KafkaConsumer ---------------------------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const std::string& bootstrap,
-                                                                     const std::string& group_id,
-                                                                     int fetch_wait_max_ms) {
+absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
+    const std::string& bootstrap, const std::string& group_id, int fetch_wait_max_ms,
+    const KafkaProperties& properties) {
   std::unique_ptr<KafkaConsumer> consumer(new KafkaConsumer());
   ConfBuilder conf;
   conf.Set("bootstrap.servers", bootstrap)
@@ -268,7 +312,8 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const std::
       .Set("auto.offset.reset", "earliest")
       .Set("fetch.wait.max.ms", std::to_string(fetch_wait_max_ms))
       .Set("topic.metadata.refresh.interval.ms", "1000")
-      .Set("reconnect.backoff.max.ms", kReconnectBackoffMaxMs);
+      .Set("reconnect.backoff.max.ms", kReconnectBackoffMaxMs)
+      .SetProperties(properties);
   absl::StatusOr<rd_kafka_t*> rk = conf.NewHandle(RD_KAFKA_CONSUMER);
   if (!rk.ok()) return rk.status();
   consumer->rk_ = *rk;

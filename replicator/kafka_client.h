@@ -5,12 +5,17 @@
 //   KafkaProducer  idempotent producer, acks=all; delivery reports through a callback
 //   KafkaConsumer  assign()-based consumer (no group rebalancing, no committed offsets)
 //
+// Every client (admin, producer, consumer) gets the deployment's KafkaProperties after xdc's own
+// settings: security.protocol, ssl.*, sasl.* and other librdkafka properties pass through. The
+// embedded mock cluster's own handle does not (it is the broker, not a client of it).
+//
 // Thread-safety: a KafkaProducer may be used from any thread, but its delivery callback runs
 // on the thread that calls Poll(). A KafkaConsumer belongs to one thread.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,11 +24,19 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "protocol/xdc.pb.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
 typedef struct rd_kafka_mock_cluster_s rd_kafka_mock_cluster_t;
 
 namespace xdc {
+
+// librdkafka properties set on every client after xdc's own (kafka.properties in the config).
+// A key in kReservedKafkaProperties (protocol/config.h) or a callback is refused, as are keys and
+// values librdkafka does not accept: creating the client fails with INVALID_ARGUMENT naming the
+// key (secret values, e.g. sasl.password, never appear in errors). Tests against the mock pass {}.
+using KafkaProperties = std::map<std::string, std::string>;
+[[nodiscard]] KafkaProperties KafkaPropertiesOf(const KafkaConfig& config);
 
 // Topic names: each cluster produces to its own pair.
 [[nodiscard]] std::string HistoryTopic(std::string_view cluster);
@@ -53,7 +66,8 @@ struct TopicSpec {
 // Admin API. An existing topic with fewer partitions than asked is an error
 // (FAILED_PRECONDITION): shard_count cannot change under a running deployment.
 [[nodiscard]] absl::Status EnsureTopics(const std::string& bootstrap,
-                                        const std::vector<TopicSpec>& topics, int timeout_ms);
+                                        const std::vector<TopicSpec>& topics, int timeout_ms,
+                                        const KafkaProperties& properties = {});
 
 class KafkaProducer {
  public:
@@ -61,7 +75,8 @@ class KafkaProducer {
   using DeliveryFn = std::function<void(uint64_t token, const absl::Status& status)>;
 
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(
-      const std::string& bootstrap, const std::string& client_id, DeliveryFn on_delivery);
+      const std::string& bootstrap, const std::string& client_id, DeliveryFn on_delivery,
+      const KafkaProperties& properties = {});
   ~KafkaProducer();
 
   // Queues `payload` (copied) for `topic`/`partition`. RESOURCE_EXHAUSTED when the local queue is
@@ -96,7 +111,8 @@ class KafkaConsumer {
   };
 
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(
-      const std::string& bootstrap, const std::string& group_id, int fetch_wait_max_ms);
+      const std::string& bootstrap, const std::string& group_id, int fetch_wait_max_ms,
+      const KafkaProperties& properties = {});
   ~KafkaConsumer();
 
   [[nodiscard]] absl::Status Assign(const std::vector<Assignment>& assignments);

@@ -80,9 +80,13 @@ Metrics::Metrics(const std::string& cluster)
       store_write_failed_(Build(prometheus::BuildGauge(), "xdc_store_write_failed",
                                 "1 once a store write failed: appends are refused until restart",
                                 cluster, *registry_)),
+      unauthenticated_(Build(prometheus::BuildCounter(), "xdc_api_unauthenticated_total",
+                             "Mutating API calls refused for a missing or wrong bearer token",
+                             cluster, *registry_)),
       write_{&appends_.Add({{"result", "ok"}}), &appends_.Add({{"result", "rejected"}}),
              &events_appended_.Add({})},
-      publisher_{&published_.Add({}), &delivery_errors_.Add({})} {}
+      publisher_{&published_.Add({}), &delivery_errors_.Add({})},
+      api_{&unauthenticated_.Add({})} {}
 
 ApplierProbe Metrics::MakeApplierProbe(const std::string& peer) {
   const prometheus::Labels labels{{"peer", peer}};

@@ -42,12 +42,17 @@ struct ApplierProbe {
   prometheus::Counter* dead_lettered;    // gaps given up on after resend_max_attempts
 };
 
+struct ApiProbe {
+  prometheus::Counter* unauthenticated;  // mutating calls refused: bearer token missing or wrong
+};
+
 class Metrics {
  public:
   explicit Metrics(const std::string& cluster);
 
   [[nodiscard]] WriteProbe& write_probe() { return write_; }
   [[nodiscard]] PublisherProbe& publisher_probe() { return publisher_; }
+  [[nodiscard]] ApiProbe& api_probe() { return api_; }
   [[nodiscard]] ApplierProbe MakeApplierProbe(const std::string& peer);
 
   // Gauges refreshed from a status snapshot just before each scrape.
@@ -86,8 +91,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& missing_tasks_;
   prometheus::Family<prometheus::Gauge>& outbox_backlog_;
   prometheus::Family<prometheus::Gauge>& store_write_failed_;
+  prometheus::Family<prometheus::Counter>& unauthenticated_;
   WriteProbe write_;
   PublisherProbe publisher_;
+  ApiProbe api_;
 };
 
 }  // namespace xdc

@@ -1,13 +1,11 @@
 #include "replicator/namespace_registry.h"
 
-#include <algorithm>
 #include <cstdio>
 #include <set>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
-#include "protocol/failover_version.h"
 #include "protocol/namespace_record.h"
 
 namespace xdc {
@@ -67,6 +65,8 @@ absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
         "active_cluster '%s' must be one of the namespace's clusters", request.active_cluster()));
   }
   NamespaceRecord record;
+  StoreWrite write;
+  Store::WriteTicket ticket;
   {
     absl::MutexLock lock(&mu_);
     if (id_by_name_.contains(request.name())) {
@@ -82,79 +82,63 @@ absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
     record.set_failover_version(active->initial_failover_version());
     record.set_state(NAMESPACE_STATE_ACTIVE);
     record.set_config_version(1);
-    if (absl::Status s = store_.PutNamespace(record); !s.ok()) return s;
-    id_by_name_[record.name()] = record.id();
-    by_id_[record.id()] = record;
+    write.namespace_record = record;
+    if (absl::Status s = QueueRecord(write, ticket); !s.ok()) return s;
   }
-  if (listener_) listener_(record);
+  if (absl::Status s = WaitAndAnnounce(write, ticket); !s.ok()) return s;
   return record;
 }
 
-absl::StatusOr<NamespaceRecord> NamespaceRegistry::Failover(const std::string& name,
-                                                            const std::string& target_cluster,
-                                                            bool force) {
-  if (!force) {
-    return absl::FailedPreconditionError(
-        "graceful handover is not available yet; a forced failover (force) activates the target "
-        "at once and resolves divergent writes afterwards");
-  }
-  if (target_cluster != config_.cluster_name()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "a forced failover activates the cluster that receives it: send it to '%s', not to '%s'",
-        target_cluster, config_.cluster_name()));
-  }
-  const ClusterConfig* self = FindCluster(config_, config_.cluster_name());
-  NamespaceRecord record;
-  {
-    absl::MutexLock lock(&mu_);
-    auto name_it = id_by_name_.find(name);
-    if (name_it == id_by_name_.end()) {
-      return absl::NotFoundError(absl::StrFormat("namespace '%s' is not registered on cluster '%s'",
-                                                 name, config_.cluster_name()));
-    }
-    record = by_id_.at(name_it->second);
-    if (std::find(record.clusters().begin(), record.clusters().end(), config_.cluster_name()) ==
-        record.clusters().end()) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "cluster '%s' is not a member of namespace '%s'", config_.cluster_name(), name));
-    }
-    if (record.active_cluster() == config_.cluster_name() &&
-        record.state() == NAMESPACE_STATE_ACTIVE) {
-      return record;  // already active here: nothing to do
-    }
-    absl::StatusOr<int64_t> version =
-        NextVersionFor(record.failover_version() + 1, self->initial_failover_version(),
-                       config_.failover_version_increment());
-    if (!version.ok()) return version.status();
-    record.set_failover_version(*version);
-    record.set_active_cluster(config_.cluster_name());
-    record.set_state(NAMESPACE_STATE_ACTIVE);
-    if (absl::Status s = store_.PutNamespace(record); !s.ok()) return s;
-    by_id_[record.id()] = record;
-  }
-  std::fprintf(stderr,
-               "xdcd: forced failover: namespace '%s' is now active on '%s' at failover "
-               "version %lld\n",
-               name.c_str(), config_.cluster_name().c_str(),
-               static_cast<long long>(record.failover_version()));
-  if (listener_) listener_(record);
-  return record;
+absl::Status NamespaceRegistry::QueueRecord(StoreWrite& write, Store::WriteTicket& ticket) {
+  write.durability = Durability::kSynced;
+  if (absl::Status s = store_.QueueWrite(write, ticket); !s.ok()) return s;
+  const NamespaceRecord& record = *write.namespace_record;
+  MapName(record);
+  by_id_[record.id()] = record;
+  return absl::OkStatus();
+}
+
+absl::Status NamespaceRegistry::WaitAndAnnounce(StoreWrite& write, Store::WriteTicket& ticket) {
+  absl::StatusOr<int64_t> written = store_.WaitWrite(write, ticket);
+  if (!written.ok()) return written.status();
+  if (listener_) listener_(*write.namespace_record);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> NamespaceRegistry::Merge(const NamespaceRecord& incoming) {
-  std::optional<NamespaceRecord> merged;
+  StoreWrite write;
+  Store::WriteTicket ticket;
   {
     absl::MutexLock lock(&mu_);
     std::optional<NamespaceRecord> local;
     if (auto it = by_id_.find(incoming.id()); it != by_id_.end()) local = it->second;
-    merged = MergeNamespaceRecord(local, incoming);
-    if (!merged.has_value()) return false;
-    if (absl::Status s = store_.PutNamespace(*merged); !s.ok()) return s;
-    MapName(*merged);
-    by_id_[merged->id()] = *merged;
+    write.namespace_record = MergeNamespaceRecord(local, incoming);
+    if (!write.namespace_record.has_value()) return false;
+    if (absl::Status s = QueueRecord(write, ticket); !s.ok()) return s;
   }
-  if (listener_) listener_(*merged);
+  if (absl::Status s = WaitAndAnnounce(write, ticket); !s.ok()) return s;
   return true;
+}
+
+absl::StatusOr<NamespaceRecord> NamespaceRegistry::Change(const std::string& id,
+                                                          const ChangeFn& change) {
+  StoreWrite write;
+  Store::WriteTicket ticket;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) {
+      return absl::NotFoundError(
+          absl::StrFormat("namespace id %s is not registered on '%s'", id, config_.cluster_name()));
+    }
+    absl::StatusOr<std::optional<NamespaceRecord>> next = change(it->second, write);
+    if (!next.ok()) return next.status();
+    if (!next->has_value()) return it->second;
+    write.namespace_record = **next;
+    if (absl::Status s = QueueRecord(write, ticket); !s.ok()) return s;
+  }
+  if (absl::Status s = WaitAndAnnounce(write, ticket); !s.ok()) return s;
+  return *write.namespace_record;
 }
 
 std::optional<NamespaceRecord> NamespaceRegistry::FindByName(const std::string& name) const {

@@ -31,21 +31,24 @@ class NamespaceRegistry {
   // Registers a new namespace: valid name, known member clusters including this one, active
   // cluster among them. ALREADY_EXISTS if the name is taken. The record is stored (synced)
   // before it is returned.
+  //
+  // Every record write (register, merge, change) goes through the store's group committer
+  // under mu_, so record writes become durable in the order they were made.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> Register(const RegisterNamespaceRequest& request);
 
   // Stores a record received from a peer if it is newer (see MergeNamespaceRecord). Returns
   // whether anything changed.
   [[nodiscard]] absl::StatusOr<bool> Merge(const NamespaceRecord& incoming);
 
-  // Forced failover to this cluster: takes the next failover version this cluster owns and
-  // makes it the active cluster at once, without waiting for the old active cluster (which may
-  // be gone). Whatever the old active wrote that we lack becomes a lower-version branch when its
-  // stream resumes, and the conflict resolver reapplies its signals. Stored (synced) and
-  // announced before it returns. Graceful handover is not built yet (FAILED_PRECONDITION if
-  // `force` is false).
-  [[nodiscard]] absl::StatusOr<NamespaceRecord> Failover(const std::string& name,
-                                                         const std::string& target_cluster,
-                                                         bool force);
+  // Changes a record: `change` gets the current record and the store write the new record will
+  // be committed with (so it can add to it: markers, a handover target's state), and returns
+  // the new record, or nullopt to change nothing. The change is visible to readers as soon as it
+  // is queued (under this registry's lock, so record writes are durable in the order readers saw
+  // them), then waited for (synced) and announced. Returns the record as it stands afterwards.
+  using ChangeFn = std::function<absl::StatusOr<std::optional<NamespaceRecord>>(
+      const NamespaceRecord& current, StoreWrite& write)>;
+  [[nodiscard]] absl::StatusOr<NamespaceRecord> Change(const std::string& id,
+                                                       const ChangeFn& change);
 
   [[nodiscard]] std::optional<NamespaceRecord> FindByName(const std::string& name) const;
   // The record named `name`, or NOT_FOUND saying it is not registered on this cluster.
@@ -62,6 +65,11 @@ class NamespaceRegistry {
  private:
   // Maps the record's name to its id; on a clash with another id the lower id keeps the name.
   void MapName(const NamespaceRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `write` (which carries the new record) and makes the record visible.
+  [[nodiscard]] absl::Status QueueRecord(StoreWrite& write, Store::WriteTicket& ticket)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits for a queued record write, then announces the record.
+  [[nodiscard]] absl::Status WaitAndAnnounce(StoreWrite& write, Store::WriteTicket& ticket);
 
   Store& store_;
   const DaemonConfig& config_;

@@ -15,7 +15,8 @@ namespace xdc {
 
 PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer,
                          Store& store, WorkflowWriter& writer, const TaskApplier& task_applier,
-                         NamespaceRegistry& namespaces, ApplierProbe probe, Clock clock,
+                         NamespaceRegistry& namespaces, HandoverCoordinator& handover,
+                         ApplierProbe probe, Clock clock,
                          std::function<void(ControlMessage)> send_control)
     : config_(config),
       tunables_(tunables),
@@ -26,6 +27,7 @@ PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, s
       writer_(writer),
       task_applier_(task_applier),
       namespaces_(namespaces),
+      handover_(handover),
       probe_(probe),
       clock_(std::move(clock)),
       send_control_(std::move(send_control)),
@@ -51,7 +53,7 @@ absl::Status PeerApplier::Start(const std::string& bootstrap) {
   }
   absl::StatusOr<std::unique_ptr<KafkaConsumer>> consumer = KafkaConsumer::Create(
       bootstrap, absl::StrFormat("xdc.%s.from.%s", config_.cluster_name(), peer_),
-      tunables_.fetch_wait_max_ms);
+      tunables_.fetch_wait_max_ms, KafkaPropertiesOf(config_.kafka()));
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
   if (absl::Status s = consumer_->Assign(assignments); !s.ok()) return s;
@@ -355,6 +357,13 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
                  static_cast<long long>(MissingTaskCount(progress.task_sequence())));
   }
   progress.set_last_task_created_unix_micros(task.created_unix_micros());
+  if (task.has_handover_marker()) {
+    // Everything the source acknowledged on this shard came before it.
+    QueueWithProgress(shard, pending, [&](WorkflowWriter::View&, StoreWrite& write) {
+      handover_.OnMarker(peer_, shard, task.handover_marker(), write);
+    });
+    return;
+  }
   QueueWithProgress(shard, pending, [&](WorkflowWriter::View& view, StoreWrite& write) {
     ApplyDecision decision = task_applier_.Stage(task, view, write);
     switch (decision.action) {
@@ -421,6 +430,20 @@ void PeerApplier::ApplyControl(const KafkaMessage& message, Pending& pending) {
   if (decoded.has_resend_request() &&
       decoded.resend_request().target_cluster() == config_.cluster_name()) {
     ServeResend(decoded.resend_request(), pending);
+  }
+  // A handover's cancel request or decision: deciding is idempotent, so like a record it is
+  // handled before the offset moves, and a failure stops before this message.
+  absl::Status handled = absl::OkStatus();
+  if (decoded.has_handover_cancel()) handled = handover_.OnCancel(peer_, decoded.handover_cancel());
+  if (decoded.has_handover_decision()) {
+    handled = handover_.OnDecision(peer_, decoded.handover_decision());
+  }
+  if (!handled.ok()) {
+    pending.halt_reason = absl::StrFormat(
+        "applier for peer %s halted: storing a handover decision failed: %s; restart xdcd after "
+        "fixing the cause",
+        peer_, handled.ToString());
+    return;
   }
   progress.set_next_offset(message.offset + 1);
   QueueWithProgress(kControlShard, pending, [](WorkflowWriter::View&, StoreWrite&) {});

@@ -21,6 +21,9 @@
 // xdc_applier_halted metric say why; a restart resumes from the stored offsets once the cause is
 // fixed.
 //
+// Control plane: handover markers on the history topic and handover cancels and decisions on the
+// control topic go to the HandoverCoordinator, in stream order.
+//
 // Task ids the source skipped over (protocol/task_sequence.h) are kept with the progress and
 // reported as missing_tasks until they arrive: a resend fills them, Kafka data loss does not.
 //
@@ -41,6 +44,7 @@
 #include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/clock.h"
+#include "replicator/handover_coordinator.h"
 #include "replicator/kafka_client.h"
 #include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
@@ -59,8 +63,8 @@ class PeerApplier {
   // `send_control` queues a control message on our own control topic (resend requests).
   PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer, Store& store,
               WorkflowWriter& writer, const TaskApplier& task_applier,
-              NamespaceRegistry& namespaces, ApplierProbe probe, Clock clock,
-              std::function<void(ControlMessage)> send_control);
+              NamespaceRegistry& namespaces, HandoverCoordinator& handover, ApplierProbe probe,
+              Clock clock, std::function<void(ControlMessage)> send_control);
   ~PeerApplier();
 
   // Loads stored offsets, assigns the partitions and starts the thread.
@@ -128,6 +132,7 @@ class PeerApplier {
   WorkflowWriter& writer_;
   const TaskApplier& task_applier_;
   NamespaceRegistry& namespaces_;
+  HandoverCoordinator& handover_;
   ApplierProbe probe_;
   Clock clock_;
   std::function<void(ControlMessage)> send_control_;

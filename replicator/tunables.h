@@ -33,6 +33,16 @@ struct Tunables {
   int topic_create_timeout_ms = 15000;  // ms
   int embedded_kafka_brokers = 1;       // brokers of the embedded mock cluster
 
+  // --- control plane (protocol/handover.h) ---
+  // A graceful handover not decided after this long is cancelled by its source (which still
+  // waits for the target's decision); a request's timeout_ms overrides it.
+  int handover_default_timeout_ms = 30000;
+  int handover_max_timeout_ms = 3600000;  // the longest timeout a request may ask for
+  int handover_cancel_resend_ms = 2000;   // a source repeats its cancel request this often
+  int handover_retry_after_ms = 200;     // the retry hint a write refused during a handover gets
+  int control_tick_ms = 50;  // how often the coordinator re-checks activations and deadlines
+  size_t handover_dlq_scan_limit = 10000;  // DLQ entries the activation check reads, at most
+
   // --- API ---
   size_t max_events_per_append = 1000;      // events
   size_t max_attributes_bytes = 512 << 10;  // bytes per event

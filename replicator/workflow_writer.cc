@@ -78,4 +78,12 @@ absl::StatusOr<int64_t> WorkflowWriter::Commit(int32_t shard, const BuildFn& bui
   return Wait(**pending);
 }
 
+absl::Status WorkflowWriter::WithAllShardsLocked(const std::function<absl::Status()>& fn)
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  for (auto& shard : shards_) shard->mu.Lock();
+  absl::Status status = fn();
+  for (auto it = shards_.rbegin(); it != shards_.rend(); ++it) (*it)->mu.Unlock();
+  return status;
+}
+
 }  // namespace xdc

@@ -96,6 +96,11 @@ class WorkflowWriter {
   // Queue, then Wait.
   [[nodiscard]] absl::StatusOr<int64_t> Commit(int32_t shard, const BuildFn& build);
 
+  // Runs `fn` with every shard's lock held: no write can be queued meanwhile, so whatever `fn`
+  // queues comes after every write already queued, on every shard (a handover's markers). `fn`
+  // must not call Queue or Commit.
+  [[nodiscard]] absl::Status WithAllShardsLocked(const std::function<absl::Status()>& fn);
+
  private:
   Store& store_;
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -2,6 +2,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
 #include "protocol/failover_version.h"
@@ -40,8 +41,13 @@ absl::StatusOr<NamespaceRecord> WriteService::CheckWritable(const std::string& n
   }
   if (ns->state() == NAMESPACE_STATE_HANDOVER) {
     absl::Status s = absl::UnavailableError(absl::StrFormat(
-        "namespace '%s' is in handover from '%s'; retry shortly", name, ns->active_cluster()));
+        "namespace '%s' is handing over from '%s' to '%s': writes are refused until '%s' "
+        "decides; retry in %d ms (then on '%s' if the handover completed)",
+        name, ns->active_cluster(), ns->handover().target_cluster(),
+        ns->handover().target_cluster(), tunables_.handover_retry_after_ms,
+        ns->handover().target_cluster()));
     s.SetPayload(kActiveClusterPayload, absl::Cord(ns->active_cluster()));
+    s.SetPayload(kRetryAfterMsPayload, absl::Cord(absl::StrCat(tunables_.handover_retry_after_ms)));
     MarkRetryable(s);
     return s;
   }
@@ -124,7 +130,8 @@ absl::StatusOr<AppendResponse> WriteService::SignalUncounted(const SignalRequest
   return AppendToRun(*ns, key, 0, {event});
 }
 
-absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& ns, WorkflowKey key,
+absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& ns_at_request,
+                                                         WorkflowKey key,
                                                          int64_t expected_next_event_id,
                                                          const std::vector<NewEvent>& events) {
   for (const NewEvent& event : events) {
@@ -136,8 +143,15 @@ absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& 
   }
   const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
   std::vector<HistoryEvent> appended;
+  int64_t version = 0;
   absl::StatusOr<int64_t> task_id =
       writer_.Commit(shard, [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+        // The write gate, again under the shard's lock: a handover takes every shard's lock to
+        // enter HANDOVER, so a write either is queued before its markers or sees HANDOVER here.
+        absl::StatusOr<NamespaceRecord> gate = CheckWritable(ns_at_request.name());
+        if (!gate.ok()) return gate.status();
+        const NamespaceRecord& ns = *gate;
+        version = ns.failover_version();
         absl::StatusOr<std::optional<WorkflowMutableState>> current = view.State(key);
         if (!current.ok()) return current.status();
         const int64_t next_event_id = current->has_value() ? (*current)->next_event_id() : 1;
@@ -201,7 +215,7 @@ absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& 
   AppendResponse response;
   response.set_first_event_id(appended.front().event_id());
   response.set_next_event_id(appended.back().event_id() + 1);
-  response.set_version(ns.failover_version());
+  response.set_version(version);
   response.set_run_id(key.run_id());
   return response;
 }

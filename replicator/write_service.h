@@ -2,7 +2,9 @@
 //
 // A write is accepted only on the cluster that owns the namespace's current failover version
 // and is not in handover; otherwise FAILED_PRECONDITION naming the active cluster (attached as
-// the kActiveClusterPayload payload), or UNAVAILABLE marked retryable during a handover.
+// the kActiveClusterPayload payload), or UNAVAILABLE marked retryable during a handover. The gate
+// is checked under the shard's lock, which a handover takes to enter HANDOVER: every accepted
+// write is ordered before the handover's markers.
 //
 // Concurrency: appends go through the WorkflowWriter, which serialises them with every other
 // write of the same shard (applied tasks included) and lets concurrent appends share an fsync.
@@ -37,8 +39,9 @@ class WriteService {
  private:
   // Write gate: the namespace's record if this cluster may write to it.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> CheckWritable(const std::string& name) const;
-  // Appends `events` to the run; `expected_next_event_id` 0 means "whatever is next".
-  [[nodiscard]] absl::StatusOr<AppendResponse> AppendToRun(const NamespaceRecord& ns,
+  // Appends `events` to the run; `expected_next_event_id` 0 means "whatever is next". The gate is
+  // checked again under the shard's lock; `ns_at_request` only names the namespace.
+  [[nodiscard]] absl::StatusOr<AppendResponse> AppendToRun(const NamespaceRecord& ns_at_request,
                                                            WorkflowKey key,
                                                            int64_t expected_next_event_id,
                                                            const std::vector<NewEvent>& events);

@@ -70,6 +70,7 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options) {
   for (int t = 0; t < options.concurrency; ++t) {
     threads.emplace_back([&] {
       HttpClient client(options.address);
+      client.set_bearer_token(options.bearer_token);
       int64_t ok = 0, failed = 0, events = 0, completed = 0;
       std::string first_error;
       for (int i = next++; i < options.workflows; i = next++) {

@@ -16,6 +16,7 @@ namespace xdc {
 struct LoadOptions {
   std::string address;
   std::string namespace_name;
+  std::string bearer_token;  // the daemon's API token ("": none), sent on every request
   std::string workflow_prefix = "wf";
   int workflows = 1000;
   int events_per_workflow = 5;  // >= 2 (start ... complete)

@@ -10,9 +10,12 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
 #include "replicator/http_client.h"
@@ -25,18 +28,32 @@ constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr const char* kDefaultAddress = "127.0.0.1:7233";
 constexpr int kComparePollMs = 200;
+constexpr int kHandoverPollMs = 100;
+// How long past its deadline a handover may take to be answered (the target decides the cancel).
+constexpr absl::Duration kHandoverAnswerGrace = absl::Seconds(10);
 
-constexpr const char* kUsage = R"(usage: xdcctl [--address HOST:PORT] [--json] COMMAND [FLAGS]
+constexpr const char* kUsage =
+    R"(usage: xdcctl [--address HOST:PORT] [--token TOKEN] [--json] COMMAND [FLAGS]
 
 Talks to one xdcd over its HTTP/JSON API. The address defaults to $XDC_ADDRESS, else 127.0.0.1:7233.
+--token is the daemon's API token (api.bearer_token[_file] in its config), which commands that
+change something need when the daemon has one; it defaults to $XDC_API_TOKEN (preferable: a
+flag is visible to other users in ps). It is sent on every request to --address.
 --json prints the server's JSON response instead of the human-readable form.
 
 Commands:
   namespace register NAME --clusters A,B --active A   register a namespace (on a member cluster)
   namespace list                                      list namespaces known to this cluster
   namespace get NAME                                  show one namespace record
+  namespace describe NAME                             the record, what a handover waits for, and
+                                                      the failover history with each RPO and RTO
+  namespace history NAME                              the failover history alone
+  namespace failover NAME --to CLUSTER [--timeout D] [--no-wait]
+                                                      graceful handover: send it to the active
+                                                      cluster; waits for the target's decision
   namespace failover NAME --to CLUSTER --force        forced failover: send it to CLUSTER, which
-                                                      activates at once (graceful handover: later)
+                                                      activates at once
+  namespace cancel NAME [--reason TEXT] [--no-wait]   cancel a handover (on its source or target)
   append --namespace NS --workflow-id WF --expected-next-event-id N --event TYPE[=ATTRS] ...
          [--run-id RUN]                               append events (N=1 starts a new run)
   signal --namespace NS --workflow-id WF --name SIGNAL [--input TEXT] [--run-id RUN]
@@ -69,7 +86,7 @@ struct Args {
   }
 };
 
-const std::set<std::string> kBooleanFlags = {"json", "help", "force", "all"};
+const std::set<std::string> kBooleanFlags = {"json", "help", "force", "all", "no-wait"};
 
 Args ParseArgs(int argc, char** argv) {
   Args args;
@@ -105,6 +122,11 @@ int Fail(const absl::Status& status) {
                  std::string(*active).c_str());
   }
   if (IsRetryable(status)) std::fprintf(stderr, "xdcctl: this error is retryable\n");
+  if (status.code() == absl::StatusCode::kUnauthenticated) {
+    std::fprintf(stderr,
+                 "xdcctl: pass the daemon's API token (api.bearer_token[_file] in its config) "
+                 "with --token TOKEN or the XDC_API_TOKEN environment variable\n");
+  }
   return kExitFailed;
 }
 
@@ -140,6 +162,113 @@ void PrintNamespace(const NamespaceRecord& ns) {
               ns.name().c_str(), ns.id().c_str(), ns.active_cluster().c_str(),
               static_cast<long long>(ns.failover_version()),
               NamespaceState_Name(ns.state()).c_str(), absl::StrJoin(ns.clusters(), ",").c_str());
+}
+
+std::string FormatMicros(int64_t unix_micros) {
+  if (unix_micros == 0) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::FromUnixMicros(unix_micros),
+                          absl::UTCTimeZone());
+}
+
+const char* KindName(FailoverKind kind) {
+  switch (kind) {
+    case FAILOVER_KIND_GRACEFUL:
+      return "graceful";
+    case FAILOVER_KIND_FORCED:
+      return "forced";
+    case FAILOVER_KIND_HANDOVER_CANCELLED:
+      return "cancelled";
+    default:
+      return "?";
+  }
+}
+
+// The failover history with each failover's damage (RPO) and refused-writes time (RTO).
+void PrintFailoverHistory(const DescribeNamespaceResponse& response) {
+  const NamespaceRecord& ns = response.namespace_();
+  if (ns.failover_history_size() == 0) {
+    std::printf("no failovers of %s yet\n", ns.name().c_str());
+    return;
+  }
+  std::printf("failover history of %s (oldest first):\n", ns.name().c_str());
+  std::printf("  %-9s %-20s %-13s %-24s %12s %6s %6s %9s %7s\n", "KIND", "FROM->TO", "VERSION",
+              "COMPLETED", "REFUSED(s)", "FORKED", "LOST", "REAPPLIED", "DROPPED");
+  for (int i = 0; i < ns.failover_history_size(); ++i) {
+    const FailoverEvent& event = ns.failover_history(i);
+    FailoverDamage damage;
+    if (i < response.damage_size()) damage = response.damage(i);
+    std::printf("  %-9s %-20s %-13s %-24s %12.3f %6lld %6lld %9lld %7lld\n", KindName(event.kind()),
+                absl::StrCat(event.from_cluster(), "->", event.to_cluster()).c_str(),
+                absl::StrCat(event.from_version(), "->", event.failover_version()).c_str(),
+                FormatMicros(event.completed_unix_micros()).c_str(),
+                static_cast<double>(event.writes_refused_micros()) / 1e6,
+                static_cast<long long>(damage.workflows_forked()),
+                static_cast<long long>(damage.events_on_losing_branches()),
+                static_cast<long long>(damage.events_reapplied()),
+                static_cast<long long>(damage.reapplicable_not_reapplied()));
+    if (!event.reason().empty()) std::printf("            reason: %s\n", event.reason().c_str());
+  }
+  std::printf(
+      "REFUSED: how long no cluster accepted writes (forced: since the old active was last "
+      "heard from). LOST: events left on losing branches; REAPPLIED: of those, signals, cancels "
+      "and terminations copied to the winning branch; DROPPED: ones a closed run could not "
+      "take.\n");
+}
+
+// Polls the source until the handover is decided. Exit 0 when it ended as asked (completed, or
+// cancelled when `cancelling`); 1, saying what happened, otherwise or when the outcome is still
+// unknown after `wait`.
+int WaitForHandover(HttpClient& client, const std::string& name, NamespaceRecord record,
+                    absl::Duration wait, bool cancelling, bool json) {
+  const std::string source = record.active_cluster();
+  const std::string target = record.handover().target_cluster();
+  const absl::Time give_up = absl::Now() + wait;
+  while (record.state() == NAMESPACE_STATE_HANDOVER && record.active_cluster() == source &&
+         absl::Now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(kHandoverPollMs));
+    if (absl::Status s = client.Call("GET", "/v1/namespaces/" + name, nullptr, record); !s.ok()) {
+      return Fail(s);
+    }
+  }
+  if (json) PrintJson(record);
+  if (record.active_cluster() != source) {
+    const FailoverEvent* last = record.failover_history_size() > 0
+                                    ? &record.failover_history(record.failover_history_size() - 1)
+                                    : nullptr;
+    if (!json) {
+      std::printf("handover complete: %s is active on %s at failover version %lld", name.c_str(),
+                  record.active_cluster().c_str(),
+                  static_cast<long long>(record.failover_version()));
+      if (last != nullptr && last->kind() == FAILOVER_KIND_GRACEFUL) {
+        std::printf("; writes were refused for %.3f s",
+                    static_cast<double>(last->writes_refused_micros()) / 1e6);
+      }
+      std::printf("%s\n", cancelling ? " (the target had activated before the cancel)" : "");
+    }
+    return cancelling ? kExitFailed : 0;
+  }
+  if (record.state() == NAMESPACE_STATE_ACTIVE) {
+    const FailoverEvent* last = record.failover_history_size() > 0
+                                    ? &record.failover_history(record.failover_history_size() - 1)
+                                    : nullptr;
+    if (!json) {
+      std::printf("handover cancelled by %s (%s): %s is active on %s again\n", target.c_str(),
+                  last != nullptr ? last->reason().c_str() : "no reason given", name.c_str(),
+                  source.c_str());
+    }
+    return cancelling ? 0 : kExitFailed;
+  }
+  std::fprintf(stderr,
+               "xdcctl: the outcome of the handover of %s is not known yet: %s is still in "
+               "HANDOVER (refusing writes)%s and %s has not answered.\n"
+               "xdcctl: nothing was guessed. Check %s (xdcctl --address <%s> namespace describe "
+               "%s); cancel with 'xdcctl namespace cancel %s', or, if %s is gone, force a failover "
+               "(see runbooks/forced-failover.md).\n",
+               name.c_str(), source.c_str(),
+               record.handover().cancel_requested() ? ", a cancel was requested," : "",
+               target.c_str(), target.c_str(), target.c_str(), name.c_str(), name.c_str(),
+               target.c_str());
+  return kExitFailed;
 }
 
 int Namespace(HttpClient& client, const Args& args, bool json) {
@@ -191,16 +320,71 @@ int Namespace(HttpClient& client, const Args& args, bool json) {
     request.set_target_cluster(args.Get("to"));
     request.set_force(args.Has("force"));
     if (request.target_cluster().empty()) return Usage("namespace failover needs --to CLUSTER");
+    absl::Duration timeout = absl::ZeroDuration();
+    if (args.Has("timeout")) {
+      if (request.force()) return Usage("--timeout is for a graceful handover, not with --force");
+      if (!absl::ParseDuration(args.Get("timeout"), &timeout) || timeout <= absl::ZeroDuration()) {
+        return Usage("--timeout takes a duration such as 30s, 500ms or 2m");
+      }
+      request.set_timeout_ms(absl::ToInt64Milliseconds(timeout));
+    }
     NamespaceRecord record;
     if (absl::Status s = client.Call("POST", "/v1/namespaces/" + args.positional[2] + "/failover",
                                      &request, record);
         !s.ok()) {
       return Fail(s);
     }
-    json ? PrintJson(record) : PrintNamespace(record);
+    if (request.force() || args.Has("no-wait")) {
+      json ? PrintJson(record) : PrintNamespace(record);
+      return 0;
+    }
+    // The source decides nothing alone: wait for the target's decision to reach it, a little
+    // longer than its deadline (after which it asks the target to cancel).
+    const int64_t deadline_ms =
+        (record.handover().deadline_unix_micros() - record.handover().started_unix_micros()) / 1000;
+    return WaitForHandover(client, args.positional[2], record,
+                           absl::Milliseconds(deadline_ms) + kHandoverAnswerGrace,
+                           /*cancelling=*/false, json);
+  }
+  if (verb == "cancel") {
+    if (args.positional.size() < 3) return Usage("namespace cancel needs a NAME");
+    CancelHandoverRequest request;
+    request.set_reason(args.Get("reason"));
+    NamespaceRecord record;
+    if (absl::Status s = client.Call(
+            "POST", "/v1/namespaces/" + args.positional[2] + "/cancel-handover", &request, record);
+        !s.ok()) {
+      return Fail(s);
+    }
+    if (args.Has("no-wait") || record.state() != NAMESPACE_STATE_HANDOVER) {
+      json ? PrintJson(record) : PrintNamespace(record);
+      return 0;
+    }
+    return WaitForHandover(client, args.positional[2], record, kHandoverAnswerGrace,
+                           /*cancelling=*/true, json);
+  }
+  if (verb == "describe" || verb == "history") {
+    if (args.positional.size() < 3) return Usage("namespace " + verb + " needs a NAME");
+    DescribeNamespaceResponse response;
+    if (absl::Status s = client.Call("GET", "/v1/namespaces/" + args.positional[2] + "/describe",
+                                     nullptr, response);
+        !s.ok()) {
+      return Fail(s);
+    }
+    if (json) {
+      PrintJson(response);
+      return 0;
+    }
+    if (verb == "describe") {
+      PrintNamespace(response.namespace_());
+      for (const std::string& line : response.waiting_for()) {
+        std::printf("  waiting for: %s\n", line.c_str());
+      }
+    }
+    PrintFailoverHistory(response);
     return 0;
   }
-  return Usage("namespace needs register, list, get or failover");
+  return Usage("namespace needs register, list, get, describe, history, failover or cancel");
 }
 
 int PrintAppend(const AppendResponse& response, bool json) {
@@ -511,9 +695,10 @@ int Compare(HttpClient& client, const Args& args, bool json) {
   }
 }
 
-int Load(const std::string& address, const Args& args, bool json) {
+int Load(const std::string& address, const std::string& token, const Args& args, bool json) {
   LoadOptions options;
   options.address = address;
+  options.bearer_token = token;
   std::string missing;
   options.namespace_name = Require(args, "namespace", missing);
   if (!missing.empty()) return Usage(missing);
@@ -563,8 +748,11 @@ int Main(int argc, char** argv) {
   const char* env_address = std::getenv("XDC_ADDRESS");
   const std::string address =
       args.Get("address", env_address != nullptr ? env_address : kDefaultAddress);
+  const char* env_token = std::getenv("XDC_API_TOKEN");
+  const std::string token = args.Get("token", env_token != nullptr ? env_token : "");
   const bool json = args.Has("json");
   HttpClient client(address);
+  client.set_bearer_token(token);
   const std::string& command = args.positional[0];
   if (command == "namespace") return Namespace(client, args, json);
   if (command == "append") return Append(client, args, json);
@@ -574,7 +762,7 @@ int Main(int argc, char** argv) {
   if (command == "status") return Status(client, json);
   if (command == "dlq") return Dlq(client, args, json);
   if (command == "compare") return Compare(client, args, json);
-  if (command == "load") return Load(address, args, json);
+  if (command == "load") return Load(address, token, args, json);
   return Usage("unknown command '" + command + "'");
 }
 

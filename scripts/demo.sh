@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The xdc demo: two clusters (east, west) as separate xdcd processes on east's embedded Kafka.
 # Registers namespace "demo" active on east, writes workflows with signals on east, and shows
-# that west converged (per-workflow digests) with its per-shard lag. Exits 0 only if it did.
+# that west converged (per-workflow digests) with its per-shard lag. Then hands the namespace
+# over to west gracefully, writes there, loses west (SIGKILL) and fails over to east by force,
+# brings west back and shows both converged again with the namespace's failover history.
+# Exits 0 only if every step did what it says.
 #
 # Usage: scripts/demo.sh [--workflows N]      (default 1000)
 set -euo pipefail
@@ -107,4 +110,33 @@ if [ "$converged" -ne 0 ]; then
   echo; echo "demo: FAILED, west did not converge (logs in $DIR/)" >&2
   exit 1
 fi
-echo; echo "demo: OK, west holds the same $WORKFLOWS histories as east (logs in $DIR/)"
+
+step "Graceful handover of 'demo' from east to west: east stops writes, west activates once it holds everything"
+"$CTL" --address "$EAST" namespace failover demo --to west --timeout 30s
+
+step "Writing 100 more workflows, now on west"
+"$CTL" --address "$WEST" load --namespace demo --workflows 100 --prefix after-handover \
+  --events-per-workflow 5 --signals 2 --concurrency 4
+"$CTL" --address "$WEST" compare --namespace demo --peer "$EAST" --wait 60
+
+step "Region west is lost (SIGKILL); forced failover of 'demo' to east, which activates at once"
+kill -KILL "${pids[1]}"
+wait "${pids[1]}" 2>/dev/null || true
+"$CTL" --address "$EAST" namespace failover demo --to east --force
+"$CTL" --address "$EAST" load --namespace demo --workflows 50 --prefix after-failover \
+  --events-per-workflow 5 --signals 2 --concurrency 4
+
+step "West comes back: it learns east is active and catches up"
+"$BIN/xdcd" --config "$DIR/west.conf" >> "$DIR/west.log" 2>&1 &
+pids[1]=$!
+for _ in $(seq 300); do
+  [ "$(grep -c "listening on" "$DIR/west.log")" -ge 2 ] && break
+  sleep 0.1
+done
+WEST=$(grep "listening on" "$DIR/west.log" | tail -1 | sed 's#.*http://##')
+"$CTL" --address "$EAST" compare --namespace demo --peer "$WEST" --wait 60
+
+step "The namespace's failover history, with how long writes were refused and what was lost"
+"$CTL" --address "$EAST" namespace history demo
+
+echo; echo "demo: OK, west and east hold the same histories after a handover and a forced failover (logs in $DIR/)"

@@ -12,6 +12,7 @@ PACKAGES=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev
   curl
+  spin                    # model checker for models/*.pml
 )
 
 missing=()

@@ -17,7 +17,7 @@ namespace xdc {
 namespace {
 
 const char* const kCfNames[] = {"default", "meta",   "namespaces",     "workflows", "current_runs",
-                                "events",  "outbox", "apply_progress", "dlq"};
+                                "events",  "outbox", "apply_progress", "dlq",       "handovers"};
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -197,26 +197,25 @@ absl::StatusOr<std::optional<std::string>> Store::Get(Cf cf, const std::string& 
 
 // --- namespaces ----------------------------------------------------------------------------------
 
-absl::Status Store::PutNamespace(const NamespaceRecord& record) {
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  return FromRocks(
-      db_->Put(sync, cfs_[kNamespaces], keys::Namespace(record.id()), Serialize(record)),
-      "writing a namespace record");
-}
-
-absl::StatusOr<std::vector<NamespaceRecord>> Store::ListNamespaces() const {
-  std::vector<NamespaceRecord> records;
-  std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(rocksdb::ReadOptions(), cfs_[kNamespaces]));
+template <typename Message>
+absl::StatusOr<std::vector<Message>> Store::ListAll(Cf cf, const char* what) const {
+  std::vector<Message> records;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[cf]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    absl::StatusOr<NamespaceRecord> record =
-        Parse<NamespaceRecord>(it->value().ToString(), "namespace record");
+    absl::StatusOr<Message> record = Parse<Message>(it->value().ToString(), what);
     if (!record.ok()) return record.status();
     records.push_back(*std::move(record));
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "listing namespaces");
+  if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("listing ", what, "s"));
   return records;
+}
+
+absl::StatusOr<std::vector<NamespaceRecord>> Store::ListNamespaces() const {
+  return ListAll<NamespaceRecord>(kNamespaces, "namespace record");
+}
+
+absl::StatusOr<std::vector<HandoverTargetState>> Store::ListHandoverStates() const {
+  return ListAll<HandoverTargetState>(kHandovers, "handover state");
 }
 
 // --- workflows -----------------------------------------------------------------------------------
@@ -295,11 +294,17 @@ absl::StatusOr<HistoryEvent> Store::ReadEvent(const WorkflowKey& key, int64_t ev
 // --- writes --------------------------------------------------------------------------------------
 
 absl::Status Store::QueueWrite(StoreWrite& write, WriteTicket& ticket) {
-  if (write.outbox_task.has_value()) {
-    const int32_t shard = write.outbox_task->shard();
-    if (shard < 0 || shard >= identity_.shard_count()) {
-      return absl::InvalidArgumentError(absl::StrFormat("outbox task for shard %d", shard));
+  auto check_shard = [&](const ReplicationTask& task) -> absl::Status {
+    if (task.shard() < 0 || task.shard() >= identity_.shard_count()) {
+      return absl::InvalidArgumentError(absl::StrFormat("outbox task for shard %d", task.shard()));
     }
+    return absl::OkStatus();
+  };
+  if (write.outbox_task.has_value()) {
+    if (absl::Status s = check_shard(*write.outbox_task); !s.ok()) return s;
+  }
+  for (const ReplicationTask& marker : write.handover_markers) {
+    if (absl::Status s = check_shard(marker); !s.ok()) return s;
   }
   return committer_->Enqueue(write, ticket);
 }
@@ -354,12 +359,19 @@ absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
       }
       batch.Put(cfs_[kWorkflows], keys::Workflow(key), Serialize(update.state));
     }
-    if (write->outbox_task.has_value()) {
-      const int32_t shard = write->outbox_task->shard();
-      write->outbox_task->set_task_id(next_ids[shard]++);
-      batch.Put(cfs_[kOutbox], keys::Outbox(shard, write->outbox_task->task_id()),
-                Serialize(*write->outbox_task));
-      shards.push_back(shard);
+    auto put_outbox = [&](ReplicationTask& task) {
+      task.set_task_id(next_ids[task.shard()]++);
+      batch.Put(cfs_[kOutbox], keys::Outbox(task.shard(), task.task_id()), Serialize(task));
+      shards.push_back(task.shard());
+    };
+    if (write->outbox_task.has_value()) put_outbox(*write->outbox_task);
+    for (ReplicationTask& marker : write->handover_markers) put_outbox(marker);
+    if (write->namespace_record.has_value()) {
+      batch.Put(cfs_[kNamespaces], keys::Namespace(write->namespace_record->id()),
+                Serialize(*write->namespace_record));
+    }
+    for (const HandoverTargetState& state : write->handover_states) {
+      batch.Put(cfs_[kHandovers], keys::Namespace(state.namespace_id()), Serialize(state));
     }
     for (ParkedTask& parked : write->parked) {
       std::optional<bool> old;  // the entry's awaiting flag before this change; none: absent

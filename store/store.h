@@ -8,6 +8,7 @@
 //   outbox          (shard, task id) -> ReplicationTask not yet delivered to Kafka
 //   apply_progress  (source cluster, shard) -> ShardApplyProgress (the shard version vector)
 //   dlq             sequence -> ParkedTask
+//   handovers       namespace id -> HandoverTargetState (this cluster as a handover's target)
 //
 // Atomicity: every change to workflows, the outbox, the DLQ and the apply progress is a StoreWrite,
 // committed as one WriteBatch: an accepted append's events, state and outbox task; an applied
@@ -75,11 +76,17 @@ struct StoreWrite {
   std::vector<ParkedTask> parked;
   std::vector<int64_t> unparked;  // DLQ entries to delete
   std::vector<ProgressWrite> progress;
+  // Control plane: a namespace record, handover markers (outbox tasks like outbox_task, one per
+  // shard, in the same write as the HANDOVER record), and a handover target's state.
+  std::optional<NamespaceRecord> namespace_record;
+  std::vector<ReplicationTask> handover_markers;
+  std::vector<HandoverTargetState> handover_states;
   Durability durability = Durability::kSynced;
 
   [[nodiscard]] bool empty() const {
     return workflows.empty() && !outbox_task.has_value() && parked.empty() && unparked.empty() &&
-           progress.empty();
+           progress.empty() && !namespace_record.has_value() && handover_markers.empty() &&
+           handover_states.empty();
   }
 };
 
@@ -99,9 +106,9 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // --- namespaces ---
-  [[nodiscard]] absl::Status PutNamespace(const NamespaceRecord& record);  // synced
+  // --- namespaces (written through StoreWrite, so they are ordered with everything else) ---
   [[nodiscard]] absl::StatusOr<std::vector<NamespaceRecord>> ListNamespaces() const;
+  [[nodiscard]] absl::StatusOr<std::vector<HandoverTargetState>> ListHandoverStates() const;
 
   // --- workflows ---
   [[nodiscard]] absl::StatusOr<std::optional<WorkflowMutableState>> GetWorkflowState(
@@ -179,11 +186,14 @@ class Store {
     kOutbox,
     kApplyProgress,
     kDlq,
+    kHandovers,
     kCfCount,
   };
   explicit Store(StoreIdentity identity);
   [[nodiscard]] absl::Status CheckIdentity();
   [[nodiscard]] absl::Status RecoverCounters();
+  template <typename Message>
+  [[nodiscard]] absl::StatusOr<std::vector<Message>> ListAll(Cf cf, const char* what) const;
   [[nodiscard]] absl::Status WriteGroup(const std::vector<StoreWrite*>& group);
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf cf, const std::string& key) const;
   [[nodiscard]] absl::Status PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,

@@ -173,7 +173,8 @@ TEST_F(CliTest, XdcctlDrivesEveryOperation) {
   EXPECT_EQ(purge_nothing.exit_code, 2) << purge_nothing.output;
   EXPECT_THAT(purge_nothing.output, HasSubstr("needs --all or DLQ sequences"));
 
-  // Forced failover is sent to the cluster that activates; graceful handover is not built yet.
+  // Forced failover is sent to the cluster that activates; a graceful handover to the cluster that
+  // is already active, or a cancel with no handover, is refused and says why.
   CommandResult already = RunCommand(ctl + " namespace failover orders --to east --force");
   EXPECT_EQ(already.exit_code, 0) << already.output;
   EXPECT_THAT(already.output, HasSubstr("active=east failover_version=1"));
@@ -182,7 +183,20 @@ TEST_F(CliTest, XdcctlDrivesEveryOperation) {
   EXPECT_THAT(elsewhere.output, HasSubstr("send it to 'west'"));
   CommandResult graceful = RunCommand(ctl + " namespace failover orders --to east");
   EXPECT_EQ(graceful.exit_code, 1) << graceful.output;
-  EXPECT_THAT(graceful.output, HasSubstr("graceful handover is not available yet"));
+  EXPECT_THAT(graceful.output, HasSubstr("namespace 'orders' is already active on 'east'"));
+  CommandResult bad_timeout = RunCommand(ctl + " namespace failover orders --to west --timeout x");
+  EXPECT_EQ(bad_timeout.exit_code, 2) << bad_timeout.output;
+  EXPECT_THAT(bad_timeout.output, HasSubstr("--timeout takes a duration"));
+  CommandResult no_handover = RunCommand(ctl + " namespace cancel orders");
+  EXPECT_EQ(no_handover.exit_code, 1) << no_handover.output;
+  EXPECT_THAT(no_handover.output, HasSubstr("has no handover in progress"));
+  CommandResult describe = RunCommand(ctl + " namespace describe orders");
+  EXPECT_EQ(describe.exit_code, 0) << describe.output;
+  EXPECT_THAT(describe.output,
+              HasSubstr("active=east failover_version=1 state=NAMESPACE_STATE_ACTIVE"));
+  EXPECT_THAT(describe.output, HasSubstr("no failovers of orders yet"));
+  EXPECT_THAT(RunCommand(ctl + " namespace history orders").output,
+              HasSubstr("no failovers of orders yet"));
 
   CommandResult self_compare =
       RunCommand(ctl + " compare --namespace orders --peer " + (*listening)[1]);

@@ -1,15 +1,13 @@
 // End-to-end tests with real processes: one xdc-kafka-mock (its own process, so Kafka outlives
 // the daemons), xdcd "east" (active for namespace e2e) and xdcd "west" (standby), driven over
-// HTTP by writer threads while a cluster is SIGKILLed and restarted on the same data_dir.
+// HTTP by writer threads while a cluster is SIGKILLed and restarted on the same data_dir. The
+// processes are started by the fixture in tests/process_clusters.h.
 //
 // Every wait is on a condition with a deadline (a log line, a counter, converged digests).
 #include <signal.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -25,73 +23,32 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "chaos/process.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/http_client.h"
+#include "tests/process_clusters.h"
 
 namespace xdc {
 namespace {
 
 using chaos::ChildProcess;
-using chaos::ExitStatus;
 
 constexpr char kNamespace[] = "e2e";
-constexpr int kShardCount = 4;
 constexpr int kWorkflows = 400;
 constexpr int kWriterThreads = 4;
 constexpr int64_t kEventsPerWorkflow = 5;
 constexpr int64_t kCompletedNextEventId = kEventsPerWorkflow + 1;
 
-constexpr absl::Duration kStartTimeout = absl::Seconds(30);       // a process prints "ready"
-constexpr absl::Duration kNamespaceTimeout = absl::Seconds(30);   // west learns the namespace
 constexpr absl::Duration kWriteTimeout = absl::Seconds(90);       // the whole writer phase
 constexpr absl::Duration kConvergeTimeout = absl::Seconds(120);   // digests equal
 constexpr absl::Duration kCounterTimeout = absl::Seconds(10);     // status counters caught up
-constexpr absl::Duration kStopGrace = absl::Seconds(10);          // SIGTERM to exit
-constexpr absl::Duration kPollInterval = absl::Milliseconds(50);  // re-check a condition
-
-std::string BinPath(const char* name) { return absl::StrCat(XDC_BIN_DIR, "/", name); }
 
 std::string WorkflowId(int index) { return absl::StrFormat("wf-%03d", index); }
-
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    const absl::Status assert_ok_status = (expr);           \
-    ASSERT_TRUE(assert_ok_status.ok()) << assert_ok_status; \
-  } while (false)
 
 // ---------------------------------------------------------------------------------------------
 // Shared state between the test thread and the writers
 // ---------------------------------------------------------------------------------------------
-
-// A cluster's current HTTP address. With port 0 a restarted xdcd listens on a new port; the
-// generation counts (re)starts so writers can wait for the next one.
-class Endpoint {
- public:
-  void Set(std::string address) {
-    absl::MutexLock lock(&mu_);
-    address_ = std::move(address);
-    ++generation_;
-  }
-  std::pair<std::string, int64_t> Get() const {
-    absl::MutexLock lock(&mu_);
-    return {address_, generation_};
-  }
-  std::string address() const { return Get().first; }
-  // Waits until the generation is past `seen`, at most `timeout`.
-  void AwaitNewer(int64_t seen, absl::Duration timeout) const {
-    absl::MutexLock lock(&mu_);
-    auto newer = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return generation_ > seen; };
-    mu_.AwaitWithTimeout(absl::Condition(&newer), timeout);
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  std::string address_ ABSL_GUARDED_BY(mu_);
-  int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
-};
 
 // How many workflows the writers have finished (successfully or not).
 class Progress {
@@ -350,139 +307,12 @@ std::string DescribeDifference(const std::vector<DigestKey>& a, const std::vecto
 }
 
 // ---------------------------------------------------------------------------------------------
-// The fixture: Kafka mock + east + west, namespace e2e active on east
+// The fixture: Kafka mock + east + west (tests/process_clusters.h), namespace e2e active on east
 // ---------------------------------------------------------------------------------------------
 
-struct Cluster {
-  std::string name;
-  int64_t initial_failover_version = 0;
-  std::string config_path;
-  std::string log_path;
-  std::unique_ptr<ChildProcess> process;
-  Endpoint endpoint;
-};
-
-class E2eTest : public ::testing::Test {
+class E2eTest : public ProcessClustersTest {
  protected:
-  void SetUp() override {
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    std::string dir_template = absl::StrCat(::testing::TempDir(), "xdc_e2e_", name, "_XXXXXX");
-    ASSERT_NE(mkdtemp(dir_template.data()), nullptr) << "mkdtemp " << dir_template;
-    dir_ = dir_template;
-
-    absl::StatusOr<std::unique_ptr<ChildProcess>> kafka =
-        ChildProcess::Spawn({BinPath("xdc-kafka-mock"), "--cluster", "east", "--cluster", "west",
-                             "--shard-count", std::to_string(kShardCount)},
-                            dir_ + "/kafka.log");
-    ASSERT_TRUE(kafka.ok()) << kafka.status();
-    kafka_ = *std::move(kafka);
-    absl::StatusOr<std::vector<std::string>> bootstrap =
-        kafka_->WaitForMatch("^bootstrap: (\\S+)$", kStartTimeout);
-    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status();
-    bootstrap_ = (*bootstrap)[1];
-
-    east_ = MakeCluster("east", 1);
-    west_ = MakeCluster("west", 2);
-    ASSERT_NO_FATAL_FAILURE(StartCluster(*east_));
-    ASSERT_NO_FATAL_FAILURE(StartCluster(*west_));
-    ASSERT_NO_FATAL_FAILURE(RegisterNamespace());
-  }
-
-  void TearDown() override {
-    for (Cluster* cluster : {east_.get(), west_.get()}) {
-      if (cluster == nullptr || cluster->process == nullptr) continue;
-      absl::StatusOr<ExitStatus> exit = cluster->process->Terminate(kStopGrace);
-      if (!exit.ok() || !exit->exited_cleanly()) {
-        ADD_FAILURE() << "xdcd " << cluster->name << " did not stop cleanly on SIGTERM: "
-                      << (exit.ok() ? exit->ToString() : exit.status().ToString());
-      }
-    }
-    if (kafka_ != nullptr) {
-      absl::StatusOr<ExitStatus> exit = kafka_->Terminate(kStopGrace);
-      (void)exit;
-    }
-    if (HasFailure()) {
-      for (Cluster* cluster : {east_.get(), west_.get()}) {
-        if (cluster != nullptr && cluster->process != nullptr) {
-          std::fprintf(stderr, "--- end of %s (xdcd %s):\n%s", cluster->log_path.c_str(),
-                       cluster->name.c_str(), cluster->process->LogTail(40).c_str());
-        }
-      }
-      std::fprintf(stderr, "e2e: keeping %s for inspection\n", dir_.c_str());
-    } else if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
-
-  std::unique_ptr<Cluster> MakeCluster(const std::string& name, int64_t initial_version) {
-    auto cluster = std::make_unique<Cluster>();
-    cluster->name = name;
-    cluster->initial_failover_version = initial_version;
-    cluster->config_path = absl::StrCat(dir_, "/", name, ".conf");
-    cluster->log_path = absl::StrCat(dir_, "/", name, ".log");
-    std::ofstream config(cluster->config_path);
-    config << "cluster_name: \"" << name << "\"\n"
-           << "failover_version_increment: 100\n"
-           << "shard_count: " << kShardCount << "\n"
-           << "clusters { name: \"east\" initial_failover_version: 1 }\n"
-           << "clusters { name: \"west\" initial_failover_version: 2 }\n"
-           << "data_dir: \"" << dir_ << "/" << name << "\"\n"
-           << "http_listen_address: \"127.0.0.1:0\"\n"
-           << "kafka { bootstrap_servers: \"" << bootstrap_ << "\" }\n";
-    return cluster;
-  }
-
-  // Starts (or restarts, same config and data_dir) a cluster and publishes its new address.
-  void StartCluster(Cluster& cluster) {
-    absl::StatusOr<std::unique_ptr<ChildProcess>> process =
-        ChildProcess::Spawn({BinPath("xdcd"), "--config", cluster.config_path}, cluster.log_path);
-    ASSERT_TRUE(process.ok()) << process.status();
-    cluster.process = *std::move(process);
-    absl::StatusOr<std::vector<std::string>> listening = cluster.process->WaitForMatch(
-        absl::StrCat("^xdcd: cluster ", cluster.name, " listening on http://(\\S+)$"),
-        kStartTimeout);
-    ASSERT_TRUE(listening.ok()) << listening.status();
-    absl::StatusOr<std::string> ready =
-        cluster.process->WaitForLine("^xdcd: ready$", kStartTimeout);
-    ASSERT_TRUE(ready.ok()) << ready.status();
-    cluster.endpoint.Set((*listening)[1]);
-  }
-
-  void CrashCluster(Cluster& cluster) {
-    ASSERT_OK(cluster.process->Kill(SIGKILL));
-    absl::StatusOr<ExitStatus> exit = cluster.process->Wait(kStopGrace);
-    ASSERT_TRUE(exit.ok()) << exit.status();
-    ASSERT_EQ(exit->signal, SIGKILL) << exit->ToString();
-  }
-
-  void RegisterNamespace() {
-    HttpClient east(east_->endpoint.address());
-    RegisterNamespaceRequest request;
-    request.set_name(kNamespace);
-    request.add_clusters("east");
-    request.add_clusters("west");
-    request.set_active_cluster("east");
-    NamespaceRecord record;
-    ASSERT_OK(east.Call("POST", "/v1/namespaces", &request, record));
-    ASSERT_EQ(record.active_cluster(), "east");
-
-    HttpClient west(west_->endpoint.address());
-    const absl::Time deadline = absl::Now() + kNamespaceTimeout;
-    absl::Status last;
-    for (;;) {
-      NamespaceRecord replicated;
-      last = west.Call("GET", absl::StrCat("/v1/namespaces/", kNamespace), nullptr, replicated);
-      if (last.ok()) {
-        ASSERT_EQ(replicated.active_cluster(), "east");
-        ASSERT_EQ(replicated.failover_version(), record.failover_version());
-        return;
-      }
-      ASSERT_LT(absl::Now(), deadline) << "west did not learn namespace " << kNamespace
-                                       << " within " << kNamespaceTimeout << ": " << last;
-      absl::SleepFor(kPollInterval);
-    }
-  }
+  E2eTest() : ProcessClustersTest(kNamespace) {}
 
   // Starts the writers against east; they run until every workflow is done.
   void StartWriters() {
@@ -556,11 +386,6 @@ class E2eTest : public ::testing::Test {
     EXPECT_TRUE(status->halted_appliers().empty()) << status->ShortDebugString();
   }
 
-  std::string dir_;
-  std::string bootstrap_;
-  std::unique_ptr<ChildProcess> kafka_;
-  std::unique_ptr<Cluster> east_;
-  std::unique_ptr<Cluster> west_;
   Progress progress_;
   std::vector<WriterReport> reports_;
   std::vector<std::thread> writers_;

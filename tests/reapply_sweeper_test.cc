@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "protocol/handover.h"
 #include "protocol/shard_hash.h"
 #include "protocol/version_history.h"
 #include "replicator/namespace_registry.h"
@@ -133,7 +134,18 @@ TEST_F(ReapplySweeperTest, DoesNothingWhileThisClusterIsNotActive) {
 
 TEST_F(ReapplySweeperTest, ReappliesPendingSignalsOnceTheNamespaceIsActiveHere) {
   ASSERT_NO_FATAL_FAILURE(ForkWhileStandby());
-  absl::StatusOr<NamespaceRecord> failover = registry_->Failover("orders", "east", true);
+  // A forced failover to east, as the coordinator commits it.
+  absl::StatusOr<NamespaceRecord> failover = registry_->Change(
+      key_.namespace_id(),
+      [&](const NamespaceRecord& current,
+          StoreWrite&) -> absl::StatusOr<std::optional<NamespaceRecord>> {
+        absl::StatusOr<NamespaceRecord> forced =
+            ForceFailover(current, "east",
+                          VersionLayout{&config_.clusters(), config_.failover_version_increment()},
+                          /*decided_version=*/0, kNowMicros, /*old_active_last_heard_micros=*/0);
+        if (!forced.ok()) return forced.status();
+        return std::optional<NamespaceRecord>(*std::move(forced));
+      });
   ASSERT_TRUE(failover.ok()) << failover.status();
   ASSERT_EQ(failover->failover_version(), 101);
 

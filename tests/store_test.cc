@@ -291,15 +291,63 @@ TEST_F(StoreTest, PutAndListNamespaces) {
   record.set_active_cluster("east");
   record.set_failover_version(1);
   record.set_state(NAMESPACE_STATE_ACTIVE);
-  ASSERT_TRUE(store_->PutNamespace(record).ok());
+  StoreWrite first;
+  first.namespace_record = record;
+  ASSERT_TRUE(store_->CommitWrite(first).ok());
   record.set_failover_version(2);
   record.set_active_cluster("west");
-  ASSERT_TRUE(store_->PutNamespace(record).ok());  // overwrites
+  StoreWrite second;
+  second.namespace_record = record;
+  ASSERT_TRUE(store_->CommitWrite(second).ok());  // overwrites
   ASSERT_NO_FATAL_FAILURE(Reopen());
   absl::StatusOr<std::vector<NamespaceRecord>> namespaces = store_->ListNamespaces();
   ASSERT_TRUE(namespaces.ok()) << namespaces.status();
   ASSERT_EQ(namespaces->size(), 1u);
   EXPECT_TRUE(MessageDifferencer::Equals((*namespaces)[0], record));
+}
+
+// Entering HANDOVER is one write: the record and a marker on every shard, each marker after the
+// tasks already in that shard's outbox. A handover target's state is stored the same way.
+TEST_F(StoreTest, HandoverRecordAndMarkersCommitTogether) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite append;
+  append.outbox_task = ReplicationTask();
+  append.outbox_task->set_shard(2);
+  ASSERT_TRUE(store_->CommitWrite(append).ok());
+
+  NamespaceRecord record;
+  record.set_id("ns-1");
+  record.set_state(NAMESPACE_STATE_HANDOVER);
+  StoreWrite handover;
+  handover.namespace_record = record;
+  for (int32_t shard = 0; shard < 4; ++shard) {
+    ReplicationTask marker;
+    marker.set_shard(shard);
+    marker.mutable_handover_marker()->set_namespace_id("ns-1");
+    handover.handover_markers.push_back(marker);
+  }
+  HandoverTargetState target;
+  target.set_namespace_id("ns-2");
+  target.set_decided_version(12);
+  handover.handover_states.push_back(target);
+  ASSERT_TRUE(store_->CommitWrite(handover).ok());
+
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  for (int32_t shard = 0; shard < 4; ++shard) {
+    absl::StatusOr<std::vector<ReplicationTask>> outbox = store_->ReadOutbox(shard, 0, 10);
+    ASSERT_TRUE(outbox.ok()) << outbox.status();
+    ASSERT_EQ(outbox->size(), shard == 2 ? 2u : 1u) << "shard " << shard;
+    EXPECT_TRUE(outbox->back().has_handover_marker());
+    EXPECT_EQ(outbox->back().task_id(), shard == 2 ? 1 : 0);
+  }
+  absl::StatusOr<std::vector<NamespaceRecord>> namespaces = store_->ListNamespaces();
+  ASSERT_TRUE(namespaces.ok());
+  ASSERT_EQ(namespaces->size(), 1u);
+  EXPECT_EQ((*namespaces)[0].state(), NAMESPACE_STATE_HANDOVER);
+  absl::StatusOr<std::vector<HandoverTargetState>> states = store_->ListHandoverStates();
+  ASSERT_TRUE(states.ok());
+  ASSERT_EQ(states->size(), 1u);
+  EXPECT_TRUE(MessageDifferencer::Equals((*states)[0], target));
 }
 
 // ---------------------------------------------------------------------------------------------

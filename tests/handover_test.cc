@@ -1,0 +1,298 @@
+// Graceful handover, cancel and deadline between two whole clusters in one process (see
+// tests/two_clusters.h), driven through the HTTP API as an operator and clients would.
+// Process-level scenarios (SIGKILL, partitions, failback) are in tests/e2e_test.cc.
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tests/ledger_client.h"
+#include "tests/two_clusters.h"
+
+namespace xdc {
+namespace {
+
+using ::testing::HasSubstr;
+
+NamespaceRecord GetRecord(HttpClient& client, const std::string& name) {
+  NamespaceRecord record;
+  absl::Status s = client.Call("GET", "/v1/namespaces/" + name, nullptr, record);
+  EXPECT_TRUE(s.ok()) << s;
+  return record;
+}
+
+DescribeNamespaceResponse Describe(HttpClient& client, const std::string& name) {
+  DescribeNamespaceResponse response;
+  absl::Status s = client.Call("GET", "/v1/namespaces/" + name + "/describe", nullptr, response);
+  EXPECT_TRUE(s.ok()) << s;
+  return response;
+}
+
+absl::StatusOr<NamespaceRecord> RequestFailover(HttpClient& client, const std::string& name,
+                                                const std::string& target, bool force,
+                                                int64_t timeout_ms = 0) {
+  FailoverRequest request;
+  request.set_target_cluster(target);
+  request.set_force(force);
+  request.set_timeout_ms(timeout_ms);
+  NamespaceRecord record;
+  if (absl::Status s =
+          client.Call("POST", "/v1/namespaces/" + name + "/failover", &request, record);
+      !s.ok()) {
+    return s;
+  }
+  return record;
+}
+
+class HandoverTest : public TwoClustersTest {
+ protected:
+  // Puts a message that is not a frame on east's history partition 0: west parks it, with no
+  // workflow to tell which namespace it belonged to, so it blocks a handover to west.
+  void ProduceGarbageOnEastShard0() {
+    std::mutex mu;
+    std::vector<absl::Status> delivered;
+    absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
+        east_->kafka_bootstrap(), "test", [&](uint64_t, const absl::Status& status) {
+          std::lock_guard<std::mutex> lock(mu);
+          delivered.push_back(status);
+        });
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    ASSERT_TRUE((*producer)->Produce(HistoryTopic("east"), 0, "not a frame", 1).ok());
+    ASSERT_TRUE((*producer)->Flush(10000).ok());
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_EQ(delivered.size(), 1u);
+    ASSERT_TRUE(delivered[0].ok()) << delivered[0];
+  }
+
+  // Every workflow of the namespace on `client` has exactly one branch.
+  void ExpectNoForks(HttpClient& client) {
+    absl::StatusOr<ListDigestsResponse> digests = Digests(client, kNamespace);
+    ASSERT_TRUE(digests.ok()) << digests.status();
+    for (const WorkflowDigest& workflow : digests->workflows()) {
+      GetHistoryResponse history;
+      ASSERT_TRUE(client
+                      .Call("GET",
+                            absl::StrCat("/v1/history?namespace=", kNamespace,
+                                         "&workflow_id=", workflow.workflow_id()),
+                            nullptr, history)
+                      .ok());
+      EXPECT_EQ(history.version_histories().histories_size(), 1) << workflow.workflow_id();
+    }
+  }
+};
+
+TEST_F(HandoverTest, GracefulHandoverUnderLoadLosesNothingAndForksNothing) {
+  LedgerClient client({{"east", east_->http_address()}, {"west", west_->http_address()}}, "east");
+  std::atomic<bool> stop{false};
+  std::thread load([&] { client.Run(stop); });
+  ASSERT_TRUE(WaitUntil([&] {
+    std::lock_guard<std::mutex> lock(client.mu_);
+    return client.acked_.size() >= 200;
+  }));
+
+  absl::StatusOr<NamespaceRecord> started =
+      RequestFailover(*east_client_, kNamespace, "west", /*force=*/false);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->handover().target_cluster(), "west");
+  EXPECT_EQ(started->handover().proposed_version(), 2);
+  ASSERT_TRUE(WaitUntil([&] {
+    NamespaceRecord on_east = GetRecord(*east_client_, kNamespace);
+    return on_east.active_cluster() == "west" && on_east.state() == NAMESPACE_STATE_ACTIVE;
+  }));
+  // The load follows the namespace to west and keeps writing there.
+  ASSERT_TRUE(WaitUntil([&] {
+    std::lock_guard<std::mutex> lock(client.mu_);
+    return client.versions_.contains(2) && client.acked_.size() >= 400;
+  }));
+  stop = true;
+  load.join();
+  EXPECT_THAT(client.errors_, ::testing::IsEmpty());
+
+  WaitForConvergence();
+  ASSERT_NO_FATAL_FAILURE(ExpectNoForks(*east_client_));
+  ASSERT_NO_FATAL_FAILURE(ExpectNoForks(*west_client_));
+  // Every acknowledged event is on both clusters, at the version it was acknowledged with.
+  std::map<std::string, GetHistoryResponse> histories[2];
+  for (const auto& [workflow, event_id, version] : client.acked_) {
+    int i = 0;
+    for (HttpClient* c : {east_client_.get(), west_client_.get()}) {
+      GetHistoryResponse& history = histories[i++][workflow];
+      if (history.events_size() == 0) {
+        ASSERT_TRUE(
+            c->Call("GET",
+                    absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=", workflow),
+                    nullptr, history)
+                .ok());
+      }
+      ASSERT_GE(history.events_size(), event_id) << workflow;
+      EXPECT_EQ(history.events(event_id - 1).version(), version) << workflow << " " << event_id;
+    }
+  }
+
+  // The failover history: one graceful handover, writes refused for a measured time, no damage.
+  for (HttpClient* c : {east_client_.get(), west_client_.get()}) {
+    DescribeNamespaceResponse described = Describe(*c, kNamespace);
+    ASSERT_EQ(described.namespace_().failover_history_size(), 1);
+    const FailoverEvent& event = described.namespace_().failover_history(0);
+    EXPECT_EQ(event.kind(), FAILOVER_KIND_GRACEFUL);
+    EXPECT_EQ(event.from_cluster(), "east");
+    EXPECT_EQ(event.to_cluster(), "west");
+    EXPECT_EQ(event.from_version(), 1);
+    EXPECT_EQ(event.failover_version(), 2);
+    EXPECT_GT(event.writes_refused_micros(), 0);
+    EXPECT_EQ(event.writes_refused_micros(),
+              event.completed_unix_micros() - event.started_unix_micros());
+    ASSERT_EQ(described.damage_size(), 1);
+    EXPECT_EQ(described.damage(0).events_on_losing_branches(), 0);
+    EXPECT_EQ(described.damage(0).workflows_forked(), 0);
+  }
+}
+
+TEST_F(HandoverTest, HandoverToATargetThatIsDownWaitsRefusingWritesThenCompletes) {
+  WriteWorkflows(east_->http_address(), kNamespace, "before", 6);
+  WaitForConvergence();
+  StopWest();
+  absl::StatusOr<NamespaceRecord> started =
+      RequestFailover(*east_client_, kNamespace, "west", /*force=*/false);
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(started->state(), NAMESPACE_STATE_HANDOVER);
+  // A retried request is answered with the handover in progress, not a second one.
+  absl::StatusOr<NamespaceRecord> again =
+      RequestFailover(*east_client_, kNamespace, "west", /*force=*/false);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->handover().proposed_version(), started->handover().proposed_version());
+
+  // Writes are refused as retryable, with a hint of when to retry.
+  ApiError refused =
+      RequestError(*east_client_, "POST", "/v1/append",
+                   JsonOf(Append(kNamespace, "during", 1, {Event(WORKFLOW_EXECUTION_STARTED)})));
+  EXPECT_EQ(refused.http_status, 503);
+  EXPECT_TRUE(refused.error.retryable());
+  EXPECT_GT(refused.error.retry_after_ms(), 0);
+  EXPECT_THAT(refused.error.message(), HasSubstr("handing over from 'east' to 'west'"));
+  DescribeNamespaceResponse waiting = Describe(*east_client_, kNamespace);
+  ASSERT_EQ(waiting.waiting_for_size(), 1);
+  EXPECT_THAT(waiting.waiting_for(0), HasSubstr("'west' to decide the handover"));
+
+  ASSERT_NO_FATAL_FAILURE(StartWest());
+  ASSERT_TRUE(
+      WaitUntil([&] { return GetRecord(*east_client_, kNamespace).active_cluster() == "west"; }));
+  NamespaceRecord on_west = GetRecord(*west_client_, kNamespace);
+  EXPECT_EQ(on_west.active_cluster(), "west");
+  EXPECT_EQ(on_west.failover_version(), 2);
+  AppendResponse appended;
+  AppendRequest write = Append(kNamespace, "after", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  ASSERT_TRUE(west_client_->Call("POST", "/v1/append", &write, appended).ok());
+  EXPECT_EQ(appended.version(), 2);
+  WaitForConvergence();
+  ASSERT_NO_FATAL_FAILURE(ExpectNoForks(*east_client_));
+}
+
+// The target decides: a cancel sent to the source is a request; the source stays in HANDOVER
+// until the target answers. A DLQ entry that may hold the namespace's events keeps the target
+// from activating, so the cancel wins here deterministically.
+TEST_F(HandoverTest, CancelIsDecidedByTheTargetAndALaterHandoverStillWorks) {
+  WriteWorkflows(east_->http_address(), kNamespace, "before", 4);
+  ASSERT_NO_FATAL_FAILURE(ProduceGarbageOnEastShard0());
+  ASSERT_TRUE(WaitUntil([&] { return GetDlq(*west_client_).tasks_size() == 1; }));
+
+  absl::StatusOr<NamespaceRecord> started =
+      RequestFailover(*east_client_, kNamespace, "west", /*force=*/false);
+  ASSERT_TRUE(started.ok()) << started.status();
+  const int64_t first_proposal = started->handover().proposed_version();
+  // West has every marker but waits on the DLQ entry, and says so.
+  ASSERT_TRUE(WaitUntil([&] {
+    DescribeNamespaceResponse d = Describe(*west_client_, kNamespace);
+    return d.handover_target().shards_seen_size() == 4 && d.waiting_for_size() > 0;
+  }));
+  DescribeNamespaceResponse on_target = Describe(*west_client_, kNamespace);
+  EXPECT_THAT(absl::StrJoin(on_target.waiting_for(), "\n"), HasSubstr("DLQ entries (1)"));
+
+  NamespaceRecord cancelled;
+  CancelHandoverRequest cancel;
+  cancel.set_reason("change freeze");
+  ASSERT_TRUE(east_client_
+                  ->Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/cancel-handover"),
+                         &cancel, cancelled)
+                  .ok());
+  ASSERT_TRUE(WaitUntil(
+      [&] { return GetRecord(*east_client_, kNamespace).state() == NAMESPACE_STATE_ACTIVE; }));
+  NamespaceRecord resumed = GetRecord(*east_client_, kNamespace);
+  EXPECT_EQ(resumed.active_cluster(), "east");
+  EXPECT_EQ(resumed.failover_version(), 1);
+  ASSERT_EQ(resumed.failover_history_size(), 1);
+  EXPECT_EQ(resumed.failover_history(0).kind(), FAILOVER_KIND_HANDOVER_CANCELLED);
+  EXPECT_EQ(resumed.failover_history(0).reason(), "change freeze");
+  EXPECT_EQ(resumed.failover_history(0).failover_version(), first_proposal);
+  DescribeNamespaceResponse decided = Describe(*west_client_, kNamespace);
+  EXPECT_EQ(decided.handover_target().decided_version(), first_proposal);
+  ASSERT_EQ(decided.handover_target().decisions_size(), 1);
+  EXPECT_EQ(decided.handover_target().decisions(0).outcome(), HANDOVER_OUTCOME_CANCELLED);
+  // East takes writes again.
+  AppendResponse appended;
+  AppendRequest write = Append(kNamespace, "after-cancel", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &write, appended).ok());
+  EXPECT_EQ(appended.version(), 1);
+
+  // Once the entry is purged, a new handover (a new, higher proposal) completes.
+  DlqRequest purge;
+  purge.set_all(true);
+  DlqActionResponse purged;
+  ASSERT_TRUE(west_client_->Call("POST", "/v1/dlq/purge", &purge, purged).ok());
+  absl::StatusOr<NamespaceRecord> second =
+      RequestFailover(*east_client_, kNamespace, "west", /*force=*/false);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_GT(second->handover().proposed_version(), first_proposal);
+  ASSERT_TRUE(
+      WaitUntil([&] { return GetRecord(*east_client_, kNamespace).active_cluster() == "west"; }));
+  EXPECT_EQ(GetRecord(*west_client_, kNamespace).failover_version(),
+            second->handover().proposed_version());
+}
+
+// Past its deadline the source asks the target to cancel; it still waits for the answer.
+TEST_F(HandoverTest, AHandoverNotDecidedInTimeIsCancelledThroughTheTarget) {
+  ASSERT_NO_FATAL_FAILURE(ProduceGarbageOnEastShard0());
+  ASSERT_TRUE(WaitUntil([&] { return GetDlq(*west_client_).tasks_size() == 1; }));
+  absl::StatusOr<NamespaceRecord> started =
+      RequestFailover(*east_client_, kNamespace, "west", /*force=*/false, /*timeout_ms=*/300);
+  ASSERT_TRUE(started.ok()) << started.status();
+  ASSERT_TRUE(WaitUntil(
+      [&] { return GetRecord(*east_client_, kNamespace).state() == NAMESPACE_STATE_ACTIVE; }));
+  NamespaceRecord resumed = GetRecord(*east_client_, kNamespace);
+  EXPECT_EQ(resumed.active_cluster(), "east");
+  ASSERT_EQ(resumed.failover_history_size(), 1);
+  EXPECT_EQ(resumed.failover_history(0).kind(), FAILOVER_KIND_HANDOVER_CANCELLED);
+  EXPECT_THAT(resumed.failover_history(0).reason(), HasSubstr("not decided within 0.3 s"));
+  EXPECT_GE(resumed.failover_history(0).writes_refused_micros(), 300000);
+}
+
+TEST_F(HandoverTest, BadHandoverRequestsAreRefusedAndChangeNothing) {
+  ApiError not_member =
+      RequestError(*east_client_, "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"),
+                   R"({"target_cluster":"north"})");
+  EXPECT_EQ(not_member.http_status, 400);
+  EXPECT_THAT(not_member.error.message(), HasSubstr("'north' is not a member"));
+  ApiError on_standby =
+      RequestError(*west_client_, "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"),
+                   R"({"target_cluster":"west"})");
+  EXPECT_EQ(on_standby.http_status, 409);
+  EXPECT_THAT(on_standby.error.message(), HasSubstr("send the graceful handover to 'east'"));
+  ApiError timeout =
+      RequestError(*east_client_, "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"),
+                   R"({"target_cluster":"west","timeout_ms":-5})");
+  EXPECT_EQ(timeout.http_status, 400);
+  ApiError unknown = RequestError(*east_client_, "POST", "/v1/namespaces/nope/cancel-handover");
+  EXPECT_EQ(unknown.http_status, 404);
+  NamespaceRecord record = GetRecord(*east_client_, kNamespace);
+  EXPECT_EQ(record.state(), NAMESPACE_STATE_ACTIVE);
+  EXPECT_EQ(record.state_sequence(), 0);
+  EXPECT_EQ(record.failover_history_size(), 0);
+}
+
+}  // namespace
+}  // namespace xdc
