@@ -313,6 +313,7 @@ ApiResponse ApiHandler::Dlq(const Query& query) {
 ApiResponse ApiHandler::Metrics() {
   StatusResponse status = status_();
   metrics_.SetStoreWriteFailed(!status.store_write_error().empty());
+  for (const NamespaceGauges& gauges : handover_.Gauges()) metrics_.SetNamespace(gauges);
   metrics_.SetDlqDepth(static_cast<double>(status.parked_tasks()),
                        static_cast<double>(status.dlq_awaiting_resend()));
   for (const ShardStatus& shard : status.shards()) {

@@ -486,6 +486,39 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::ForceHere(const NamespaceRe
   return result;
 }
 
+std::vector<NamespaceGauges> HandoverCoordinator::Gauges() const {
+  const int64_t now = clock_();
+  std::vector<NamespaceGauges> all;
+  for (const NamespaceRecord& record : namespaces_.List()) {
+    NamespaceGauges gauges;
+    gauges.name = record.name();
+    const bool here = record.active_cluster() == config_.cluster_name();
+    gauges.active_here = here && record.state() == NAMESPACE_STATE_ACTIVE;
+    gauges.failover_version = record.failover_version();
+    if (here && record.state() == NAMESPACE_STATE_HANDOVER) {
+      gauges.handover_seconds = Seconds(now - record.handover().started_unix_micros());
+    }
+    for (const char* kind : {"graceful", "forced", "cancelled"}) gauges.failovers_by_kind[kind] = 0;
+    for (const FailoverEvent& event : record.failover_history()) {
+      switch (event.kind()) {
+        case FAILOVER_KIND_GRACEFUL:
+          ++gauges.failovers_by_kind["graceful"];
+          break;
+        case FAILOVER_KIND_FORCED:
+          ++gauges.failovers_by_kind["forced"];
+          break;
+        case FAILOVER_KIND_HANDOVER_CANCELLED:
+          ++gauges.failovers_by_kind["cancelled"];
+          break;
+        default:
+          break;
+      }
+    }
+    all.push_back(std::move(gauges));
+  }
+  return all;
+}
+
 // --- describe ----------------------------------------------------------------------------------
 
 absl::StatusOr<DescribeNamespaceResponse> HandoverCoordinator::Describe(const std::string& name) {

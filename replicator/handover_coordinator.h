@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/clock.h"
+#include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
 #include "replicator/tunables.h"
 #include "replicator/workflow_writer.h"
@@ -64,6 +65,9 @@ class HandoverCoordinator {
   // GET /v1/namespaces/{name}: the record, the handover as seen here, and each failover's damage
   // (reads every workflow of the namespace).
   [[nodiscard]] absl::StatusOr<DescribeNamespaceResponse> Describe(const std::string& name);
+
+  // What /metrics shows per namespace (xdc_namespace_*).
+  [[nodiscard]] std::vector<NamespaceGauges> Gauges() const;
 
   // Applier hooks, called on `source`'s applier thread. OnMarker runs inside the write that
   // consumes the marker (under the shard's lock) and adds the target state to it.

@@ -83,6 +83,20 @@ Metrics::Metrics(const std::string& cluster)
       unauthenticated_(Build(prometheus::BuildCounter(), "xdc_api_unauthenticated_total",
                              "Mutating API calls refused for a missing or wrong bearer token",
                              cluster, *registry_)),
+      namespace_active_(Build(prometheus::BuildGauge(), "xdc_namespace_active",
+                              "1 when this cluster accepts writes for the namespace", cluster,
+                              *registry_)),
+      namespace_version_(Build(prometheus::BuildGauge(), "xdc_namespace_failover_version",
+                               "The namespace's failover version as this cluster knows it", cluster,
+                               *registry_)),
+      handover_seconds_(Build(prometheus::BuildGauge(), "xdc_namespace_handover_seconds",
+                              "Seconds this cluster has refused writes in an undecided handover "
+                              "it is the source of (0: none)",
+                              cluster, *registry_)),
+      failovers_(Build(prometheus::BuildGauge(), "xdc_namespace_failovers",
+                       "Failovers in the namespace's history (the newest kMaxFailoverHistory), "
+                       "by kind",
+                       cluster, *registry_)),
       write_{&appends_.Add({{"result", "ok"}}), &appends_.Add({{"result", "rejected"}}),
              &events_appended_.Add({})},
       publisher_{&published_.Add({}), &delivery_errors_.Add({})},
@@ -124,6 +138,16 @@ void Metrics::SetOutboxBacklog(int shard, double tasks) {
 }
 
 void Metrics::SetStoreWriteFailed(bool failed) { store_write_failed_.Add({}).Set(failed ? 1 : 0); }
+
+void Metrics::SetNamespace(const NamespaceGauges& gauges) {
+  const std::map<std::string, std::string> labels = {{"namespace", gauges.name}};
+  namespace_active_.Add(labels).Set(gauges.active_here ? 1 : 0);
+  namespace_version_.Add(labels).Set(static_cast<double>(gauges.failover_version));
+  handover_seconds_.Add(labels).Set(gauges.handover_seconds);
+  for (const auto& [kind, count] : gauges.failovers_by_kind) {
+    failovers_.Add({{"namespace", gauges.name}, {"kind", kind}}).Set(static_cast<double>(count));
+  }
+}
 
 std::string Metrics::Serialize() const {
   return prometheus::TextSerializer().Serialize(registry_->Collect());

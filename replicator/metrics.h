@@ -4,6 +4,8 @@
 // prometheus-cpp directly. Thread-safe (prometheus-cpp metrics are atomic).
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -46,6 +48,15 @@ struct ApiProbe {
   prometheus::Counter* unauthenticated;  // mutating calls refused: bearer token missing or wrong
 };
 
+// One namespace as this cluster sees it (refreshed before each scrape).
+struct NamespaceGauges {
+  std::string name;
+  bool active_here = false;  // accepts writes here now
+  int64_t failover_version = 0;
+  double handover_seconds = 0;  // writes refused here in an undecided handover it started
+  std::map<std::string, int64_t> failovers_by_kind;  // "graceful", "forced", "cancelled"
+};
+
 class Metrics {
  public:
   explicit Metrics(const std::string& cluster);
@@ -60,6 +71,7 @@ class Metrics {
                     double missing_tasks);
   void SetOutboxBacklog(int shard, double tasks);
   void SetStoreWriteFailed(bool failed);
+  void SetNamespace(const NamespaceGauges& gauges);
   void SetDlqDepth(double entries, double awaiting_resend);
 
   // Prometheus text exposition format.
@@ -92,6 +104,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& outbox_backlog_;
   prometheus::Family<prometheus::Gauge>& store_write_failed_;
   prometheus::Family<prometheus::Counter>& unauthenticated_;
+  prometheus::Family<prometheus::Gauge>& namespace_active_;
+  prometheus::Family<prometheus::Gauge>& namespace_version_;
+  prometheus::Family<prometheus::Gauge>& handover_seconds_;
+  prometheus::Family<prometheus::Gauge>& failovers_;
   WriteProbe write_;
   PublisherProbe publisher_;
   ApiProbe api_;

@@ -49,6 +49,12 @@ absl::StatusOr<NamespaceRecord> RequestFailover(HttpClient& client, const std::s
   return record;
 }
 
+std::string Metrics(HttpClient& client) {
+  absl::StatusOr<HttpResult> response = client.Request("GET", "/metrics", "");
+  EXPECT_TRUE(response.ok()) << response.status();
+  return response.ok() ? response->body : "";
+}
+
 class HandoverTest : public TwoClustersTest {
  protected:
   // Puts a message that is not a frame on east's history partition 0: west parks it, with no
@@ -178,6 +184,10 @@ TEST_F(HandoverTest, HandoverToATargetThatIsDownWaitsRefusingWritesThenCompletes
   DescribeNamespaceResponse waiting = Describe(*east_client_, kNamespace);
   ASSERT_EQ(waiting.waiting_for_size(), 1);
   EXPECT_THAT(waiting.waiting_for(0), HasSubstr("'west' to decide the handover"));
+  // What the XdcHandoverStuck alert watches.
+  const std::string during = Metrics(*east_client_);
+  EXPECT_GT(MetricSum(during, "xdc_namespace_handover_seconds"), 0);
+  EXPECT_EQ(MetricSum(during, "xdc_namespace_active"), 0);
 
   ASSERT_NO_FATAL_FAILURE(StartWest());
   ASSERT_TRUE(
@@ -191,6 +201,12 @@ TEST_F(HandoverTest, HandoverToATargetThatIsDownWaitsRefusingWritesThenCompletes
   EXPECT_EQ(appended.version(), 2);
   WaitForConvergence();
   ASSERT_NO_FATAL_FAILURE(ExpectNoForks(*east_client_));
+  const std::string after = Metrics(*west_client_);
+  EXPECT_EQ(MetricSum(after, "xdc_namespace_active"), 1);
+  EXPECT_EQ(MetricSum(after, "xdc_namespace_failover_version"), 2);
+  EXPECT_EQ(MetricSum(after, "xdc_namespace_failovers"), 1);  // one entry, graceful
+  EXPECT_THAT(after, HasSubstr("kind=\"graceful\",namespace=\"orders\"} 1"));
+  EXPECT_EQ(MetricSum(Metrics(*east_client_), "xdc_namespace_handover_seconds"), 0);
 }
 
 // The target decides: a cancel sent to the source is a request; the source stays in HANDOVER
