@@ -21,6 +21,9 @@ inline constexpr std::string_view kPublishLoseTask = "publish.lose_task";
 inline constexpr int64_t kPublishLoseEvery = 5;
 // A cluster asked to resend events refuses (as if it no longer had them).
 inline constexpr std::string_view kResendRefuse = "resend.refuse";
+// "apply.hold.<peer>": appliers of <peer>'s stream consume nothing while armed, as over a link
+// from that peer so slow that nothing arrives (the other peers' streams still flow).
+inline constexpr std::string_view kApplyHoldPrefix = "apply.hold.";
 
 [[nodiscard]] bool Armed(std::string_view name);
 void Arm(std::string_view name);

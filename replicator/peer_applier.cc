@@ -1,8 +1,11 @@
 #include "replicator/peer_applier.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "chaos/fault_points.h"
 #include "protocol/conflict_resolver.h"
@@ -138,7 +141,13 @@ std::optional<std::string> PeerApplier::CheckNotTruncated(
 }
 
 void PeerApplier::Run() {
+  const std::string hold = std::string(fault::kApplyHoldPrefix) + peer_;
   while (!stopping_) {
+    if (fault::Armed(hold)) {
+      // Fault injection: a link from this peer so slow nothing arrives. Idle, then look again.
+      std::this_thread::sleep_for(std::chrono::milliseconds(tunables_.apply_poll_timeout_ms));
+      continue;
+    }
     std::vector<KafkaMessage> messages =
         consumer_->Poll(tunables_.apply_poll_timeout_ms, tunables_.apply_batch_max_messages);
     std::vector<int64_t> high_watermarks(config_.shard_count(), -1);
