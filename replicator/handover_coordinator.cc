@@ -65,10 +65,14 @@ void HandoverCoordinator::Tick() {
     absl::MutexLock lock(&mu_);
     for (auto& [id, state] : targets_) {
       if (!HasPendingProposal(state)) continue;
-      if (absl::Status s = TryDecide(state); !s.ok()) {
+      absl::Status s = TryDecide(state);
+      // Logged when it changes, not every tick.
+      std::string& last = last_decide_error_[id];
+      if (!s.ok() && s.ToString() != last) {
         std::fprintf(stderr, "xdcd: handover of namespace %s: cannot decide yet: %s\n", id.c_str(),
                      s.ToString().c_str());
       }
+      last = s.ok() ? "" : s.ToString();
     }
   }
   const int64_t now = clock_();

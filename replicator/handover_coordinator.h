@@ -109,8 +109,9 @@ class HandoverCoordinator {
   std::function<void(ControlMessage)> send_control_;
 
   absl::Mutex mu_;
-  std::map<std::string, HandoverTargetState> targets_ ABSL_GUARDED_BY(mu_);  // by namespace id
-  std::map<std::string, int64_t> cancel_sent_micros_ ABSL_GUARDED_BY(mu_);   // by namespace id
+  std::map<std::string, HandoverTargetState> targets_ ABSL_GUARDED_BY(mu_);    // by namespace id
+  std::map<std::string, int64_t> cancel_sent_micros_ ABSL_GUARDED_BY(mu_);     // by namespace id
+  std::map<std::string, std::string> last_decide_error_ ABSL_GUARDED_BY(mu_);  // by namespace id
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
