@@ -205,6 +205,7 @@ bool HasPendingProposal(const HandoverTargetState& state) {
 }
 
 absl::StatusOr<std::vector<std::string>> ActivationBlockers(const HandoverTargetState& state,
+                                                            const std::string& self,
                                                             int32_t shard_count,
                                                             const AppliedTasksFn& applied) {
   std::vector<std::string> blockers;
@@ -232,6 +233,7 @@ absl::StatusOr<std::vector<std::string>> ActivationBlockers(const HandoverTarget
   }
   for (const HandoverTargetState::ShardRequirement& requirement : state.required()) {
     const SourceWatermark& need = requirement.applied();
+    if (need.source_cluster() == self) continue;  // our own writes: nothing to apply
     absl::StatusOr<TaskSequence> have = applied(need.source_cluster(), requirement.shard());
     if (!have.ok()) return have.status();
     bool missing_below = false;

@@ -107,8 +107,10 @@ using AppliedTasksFn =
 // Why the pending proposal cannot activate yet, one line each; empty when it can: a shard whose
 // marker has not arrived, missing tasks of the source, or a shard where our progress from another
 // cluster is behind what the source had applied. (The DLQ is I/O: the caller checks it.)
+// `self` is the target: its own stream, if a marker lists it, needs no applying.
 [[nodiscard]] absl::StatusOr<std::vector<std::string>> ActivationBlockers(
-    const HandoverTargetState& state, int32_t shard_count, const AppliedTasksFn& applied);
+    const HandoverTargetState& state, const std::string& self, int32_t shard_count,
+    const AppliedTasksFn& applied);
 
 // True when the local record already moved past the proposal's source version (a forced
 // failover superseded the handover): the proposal must be cancelled, not activated.

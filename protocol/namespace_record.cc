@@ -33,7 +33,11 @@ std::optional<NamespaceRecord> MergeNamespaceRecord(const std::optional<Namespac
     merged.set_failover_version(incoming.failover_version());
     merged.set_state(incoming.state());
     merged.set_state_sequence(incoming.state_sequence());
-    *merged.mutable_handover() = incoming.handover();
+    if (incoming.has_handover()) {
+      *merged.mutable_handover() = incoming.handover();
+    } else {
+      merged.clear_handover();
+    }
     merged.set_last_proposed_version(
         std::max(local->last_proposed_version(), incoming.last_proposed_version()));
     *merged.mutable_failover_history() = incoming.failover_history();

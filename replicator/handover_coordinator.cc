@@ -155,7 +155,8 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::BeginHere(const NamespaceRe
     std::vector<std::vector<SourceWatermark>> applied(config_.shard_count());
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
       for (const ClusterConfig& cluster : config_.clusters()) {
-        if (cluster.name() == self) continue;
+        // The target needs what we applied from third clusters; its own writes it has.
+        if (cluster.name() == self || cluster.name() == target) continue;
         absl::StatusOr<ShardApplyProgress> progress =
             store_.GetApplyProgress(cluster.name(), shard);
         if (!progress.ok()) return progress.status();
@@ -345,6 +346,16 @@ absl::Status HandoverCoordinator::DecideCancel(const std::string& source,
 }
 
 void HandoverCoordinator::SendDecision(const HandoverDecision& decision) {
+  if (decision.outcome() == HANDOVER_OUTCOME_CANCELLED) {
+    // Our record first, on the same (ordered) control topic: if it is newer than the source's
+    // (the namespace moved on meanwhile), the source follows it and ignores the cancel, rather
+    // than resuming writes at its old version.
+    if (std::optional<NamespaceRecord> local = namespaces_.FindById(decision.namespace_id())) {
+      ControlMessage record;
+      *record.mutable_namespace_record() = *std::move(local);
+      send_control_(std::move(record));
+    }
+  }
   ControlMessage message;
   *message.mutable_handover_decision() = decision;
   send_control_(std::move(message));
@@ -357,7 +368,7 @@ absl::StatusOr<std::vector<std::string>> HandoverCoordinator::Blockers(
     return std::vector<std::string>{"the namespace's record has not arrived here yet"};
   }
   absl::StatusOr<std::vector<std::string>> blockers = ActivationBlockers(
-      state, config_.shard_count(),
+      state, config_.cluster_name(), config_.shard_count(),
       [&](const std::string& source, int32_t shard) -> absl::StatusOr<TaskSequence> {
         absl::StatusOr<ShardApplyProgress> progress = store_.GetApplyProgress(source, shard);
         if (!progress.ok()) return progress.status();
@@ -390,7 +401,7 @@ absl::Status HandoverCoordinator::TryDecide(HandoverTargetState& state) {
   std::optional<NamespaceRecord> local = namespaces_.FindById(state.namespace_id());
   if (local.has_value() && ProposalSuperseded(state, *local)) {
     HandoverTargetState next = state;
-    const HandoverDecision decision = DecidePending(
+    DecidePending(
         next, HANDOVER_OUTCOME_CANCELLED,
         absl::StrFormat("superseded: the namespace moved on to failover version %d meanwhile",
                         local->failover_version()),
@@ -399,7 +410,8 @@ absl::Status HandoverCoordinator::TryDecide(HandoverTargetState& state) {
     write.handover_states.push_back(next);
     if (absl::StatusOr<int64_t> s = store_.CommitWrite(write); !s.ok()) return s.status();
     state = std::move(next);
-    SendDecision(decision);
+    // Not announced: the source learns of the newer record itself, and must not resume at its
+    // old version before it does. A cancel request still gets this decision.
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<std::string>> blockers = Blockers(state);
@@ -452,14 +464,13 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::ForceHere(const NamespaceRe
       record.active_cluster() == self ? 0 : LastHeardFrom(record.active_cluster());
   absl::MutexLock lock(&mu_);
   std::optional<HandoverTargetState> next;
-  std::optional<HandoverDecision> cancelled;
   int64_t decided = 0;
   if (auto it = targets_.find(record.id()); it != targets_.end()) {
     decided = std::max(it->second.decided_version(), it->second.proposed_version());
     if (HasPendingProposal(it->second)) {
       next = it->second;
-      cancelled = DecidePending(*next, HANDOVER_OUTCOME_CANCELLED,
-                                "superseded by a forced failover to " + self, now);
+      DecidePending(*next, HANDOVER_OUTCOME_CANCELLED, "superseded by a forced failover to " + self,
+                    now);
     }
   }
   bool changed = false;
@@ -478,10 +489,9 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::ForceHere(const NamespaceRe
         return std::optional<NamespaceRecord>(*std::move(forced));
       });
   if (!result.ok() || !changed) return result;
-  if (next.has_value()) {
-    targets_[record.id()] = *next;
-    SendDecision(*cancelled);
-  }
+  // The pending proposal is decided (later markers and cancels get that answer) but not
+  // announced: the source follows our new record, and must not resume at its old version first.
+  if (next.has_value()) targets_[record.id()] = *next;
   std::fprintf(stderr,
                "xdcd: forced failover: namespace '%s' is now active on '%s' at failover version "
                "%lld\n",

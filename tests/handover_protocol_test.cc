@@ -236,7 +236,7 @@ TEST_F(HandoverProtocolTest, ActivationWaitsForEveryMarkerAndEveryOtherClustersP
   };
   ASSERT_EQ(ApplyMarker(state, "west", "east", 0, Marker(handover, "north", 10)),
             MarkerEffect::kNewProposal);
-  absl::StatusOr<std::vector<std::string>> blockers = ActivationBlockers(state, 2, lookup);
+  absl::StatusOr<std::vector<std::string>> blockers = ActivationBlockers(state, "west", 2, lookup);
   ASSERT_TRUE(blockers.ok());
   ASSERT_THAT(*blockers, SizeIs(2));
   EXPECT_THAT((*blockers)[0], HasSubstr("markers of 1 of 2 shards not applied yet (1)"));
@@ -248,7 +248,7 @@ TEST_F(HandoverProtocolTest, ActivationWaitsForEveryMarkerAndEveryOtherClustersP
   TaskRange* missing = applied[{"north", 0}].add_missing();
   missing->set_first(4);
   missing->set_next(5);
-  blockers = ActivationBlockers(state, 2, lookup);
+  blockers = ActivationBlockers(state, "west", 2, lookup);
   ASSERT_THAT(*blockers, SizeIs(1));
   EXPECT_THAT((*blockers)[0], HasSubstr("with some missing"));
 
@@ -257,12 +257,21 @@ TEST_F(HandoverProtocolTest, ActivationWaitsForEveryMarkerAndEveryOtherClustersP
   source_missing->set_first(0);
   source_missing->set_next(2);
   applied[{"east", 1}].set_next_task_id(9);
-  blockers = ActivationBlockers(state, 2, lookup);
+  blockers = ActivationBlockers(state, "west", 2, lookup);
   ASSERT_THAT(*blockers, SizeIs(1));
   EXPECT_THAT((*blockers)[0], HasSubstr("shard 1: 2 tasks of 'east' are missing"));
 
   applied[{"east", 1}].clear_missing();
-  blockers = ActivationBlockers(state, 2, lookup);
+  blockers = ActivationBlockers(state, "west", 2, lookup);
+  EXPECT_THAT(*blockers, IsEmpty());
+
+  // The target's own stream in a marker (a failback: west had written before) needs nothing.
+  HandoverTargetState own = state;
+  HandoverTargetState::ShardRequirement* self = own.add_required();
+  self->set_shard(0);
+  self->mutable_applied()->set_source_cluster("west");
+  self->mutable_applied()->set_next_task_id(109);
+  blockers = ActivationBlockers(own, "west", 2, lookup);
   EXPECT_THAT(*blockers, IsEmpty());
 
   NamespaceRecord local = handover;

@@ -209,6 +209,32 @@ TEST_F(HandoverTest, HandoverToATargetThatIsDownWaitsRefusingWritesThenCompletes
   EXPECT_EQ(MetricSum(Metrics(*east_client_), "xdc_namespace_handover_seconds"), 0);
 }
 
+// East -> west -> east: the second handover's target has written before, and its own stream
+// needs no applying to activate.
+TEST_F(HandoverTest, FailbackReturnsTheNamespaceWithNothingLostAndNoFork) {
+  WriteWorkflows(east_->http_address(), kNamespace, "on-east", 6);
+  ASSERT_TRUE(RequestFailover(*east_client_, kNamespace, "west", /*force=*/false).ok());
+  ASSERT_TRUE(
+      WaitUntil([&] { return GetRecord(*east_client_, kNamespace).active_cluster() == "west"; }));
+  WriteWorkflows(west_->http_address(), kNamespace, "on-west", 6);
+  absl::StatusOr<NamespaceRecord> back =
+      RequestFailover(*west_client_, kNamespace, "east", /*force=*/false);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->handover().proposed_version(), 101);
+  ASSERT_TRUE(WaitUntil([&] {
+    return GetRecord(*west_client_, kNamespace).active_cluster() == "east";
+  })) << absl::StrJoin(Describe(*east_client_, kNamespace).waiting_for(), "\n");
+  WriteWorkflows(east_->http_address(), kNamespace, "back-on-east", 6);
+  EXPECT_EQ(WaitForConvergence(), 18u);
+  ASSERT_NO_FATAL_FAILURE(ExpectNoForks(*east_client_));
+  NamespaceRecord record = GetRecord(*east_client_, kNamespace);
+  EXPECT_EQ(record.failover_version(), 101);
+  EXPECT_FALSE(record.has_handover());
+  ASSERT_EQ(record.failover_history_size(), 2);
+  EXPECT_EQ(record.failover_history(1).kind(), FAILOVER_KIND_GRACEFUL);
+  EXPECT_EQ(record.failover_history(1).from_cluster(), "west");
+}
+
 // The target decides: a cancel sent to the source is a request; the source stays in HANDOVER
 // until the target answers. A DLQ entry that may hold the namespace's events keeps the target
 // from activating, so the cancel wins here deterministically.
