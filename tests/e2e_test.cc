@@ -40,9 +40,9 @@ constexpr int kWriterThreads = 4;
 constexpr int64_t kEventsPerWorkflow = 5;
 constexpr int64_t kCompletedNextEventId = kEventsPerWorkflow + 1;
 
-constexpr absl::Duration kWriteTimeout = absl::Seconds(90);       // the whole writer phase
-constexpr absl::Duration kConvergeTimeout = absl::Seconds(120);   // digests equal
-constexpr absl::Duration kCounterTimeout = absl::Seconds(10);     // status counters caught up
+constexpr absl::Duration kWriteTimeout = absl::Seconds(90);      // the whole writer phase
+constexpr absl::Duration kConvergeTimeout = absl::Seconds(120);  // digests equal
+constexpr absl::Duration kCounterTimeout = absl::Seconds(10);    // status counters caught up
 
 std::string WorkflowId(int index) { return absl::StrFormat("wf-%03d", index); }
 

@@ -68,11 +68,10 @@ class LedgerClient {
       HttpClient& client = ClientFor(active_);
       if (unsure.contains(workflow)) {
         GetHistoryResponse history;
-        const absl::Status read =
-            client.Call("GET",
-                        absl::StrCat("/v1/history?namespace=", namespace_name_,
-                                     "&workflow_id=", workflow),
-                        nullptr, history);
+        const absl::Status read = client.Call(
+            "GET",
+            absl::StrCat("/v1/history?namespace=", namespace_name_, "&workflow_id=", workflow),
+            nullptr, history);
         if (read.ok()) {
           next[workflow] = history.next_event_id();
         } else if (absl::IsNotFound(read)) {

@@ -88,9 +88,9 @@ class ProcessClustersTest : public ::testing::Test {
  protected:
   static constexpr int kShardCount = 4;
   static constexpr int64_t kFailoverVersionIncrement = 100;
-  static constexpr absl::Duration kStartTimeout = absl::Seconds(30);      // "ready" printed
-  static constexpr absl::Duration kNamespaceTimeout = absl::Seconds(30);  // west learns it
-  static constexpr absl::Duration kStopGrace = absl::Seconds(10);         // SIGTERM to exit
+  static constexpr absl::Duration kStartTimeout = absl::Seconds(30);       // "ready" printed
+  static constexpr absl::Duration kNamespaceTimeout = absl::Seconds(30);   // west learns it
+  static constexpr absl::Duration kStopGrace = absl::Seconds(10);          // SIGTERM to exit
   static constexpr absl::Duration kPollInterval = absl::Milliseconds(50);  // re-check
 
   explicit ProcessClustersTest(std::string namespace_name)
@@ -102,10 +102,10 @@ class ProcessClustersTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(dir_template.data()), nullptr) << "mkdtemp " << dir_template;
     dir_ = dir_template;
 
-    absl::StatusOr<std::unique_ptr<chaos::ChildProcess>> kafka = chaos::ChildProcess::Spawn(
-        {BinPath("xdc-kafka-mock"), "--cluster", "east", "--cluster", "west", "--shard-count",
-         std::to_string(kShardCount)},
-        dir_ + "/kafka.log");
+    absl::StatusOr<std::unique_ptr<chaos::ChildProcess>> kafka =
+        chaos::ChildProcess::Spawn({BinPath("xdc-kafka-mock"), "--cluster", "east", "--cluster",
+                                    "west", "--shard-count", std::to_string(kShardCount)},
+                                   dir_ + "/kafka.log");
     ASSERT_TRUE(kafka.ok()) << kafka.status();
     kafka_ = *std::move(kafka);
     absl::StatusOr<std::vector<std::string>> bootstrap =
@@ -206,8 +206,8 @@ class ProcessClustersTest : public ::testing::Test {
     absl::Status last;
     for (;;) {
       NamespaceRecord replicated;
-      last = west.Call("GET", absl::StrCat("/v1/namespaces/", namespace_name_), nullptr,
-                       replicated);
+      last =
+          west.Call("GET", absl::StrCat("/v1/namespaces/", namespace_name_), nullptr, replicated);
       if (last.ok()) {
         ASSERT_EQ(replicated.active_cluster(), "east");
         ASSERT_EQ(replicated.failover_version(), record.failover_version());
