@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/http_client.h"
+#include "tests/run_command.h"
 
 namespace xdc {
 namespace {
@@ -26,24 +27,6 @@ using ::testing::HasSubstr;
 constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 
 std::string Bin(const std::string& name) { return std::string(XDC_BIN_DIR) + "/" + name; }
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs a command to completion and captures its output (popen: the shell only joins streams).
-CommandResult RunCommand(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 class CliTest : public ::testing::Test {
  protected:

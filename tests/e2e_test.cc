@@ -527,52 +527,8 @@ TEST_F(E2eTest, ActiveKilledLosesNoAcknowledgedAppend) {
 
 constexpr int kSplitWorkflows = 12;
 
-// The version histories of a run as a sorted list of branches (each a list of items), and the
-// current branch: what "the same branches and the same current branch" means across clusters.
-struct Branches {
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> all;
-  std::vector<std::pair<int64_t, int64_t>> current;
-  bool operator==(const Branches&) const = default;
-};
-
-void PrintTo(const Branches& branches, std::ostream* os) {
-  auto print = [os](const std::vector<std::pair<int64_t, int64_t>>& items) {
-    *os << "[";
-    for (const auto& [event_id, version] : items) *os << "(" << event_id << "," << version << ")";
-    *os << "]";
-  };
-  *os << "branches ";
-  for (const auto& items : branches.all) print(items);
-  *os << " current ";
-  print(branches.current);
-}
-
-Branches BranchesOf(const VersionHistories& histories) {
-  Branches result;
-  for (int i = 0; i < histories.histories_size(); ++i) {
-    std::vector<std::pair<int64_t, int64_t>> items;
-    for (const VersionHistoryItem& item : histories.histories(i).items()) {
-      items.emplace_back(item.event_id(), item.version());
-    }
-    if (i == histories.current_index()) result.current = items;
-    result.all.push_back(std::move(items));
-  }
-  std::sort(result.all.begin(), result.all.end());
-  return result;
-}
-
 std::string SignalInput(const char* cluster, int index) {
   return absl::StrCat(cluster, " signal for ", WorkflowId(index));
-}
-
-// Event i (1-based) of the run on the given cluster, as "type@version".
-std::string EventSummary(const GetHistoryResponse& history) {
-  std::string out;
-  for (const HistoryEvent& event : history.events()) {
-    absl::StrAppend(&out, event.event_id(), ":", EventType_Name(event.event_type()), "@",
-                    event.version(), event.has_reapplied_from() ? "(reapplied)" : "", " ");
-  }
-  return out;
 }
 
 TEST_F(E2eTest, SplitBrainConvergesAndReappliesEachLosingSignalOnce) {

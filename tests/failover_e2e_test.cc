@@ -38,6 +38,7 @@
 #include "replicator/http_client.h"
 #include "tests/ledger_client.h"
 #include "tests/process_clusters.h"
+#include "tests/run_command.h"
 #include "tests/two_clusters.h"
 
 namespace xdc {
@@ -59,25 +60,13 @@ constexpr absl::Duration kPoll = absl::Milliseconds(50);        // re-check a co
 // xdcctl as a subprocess
 // ---------------------------------------------------------------------------------------------
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs `xdcctl --address <cluster> <args>` to completion (popen: the shell only joins streams
-// and splits quoted arguments) and echoes it to stderr, as a runbook would show it.
+// Runs `xdcctl --address <cluster> <args>` to completion and echoes it to stderr, as a runbook
+// would show it.
 CommandResult Xdcctl(const Cluster& cluster, const std::string& args) {
   const std::string command =
       absl::StrCat(BinPath("xdcctl"), " --address ", cluster.endpoint.address(), " ", args);
-  CommandResult result;
   const absl::Time start = absl::Now();
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  CommandResult result = RunCommand(command);
   std::fprintf(
       stderr, "$ xdcctl --address <%s> %s   # exit %d after %s\n%s", cluster.name.c_str(),
       args.c_str(), result.exit_code,
@@ -167,48 +156,6 @@ ApiError TryAppend(const Cluster& cluster, const std::string& workflow) {
   HttpClient client(cluster.endpoint.address());
   return RequestError(client, "POST", "/v1/append",
                       JsonOf(Append(kNs, workflow, 1, {Event(WORKFLOW_EXECUTION_STARTED)})));
-}
-
-// The version histories of a run as sorted branches and the current one.
-struct Branches {
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> all;
-  std::vector<std::pair<int64_t, int64_t>> current;
-  bool operator==(const Branches&) const = default;
-};
-
-void PrintTo(const Branches& branches, std::ostream* os) {
-  auto print = [os](const std::vector<std::pair<int64_t, int64_t>>& items) {
-    *os << "[";
-    for (const auto& [event_id, version] : items) *os << "(" << event_id << "," << version << ")";
-    *os << "]";
-  };
-  *os << "branches ";
-  for (const auto& items : branches.all) print(items);
-  *os << " current ";
-  print(branches.current);
-}
-
-Branches BranchesOf(const VersionHistories& histories) {
-  Branches result;
-  for (int i = 0; i < histories.histories_size(); ++i) {
-    std::vector<std::pair<int64_t, int64_t>> items;
-    for (const VersionHistoryItem& item : histories.histories(i).items()) {
-      items.emplace_back(item.event_id(), item.version());
-    }
-    if (i == histories.current_index()) result.current = items;
-    result.all.push_back(std::move(items));
-  }
-  std::sort(result.all.begin(), result.all.end());
-  return result;
-}
-
-std::string EventSummary(const GetHistoryResponse& history) {
-  std::string out;
-  for (const HistoryEvent& event : history.events()) {
-    absl::StrAppend(&out, event.event_id(), ":", EventType_Name(event.event_type()), "@",
-                    event.version(), event.has_reapplied_from() ? "(reapplied)" : "", " ");
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

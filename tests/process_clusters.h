@@ -12,11 +12,13 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -226,5 +228,49 @@ class ProcessClustersTest : public ::testing::Test {
   std::unique_ptr<Cluster> east_;
   std::unique_ptr<Cluster> west_;
 };
+
+// The version histories of a run as a sorted list of branches (each a list of items), and the
+// current branch: what "the same branches and the same current branch" means across clusters.
+struct Branches {
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> all;
+  std::vector<std::pair<int64_t, int64_t>> current;
+  bool operator==(const Branches&) const = default;
+};
+
+inline void PrintTo(const Branches& branches, std::ostream* os) {
+  auto print = [os](const std::vector<std::pair<int64_t, int64_t>>& items) {
+    *os << "[";
+    for (const auto& [event_id, version] : items) *os << "(" << event_id << "," << version << ")";
+    *os << "]";
+  };
+  *os << "branches ";
+  for (const auto& items : branches.all) print(items);
+  *os << " current ";
+  print(branches.current);
+}
+
+inline Branches BranchesOf(const VersionHistories& histories) {
+  Branches result;
+  for (int i = 0; i < histories.histories_size(); ++i) {
+    std::vector<std::pair<int64_t, int64_t>> items;
+    for (const VersionHistoryItem& item : histories.histories(i).items()) {
+      items.emplace_back(item.event_id(), item.version());
+    }
+    if (i == histories.current_index()) result.current = items;
+    result.all.push_back(std::move(items));
+  }
+  std::sort(result.all.begin(), result.all.end());
+  return result;
+}
+
+// The current branch's events as "id:TYPE@version" (with "(reapplied)" on copies), one string.
+inline std::string EventSummary(const GetHistoryResponse& history) {
+  std::string out;
+  for (const HistoryEvent& event : history.events()) {
+    absl::StrAppend(&out, event.event_id(), ":", EventType_Name(event.event_type()), "@",
+                    event.version(), event.has_reapplied_from() ? "(reapplied)" : "", " ");
+  }
+  return out;
+}
 
 }  // namespace xdc

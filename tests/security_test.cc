@@ -35,6 +35,7 @@
 #include "replicator/daemon.h"
 #include "replicator/http_client.h"
 #include "replicator/kafka_client.h"
+#include "tests/run_command.h"
 #include "tests/two_clusters.h"
 
 namespace xdc {
@@ -544,23 +545,6 @@ TEST_F(KafkaPropertiesTest, DaemonRunsWithPassedThroughSettings) {
 constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 
 std::string Bin(const std::string& name) { return std::string(XDC_BIN_DIR) + "/" + name; }
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-CommandResult RunCommand(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
 
 class SecurityCliTest : public ::testing::Test {
  protected:
