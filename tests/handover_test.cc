@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/ledger_client.h"
+#include "tests/run_command.h"
 #include "tests/two_clusters.h"
 
 namespace xdc {
@@ -311,6 +312,101 @@ TEST_F(HandoverTest, AHandoverNotDecidedInTimeIsCancelledThroughTheTarget) {
   EXPECT_EQ(resumed.failover_history(0).kind(), FAILOVER_KIND_HANDOVER_CANCELLED);
   EXPECT_THAT(resumed.failover_history(0).reason(), HasSubstr("not decided within 0.3 s"));
   EXPECT_GE(resumed.failover_history(0).writes_refused_micros(), 300000);
+}
+
+// What an operator does with a handover that cannot complete, as the runbooks tell it
+// (runbooks/handover-stuck.md): cancel it on the target, or force a failover on either side.
+// West's DLQ holds an entry that blocks the handover, so each case starts from the same state.
+class StuckHandoverTest : public HandoverTest {
+ protected:
+  void StartBlockedHandover() {
+    WriteWorkflows(east_->http_address(), kNamespace, "before", 4);
+    ASSERT_NO_FATAL_FAILURE(ProduceGarbageOnEastShard0());
+    ASSERT_TRUE(WaitUntil([&] { return GetDlq(*west_client_).tasks_size() == 1; }));
+    CommandResult started = Ctl(*east_, "namespace failover orders --to west --no-wait");
+    ASSERT_EQ(started.exit_code, 0) << started.output;
+    ASSERT_TRUE(WaitUntil([&] {
+      return Describe(*west_client_, kNamespace).handover_target().shards_seen_size() == 4;
+    }));
+    CommandResult waiting = Ctl(*west_, "--json namespace describe orders");
+    ASSERT_EQ(waiting.exit_code, 0) << waiting.output;
+    EXPECT_THAT(waiting.output, HasSubstr("DLQ entries (1)"));
+  }
+
+  static CommandResult Ctl(Daemon& daemon, const std::string& args) {
+    return RunCommand(
+        absl::StrCat(XDC_BIN_DIR, "/xdcctl --address ", daemon.http_address(), " ", args));
+  }
+};
+
+TEST_F(StuckHandoverTest, ACancelSentToTheTargetIsDecidedThereAndTheSourceResumes) {
+  ASSERT_NO_FATAL_FAILURE(StartBlockedHandover());
+  CommandResult cancel = Ctl(*west_, "namespace cancel orders --reason 'west incomplete'");
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.output;
+  ASSERT_TRUE(WaitUntil(
+      [&] { return GetRecord(*east_client_, kNamespace).state() == NAMESPACE_STATE_ACTIVE; }));
+  EXPECT_EQ(GetRecord(*east_client_, kNamespace).active_cluster(), "east");
+  CommandResult history = Ctl(*east_, "namespace history orders");
+  EXPECT_THAT(history.output, HasSubstr("cancelled"));
+  EXPECT_THAT(history.output, HasSubstr("reason: west incomplete"));
+  CommandResult json = Ctl(*east_, "--json namespace history orders");
+  EXPECT_THAT(json.output, HasSubstr("FAILOVER_KIND_HANDOVER_CANCELLED"));
+}
+
+// The source forces itself out of its own handover: a version above the proposal, so a late
+// activation of the proposal could never win; the target decides the proposal superseded.
+TEST_F(StuckHandoverTest, TheSourceForcingItselfOutSupersedesTheProposal) {
+  ASSERT_NO_FATAL_FAILURE(StartBlockedHandover());
+  CommandResult forced = Ctl(*east_, "namespace failover orders --to east --force");
+  ASSERT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_THAT(forced.output, HasSubstr("active=east failover_version=101"));
+  ASSERT_TRUE(WaitUntil([&] {
+    const HandoverTargetState target = Describe(*west_client_, kNamespace).handover_target();
+    return target.decided_version() == 2 && target.decisions_size() == 1 &&
+           target.decisions(0).outcome() == HANDOVER_OUTCOME_CANCELLED;
+  }));
+  // Even with the blocking entry gone, west never activates the old proposal.
+  DlqRequest purge;
+  purge.set_all(true);
+  DlqActionResponse purged;
+  ASSERT_TRUE(west_client_->Call("POST", "/v1/dlq/purge", &purge, purged).ok());
+  AppendResponse appended;
+  AppendRequest write = Append(kNamespace, "after-force", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &write, appended).ok());
+  EXPECT_EQ(appended.version(), 101);
+  WaitForConvergence();
+  EXPECT_EQ(GetRecord(*west_client_, kNamespace).active_cluster(), "east");
+  EXPECT_EQ(GetRecord(*west_client_, kNamespace).failover_version(), 101);
+}
+
+// The target forces a failover to itself while the source waits: the source follows the newer
+// record and never resumes at its old version.
+TEST_F(StuckHandoverTest, TheTargetForcingAFailoverEndsTheHandoverOnTheSource) {
+  ASSERT_NO_FATAL_FAILURE(StartBlockedHandover());
+  CommandResult forced = Ctl(*west_, "namespace failover orders --to west --force");
+  ASSERT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_THAT(forced.output, HasSubstr("active=west failover_version=102"));
+  ASSERT_TRUE(
+      WaitUntil([&] { return GetRecord(*east_client_, kNamespace).active_cluster() == "west"; }));
+  const NamespaceRecord on_east = GetRecord(*east_client_, kNamespace);
+  EXPECT_EQ(on_east.state(), NAMESPACE_STATE_ACTIVE);
+  EXPECT_EQ(on_east.failover_version(), 102);
+  ASSERT_EQ(on_east.failover_history_size(), 1);  // no cancelled entry: east never resumed
+  EXPECT_EQ(on_east.failover_history(0).kind(), FAILOVER_KIND_FORCED);
+  ApiError refused =
+      RequestError(*east_client_, "POST", "/v1/append",
+                   JsonOf(Append(kNamespace, "late", 1, {Event(WORKFLOW_EXECUTION_STARTED)})));
+  EXPECT_EQ(refused.http_status, 409);
+  EXPECT_EQ(refused.error.active_cluster(), "west");
+  CommandResult compare = Ctl(*west_, absl::StrCat("compare --namespace orders --peer ",
+                                                   east_->http_address(), " --wait 60"));
+  EXPECT_EQ(compare.exit_code, 0) << compare.output;
+  // Nothing was written on both sides, so the forced failover lost nothing.
+  CommandResult history = Ctl(*west_, "namespace history orders");
+  EXPECT_THAT(history.output, HasSubstr("forced"));
+  DescribeNamespaceResponse described = Describe(*west_client_, kNamespace);
+  ASSERT_EQ(described.damage_size(), 1);
+  EXPECT_EQ(described.damage(0).events_on_losing_branches(), 0);
 }
 
 TEST_F(HandoverTest, BadHandoverRequestsAreRefusedAndChangeNothing) {
