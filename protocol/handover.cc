@@ -176,8 +176,16 @@ MarkerEffect ApplyMarker(HandoverTargetState& state, const std::string& self,
       marker.proposed_version() < state.proposed_version()) {
     return MarkerEffect::kIgnored;
   }
+  // Two sources proposing the same version to us: one of them is stale (a forced failover made
+  // two clusters active). Markers of two sources must not add up to one proposal: the source
+  // with the newer version wins.
+  const bool other_source =
+      marker.proposed_version() == state.proposed_version() && source != state.source_cluster();
+  if (other_source && marker.source_version() <= state.source_version()) {
+    return MarkerEffect::kIgnored;
+  }
   MarkerEffect effect = MarkerEffect::kShardSeen;
-  if (marker.proposed_version() > state.proposed_version()) {
+  if (marker.proposed_version() > state.proposed_version() || other_source) {
     state.set_namespace_id(marker.namespace_id());
     state.set_source_cluster(source);
     state.set_source_version(marker.source_version());
@@ -260,8 +268,17 @@ namespace {
 void RememberDecision(HandoverTargetState& state, const HandoverDecision& decision) {
   state.set_decided_version(std::max(state.decided_version(), decision.proposed_version()));
   *state.add_decisions() = decision;
-  const int excess = state.decisions_size() - kMaxHandoverDecisions;
-  if (excess > 0) state.mutable_decisions()->DeleteSubrange(0, excess);
+  // Past the bound, the oldest cancellations are forgotten, never an activation: a cancel of a
+  // proposal no longer listed is answered "cancelled", which is only true if it was not activated
+  // (models/handover.pml found the counterexample when activations could be forgotten).
+  auto& decisions = *state.mutable_decisions();
+  for (int i = 0; i < decisions.size() && decisions.size() > kMaxHandoverDecisions;) {
+    if (decisions.Get(i).outcome() == HANDOVER_OUTCOME_ACTIVATED) {
+      ++i;
+    } else {
+      decisions.DeleteSubrange(i, 1);
+    }
+  }
 }
 
 }  // namespace

@@ -34,8 +34,9 @@
 
 namespace xdc {
 
-inline constexpr int kMaxFailoverHistory = 32;    // entries kept in a namespace record
-inline constexpr int kMaxHandoverDecisions = 64;  // decisions a target remembers per namespace
+inline constexpr int kMaxFailoverHistory = 32;  // entries kept in a namespace record
+// Cancellations a target remembers per namespace (activations are never forgotten).
+inline constexpr int kMaxHandoverDecisions = 64;
 
 // True when `a`'s failover part is newer than `b`'s: higher (failover_version, state_sequence).
 [[nodiscard]] bool FailoverPartNewer(const NamespaceRecord& a, const NamespaceRecord& b);
@@ -86,8 +87,10 @@ struct VersionLayout {
 // --- target ---
 
 enum class MarkerEffect {
-  kIgnored,      // not for us, or its proposal is already decided or older than the pending one
-  kNewProposal,  // the first marker of a newer proposal: replaces the pending one
+  kIgnored,      // not for us, its proposal is decided or older than the pending one, or another
+                 // source proposed the same version from an older one
+  kNewProposal,  // the first marker of a newer proposal (or of the same version from a source
+                 // at a newer version): replaces the pending one
   kShardSeen,    // one more shard of the pending proposal
   kDuplicate,    // this shard's marker of the pending proposal was seen before
 };

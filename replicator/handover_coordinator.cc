@@ -346,15 +346,14 @@ absl::Status HandoverCoordinator::DecideCancel(const std::string& source,
 }
 
 void HandoverCoordinator::SendDecision(const HandoverDecision& decision) {
-  if (decision.outcome() == HANDOVER_OUTCOME_CANCELLED) {
-    // Our record first, on the same (ordered) control topic: if it is newer than the source's
-    // (the namespace moved on meanwhile), the source follows it and ignores the cancel, rather
-    // than resuming writes at its old version.
-    if (std::optional<NamespaceRecord> local = namespaces_.FindById(decision.namespace_id())) {
-      ControlMessage record;
-      *record.mutable_namespace_record() = *std::move(local);
-      send_control_(std::move(record));
-    }
+  // Our record first, on the same (ordered) control topic: after an activation it is what moves
+  // the source on; after a cancel, if it is newer than the source's (the namespace moved on
+  // meanwhile), the source follows it and ignores the cancel rather than resuming writes at its
+  // old version.
+  if (std::optional<NamespaceRecord> local = namespaces_.FindById(decision.namespace_id())) {
+    ControlMessage record;
+    *record.mutable_namespace_record() = *std::move(local);
+    send_control_(std::move(record));
   }
   ControlMessage message;
   *message.mutable_handover_decision() = decision;

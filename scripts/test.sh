@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test (ctest): unit, integration over the
+# Installs what is missing, model-checks the handover protocol with spin (and checks that spin
+# rejects the broken variant), builds, and runs every test (ctest): unit, integration over the
 # embedded Kafka, and end-to-end with real xdcd processes killed with SIGKILL. Then builds with
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite again.
 #
@@ -11,6 +12,9 @@ sanitize=1
 if [ "${1:-}" = "--no-sanitize" ]; then sanitize=0; fi
 
 scripts/install-deps.sh
+
+echo "== model check of the handover protocol (spin; models/README.md)"
+scripts/check-models.sh
 
 echo "== build (RelWithDebInfo) and test"
 scripts/build.sh

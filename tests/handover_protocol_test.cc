@@ -350,6 +350,60 @@ TEST_F(HandoverProtocolTest, TheTargetDecidesACancelOnceWhateverTheOrder) {
   EXPECT_THAT(decision.reason(), HasSubstr("superseded"));
 }
 
+// Found by the model checker: a cancel of an old proposal that was activated must be answered
+// with the activation, however many cancellations came after it.
+TEST_F(HandoverProtocolTest, ActivationsAreRememberedPastTheBoundOnDecisions) {
+  HandoverTargetState state;
+  state.set_namespace_id("ns-1");
+  state.set_proposed_version(2);
+  DecidePending(state, HANDOVER_OUTCOME_ACTIVATED, "", 1);
+  for (int i = 1; i <= kMaxHandoverDecisions + 10; ++i) {
+    HandoverCancel later;
+    later.set_namespace_id("ns-1");
+    later.set_target_cluster("west");
+    later.set_proposed_version(2 + 10 * i);
+    bool changed = false;
+    EXPECT_EQ(DecideCancel(state, later, "east", 2, changed).outcome(), HANDOVER_OUTCOME_CANCELLED);
+  }
+  EXPECT_EQ(state.decisions_size(), kMaxHandoverDecisions);
+  HandoverCancel old;
+  old.set_namespace_id("ns-1");
+  old.set_target_cluster("west");
+  old.set_proposed_version(2);
+  bool changed = false;
+  EXPECT_EQ(DecideCancel(state, old, "east", 3, changed).outcome(), HANDOVER_OUTCOME_ACTIVATED);
+  EXPECT_FALSE(changed);
+}
+
+// Found by the model checker: markers of the same proposed version from two sources (after a
+// forced failover made two clusters active) must not add up to one proposal.
+TEST_F(HandoverProtocolTest, MarkersOfTwoSourcesForOneVersionDoNotMix) {
+  NamespaceRecord from_east = Begin(record_, "west");  // east at 1 proposes 2
+  NamespaceRecord north = record_;
+  north.set_active_cluster("north");
+  north.set_failover_version(3);
+  north.set_last_proposed_version(0);
+  NamespaceRecord from_north = Begin(north, "west");       // north at 3 proposes 12
+  from_north.mutable_handover()->set_proposed_version(2);  // a stale view proposing the same
+  HandoverTargetState state;
+  ASSERT_EQ(ApplyMarker(state, "west", "north", 0, Marker(from_north, "east", 0)),
+            MarkerEffect::kNewProposal);
+  // East's marker of the same version, from an older source version: not part of it.
+  EXPECT_EQ(ApplyMarker(state, "west", "east", 1, Marker(from_east, "north", 0)),
+            MarkerEffect::kIgnored);
+  EXPECT_THAT(state.shards_seen(), ElementsAre(0));
+  EXPECT_EQ(state.source_cluster(), "north");
+  // The other way round, the newer source replaces the older one's markers.
+  HandoverTargetState reversed;
+  ASSERT_EQ(ApplyMarker(reversed, "west", "east", 1, Marker(from_east, "north", 0)),
+            MarkerEffect::kNewProposal);
+  EXPECT_EQ(ApplyMarker(reversed, "west", "north", 0, Marker(from_north, "east", 0)),
+            MarkerEffect::kNewProposal);
+  EXPECT_THAT(reversed.shards_seen(), ElementsAre(0));
+  EXPECT_EQ(reversed.source_cluster(), "north");
+  EXPECT_EQ(reversed.source_version(), 3);
+}
+
 // --- forced failover ---------------------------------------------------------------------------
 
 TEST_F(HandoverProtocolTest, AForcedFailoverTakesAVersionAboveEverythingProposedOrDecided) {
