@@ -361,7 +361,7 @@ void HandoverCoordinator::SendDecision(const HandoverDecision& decision) {
 }
 
 absl::StatusOr<std::vector<std::string>> HandoverCoordinator::Blockers(
-    const HandoverTargetState& state) {
+    const HandoverTargetState& state, bool every) {
   std::optional<NamespaceRecord> local = namespaces_.FindById(state.namespace_id());
   if (!local.has_value()) {
     return std::vector<std::string>{"the namespace's record has not arrived here yet"};
@@ -374,6 +374,9 @@ absl::StatusOr<std::vector<std::string>> HandoverCoordinator::Blockers(
         return progress->task_sequence();
       });
   if (!blockers.ok()) return blockers.status();
+  // The DLQ scan is the costly check: skipped when the DLQ is empty, or when the tick already
+  // knows it must wait.
+  if (store_.ParkedCount() == 0 || (!every && !blockers->empty())) return blockers;
   absl::StatusOr<std::vector<ParkedTask>> parked =
       store_.ListParked(tunables_.handover_dlq_scan_limit);
   if (!parked.ok()) return parked.status();
@@ -413,7 +416,7 @@ absl::Status HandoverCoordinator::TryDecide(HandoverTargetState& state) {
     // old version before it does. A cancel request still gets this decision.
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<std::string>> blockers = Blockers(state);
+  absl::StatusOr<std::vector<std::string>> blockers = Blockers(state, /*every=*/false);
   if (!blockers.ok()) return blockers.status();
   if (!blockers->empty()) return absl::OkStatus();
   HandoverTargetState next = state;
@@ -565,7 +568,7 @@ absl::StatusOr<DescribeNamespaceResponse> HandoverCoordinator::Describe(const st
   if (target.has_value()) {
     *response.mutable_handover_target() = *target;
     if (HasPendingProposal(*target)) {
-      absl::StatusOr<std::vector<std::string>> blockers = Blockers(*target);
+      absl::StatusOr<std::vector<std::string>> blockers = Blockers(*target, /*every=*/true);
       if (!blockers.ok()) return blockers.status();
       for (const std::string& blocker : *blockers) response.add_waiting_for("here: " + blocker);
     }

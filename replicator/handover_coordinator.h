@@ -83,8 +83,10 @@ class HandoverCoordinator {
   // Target: activates or cancels `state`'s pending proposal when it can. Holds mu_.
   [[nodiscard]] absl::Status TryDecide(HandoverTargetState& state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Why `state`'s pending proposal waits (protocol blockers, DLQ entries, unknown namespace).
-  [[nodiscard]] absl::StatusOr<std::vector<std::string>> Blockers(const HandoverTargetState& state);
+  // Why `state`'s pending proposal waits (protocol blockers, DLQ entries, unknown namespace);
+  // with `every` false, stops before the DLQ scan once there is a reason to wait.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> Blockers(const HandoverTargetState& state,
+                                                                  bool every);
   // Source: records that it asked the target to cancel, and sends the request.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> AskTargetToCancel(const NamespaceRecord& record,
                                                                   const std::string& reason);
