@@ -9,6 +9,7 @@
 #include "protocol/failover_damage.h"
 #include "protocol/handover.h"
 #include "protocol/namespace_record.h"
+#include "tests/test_histories.h"
 #include "tests/test_workflows.h"
 
 namespace xdc {
@@ -438,17 +439,8 @@ TEST_F(HandoverProtocolTest, AForcedFailoverTakesAVersionAboveEverythingProposed
 // --- damage ------------------------------------------------------------------------------------
 
 using testing_util::Branch;
+using testing_util::History;
 using testing_util::MakeEvent;
-
-VersionHistory History(std::initializer_list<std::pair<int64_t, int64_t>> items) {
-  VersionHistory history;
-  for (const auto& [event_id, version] : items) {
-    VersionHistoryItem* item = history.add_items();
-    item->set_event_id(event_id);
-    item->set_version(version);
-  }
-  return history;
-}
 
 TEST(FailoverDamageTest, LosingBranchEventsAreChargedToTheWinningFailoverOnce) {
   WorkflowMutableState state;
