@@ -231,10 +231,11 @@ int WaitForHandover(HttpClient& client, const std::string& name, NamespaceRecord
     }
   }
   if (json) PrintJson(record);
+  // The entry the decision added: graceful (completed) or cancelled (its reason).
+  const FailoverEvent* last = record.failover_history_size() > 0
+                                  ? &record.failover_history(record.failover_history_size() - 1)
+                                  : nullptr;
   if (record.active_cluster() != source) {
-    const FailoverEvent* last = record.failover_history_size() > 0
-                                    ? &record.failover_history(record.failover_history_size() - 1)
-                                    : nullptr;
     if (!json) {
       std::printf("handover complete: %s is active on %s at failover version %lld", name.c_str(),
                   record.active_cluster().c_str(),
@@ -248,9 +249,6 @@ int WaitForHandover(HttpClient& client, const std::string& name, NamespaceRecord
     return cancelling ? kExitFailed : 0;
   }
   if (record.state() == NAMESPACE_STATE_ACTIVE) {
-    const FailoverEvent* last = record.failover_history_size() > 0
-                                    ? &record.failover_history(record.failover_history_size() - 1)
-                                    : nullptr;
     if (!json) {
       std::printf("handover cancelled by %s (%s): %s is active on %s again\n", target.c_str(),
                   last != nullptr ? last->reason().c_str() : "no reason given", name.c_str(),
