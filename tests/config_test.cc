@@ -13,21 +13,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "protocol/xdc.pb.h"
+#include "tests/test_configs.h"
 
 namespace xdc {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kValidConfig[] = R"pb(
-  cluster_name: "east"
-  failover_version_increment: 100
-  shard_count: 4
-  clusters { name: "east" initial_failover_version: 1 }
-  clusters { name: "west" initial_failover_version: 2 }
-  data_dir: "/tmp/x"
-  http_listen_address: "127.0.0.1:0"
-)pb";
+using testing_util::kValidConfig;
 
 // kValidConfig with `from` replaced by `to` (which must occur).
 std::string Edited(const std::string& from, const std::string& to) {

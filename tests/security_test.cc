@@ -36,6 +36,7 @@
 #include "replicator/http_client.h"
 #include "replicator/kafka_client.h"
 #include "tests/run_command.h"
+#include "tests/test_configs.h"
 #include "tests/two_clusters.h"
 
 namespace xdc {
@@ -307,15 +308,7 @@ TEST_F(ApiAuthTest, AppendAndSignalWithoutTokenLeaveTheHistoryUnchanged) {
 
 // --- Token options -----------------------------------------------------------------------------
 
-constexpr char kValidConfig[] = R"pb(
-  cluster_name: "east"
-  failover_version_increment: 100
-  shard_count: 4
-  clusters { name: "east" initial_failover_version: 1 }
-  clusters { name: "west" initial_failover_version: 2 }
-  data_dir: "/tmp/x"
-  http_listen_address: "127.0.0.1:0"
-)pb";
+using testing_util::kValidConfig;
 
 TEST(ApiTokenConfig, BothTokenAndFileAreRefused) {
   absl::StatusOr<DaemonConfig> config =
