@@ -320,6 +320,17 @@ class Ledger {
   std::vector<Task> tasks_;  // in append order
 };
 
+// East has published (or, with kPublishLoseTask, lost) every task of its outbox, and its outbox
+// holds exactly the tasks `ledger` wrote: the test's accounting of tasks is complete.
+void WaitUntilEastPublishedExactly(HttpClient& east_client, const Ledger& ledger) {
+  ASSERT_TRUE(WaitUntil([&] { return EastPublishedAll(east_client); }));
+  const StatusResponse east = GetStatus(east_client);
+  for (int32_t shard = 0; shard < kShards; ++shard) {
+    ASSERT_EQ(east.shards(shard).outbox_next_task_id(), ledger.next_task_ids()[shard])
+        << "something else wrote to east's outbox: " << east.DebugString();
+  }
+}
+
 // Writes batches of `batch` workflows (all started, then all signalled, so lost starts are
 // followed by delivered signals) until the ledger says west will see a gap; at most 8 batches.
 void WriteUntilAGap(Ledger& ledger, const std::string& prefix, int batch) {
@@ -485,14 +496,7 @@ TEST_F(DeadLetterTest, AGapThatCannotBeFilledIsDeadLetteredThenRetriedByTheOpera
   ASSERT_NO_FATAL_FAILURE(WriteUntilAGap(ledger, "dl", 20));
   const std::set<std::string> gap_workflows = ledger.GapWorkflows();
   const int64_t gaps = ledger.ParkedIfNoResend();
-  ASSERT_TRUE(WaitUntil([&] { return EastPublishedAll(*east_client_); }));
-  {
-    const StatusResponse east = GetStatus(*east_client_);
-    for (int32_t shard = 0; shard < kShards; ++shard) {
-      ASSERT_EQ(east.shards(shard).outbox_next_task_id(), ledger.next_task_ids()[shard])
-          << "something else wrote to east's outbox: " << east.DebugString();
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(WaitUntilEastPublishedExactly(*east_client_, ledger));
 
   // West applies everything up to the first lost event of each workflow, parks what follows a
   // gap, asks twice, and then leaves the entries for an operator.
@@ -665,14 +669,7 @@ TEST_F(ResendDlqTest, AFailedDlqWriteHaltsTheApplierAndLosesNothing) {
   FaultScope faults({fault::kStoreWriteDlq, fault::kPublishLoseTask});
   Ledger ledger(*east_client_, kNamespace, namespace_id_);
   ASSERT_NO_FATAL_FAILURE(WriteUntilAGap(ledger, "halt", 20));
-  ASSERT_TRUE(WaitUntil([&] { return EastPublishedAll(*east_client_); }));
-  {
-    const StatusResponse east = GetStatus(*east_client_);
-    for (int32_t shard = 0; shard < kShards; ++shard) {
-      ASSERT_EQ(east.shards(shard).outbox_next_task_id(), ledger.next_task_ids()[shard])
-          << "something else wrote to east's outbox: " << east.DebugString();
-    }
-  }
+  ASSERT_NO_FATAL_FAILURE(WaitUntilEastPublishedExactly(*east_client_, ledger));
 
   // West cannot park the first task after a gap: it halts instead of going past it.
   StatusResponse status;
