@@ -31,6 +31,8 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
   std::string first_error_;
 };
 
+// Kafka topic names are at most 249 characters; leave room for ".<cluster>.history".
+constexpr size_t kMaxTopicPrefixLength = 100;
 constexpr std::string_view kClusterNameChars =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
 
@@ -133,6 +135,13 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
     return ConfigError(absl::StrFormat(
         "http_listen_address: '%s' is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)",
         listen->host));
+  }
+  if (config.kafka().topic_prefix().size() > kMaxTopicPrefixLength ||
+      config.kafka().topic_prefix().find_first_not_of(kClusterNameChars) != std::string::npos) {
+    return ConfigError(absl::StrFormat(
+        "kafka.topic_prefix: '%s' must be at most %d letters, digits, '.', '_' or '-' (it starts "
+        "every Kafka topic name)",
+        config.kafka().topic_prefix(), kMaxTopicPrefixLength));
   }
   // A map's order is unspecified: check in key order so the error is always the same.
   const std::map<std::string, std::string> kafka_properties(config.kafka().properties().begin(),

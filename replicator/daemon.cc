@@ -77,8 +77,9 @@ absl::Status Daemon::Init() {
   }
   std::vector<TopicSpec> topics;
   for (const ClusterConfig& cluster : config_.clusters()) {
-    topics.push_back({HistoryTopic(cluster.name()), config_.shard_count()});
-    topics.push_back({ControlTopic(cluster.name()), 1});
+    topics.push_back(
+        {HistoryTopic(cluster.name(), config_.kafka().topic_prefix()), config_.shard_count()});
+    topics.push_back({ControlTopic(cluster.name(), config_.kafka().topic_prefix()), 1});
   }
   if (embedded_kafka_ != nullptr) {
     for (const TopicSpec& topic : topics) {

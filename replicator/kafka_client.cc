@@ -96,11 +96,18 @@ KafkaProperties KafkaPropertiesOf(const KafkaConfig& config) {
   return KafkaProperties(config.properties().begin(), config.properties().end());
 }
 
-std::string HistoryTopic(std::string_view cluster) {
-  return absl::StrCat("xdc.", std::string(cluster), ".history");
+namespace {
+std::string TopicName(std::string_view prefix, std::string_view cluster, std::string_view kind) {
+  return absl::StrCat(std::string(prefix.empty() ? kDefaultTopicPrefix : prefix), ".",
+                      std::string(cluster), ".", std::string(kind));
 }
-std::string ControlTopic(std::string_view cluster) {
-  return absl::StrCat("xdc.", std::string(cluster), ".control");
+}  // namespace
+
+std::string HistoryTopic(std::string_view cluster, std::string_view prefix) {
+  return TopicName(prefix, cluster, "history");
+}
+std::string ControlTopic(std::string_view cluster, std::string_view prefix) {
+  return TopicName(prefix, cluster, "control");
 }
 
 // --- EmbeddedKafka ---------------------------------------------------------------------------

@@ -38,9 +38,12 @@ namespace xdc {
 using KafkaProperties = std::map<std::string, std::string>;
 [[nodiscard]] KafkaProperties KafkaPropertiesOf(const KafkaConfig& config);
 
-// Topic names: each cluster produces to its own pair.
-[[nodiscard]] std::string HistoryTopic(std::string_view cluster);
-[[nodiscard]] std::string ControlTopic(std::string_view cluster);
+// Topic names: each cluster produces to its own pair, "<prefix>.<cluster>.history" and
+// "<prefix>.<cluster>.control". `prefix` is KafkaConfig.topic_prefix; empty means
+// kDefaultTopicPrefix.
+inline constexpr std::string_view kDefaultTopicPrefix = "xdc";
+[[nodiscard]] std::string HistoryTopic(std::string_view cluster, std::string_view prefix = "");
+[[nodiscard]] std::string ControlTopic(std::string_view cluster, std::string_view prefix = "");
 
 class EmbeddedKafka {
  public:

@@ -54,8 +54,8 @@ Publisher::Publisher(const DaemonConfig& config, const Tunables& tunables, Store
       tunables_(tunables),
       store_(store),
       probe_(probe),
-      history_topic_(HistoryTopic(config.cluster_name())),
-      control_topic_(ControlTopic(config.cluster_name())) {
+      history_topic_(HistoryTopic(config.cluster_name(), config.kafka().topic_prefix())),
+      control_topic_(ControlTopic(config.cluster_name(), config.kafka().topic_prefix())) {
   for (int32_t shard = 0; shard < config.shard_count(); ++shard) {
     cursors_.emplace_back(store.PublishedTaskId(shard));
   }
