@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what xdc needs to build and test, from Debian packages, skipping what is present.
+# (The real Kafka broker's jars come from Maven Central: scripts/kafka.sh install.)
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +14,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   curl
   spin                    # model checker for models/*.pml
+  openjdk-17-jre-headless maven   # the real Kafka broker (scripts/kafka.sh)
+  prometheus              # promtool: checks and unit-tests runbooks/alerts.yml
 )
 
 missing=()

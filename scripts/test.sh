@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is missing, model-checks the handover protocol with spin (and checks that spin
-# rejects the broken variant), builds, and runs every test (ctest): unit, integration over the
-# embedded Kafka, and end-to-end with real xdcd processes killed with SIGKILL. Then builds with
-# AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite again.
+# Installs what is missing (Debian packages, and Apache Kafka's jars from Maven Central), checks
+# the alert rules with promtool, model-checks the handover protocol with spin (and checks that
+# spin rejects the broken variant), builds, and runs every test (ctest): unit, integration over
+# the embedded Kafka, and end-to-end with real xdcd processes killed with SIGKILL. Runs the
+# in-process integration suites again on a real Kafka broker (KRaft, scripts/kafka.sh). Then
+# builds with AddressSanitizer +
+# UndefinedBehaviorSanitizer and runs the ctest suite again.
 #
 # Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
@@ -12,6 +15,10 @@ sanitize=1
 if [ "${1:-}" = "--no-sanitize" ]; then sanitize=0; fi
 
 scripts/install-deps.sh
+scripts/kafka.sh install
+
+echo "== alert rules, their unit tests and the dashboard (promtool; runbooks/README.md)"
+scripts/check-alerts.sh
 
 echo "== model check of the handover protocol (spin; models/README.md)"
 scripts/check-models.sh
@@ -19,6 +26,20 @@ scripts/check-models.sh
 echo "== build (RelWithDebInfo) and test"
 scripts/build.sh
 (cd build && ctest --output-on-failure --timeout 600)
+
+echo "== integration suites on a real Kafka broker (scripts/kafka.sh: Apache Kafka, KRaft)"
+kafka_dir="$PWD/build/kafka-tests"
+rm -rf "$kafka_dir"
+trap 'scripts/kafka.sh stop --dir "$kafka_dir" >/dev/null || true' EXIT
+bootstrap="$(scripts/kafka.sh start --dir "$kafka_dir" --port 19092 --controller-port 19093 |
+  sed -n 's/^bootstrap: //p')"
+# Each test uses topics of its own on the shared broker (tests/two_clusters.h TestTopicPrefix).
+for suite in integration_test handover_test resend_dlq_test three_clusters_test; do
+  echo "-- $suite on $bootstrap"
+  XDC_TEST_KAFKA_BOOTSTRAP="$bootstrap" "build/$suite" --gtest_brief=1
+done
+scripts/kafka.sh stop --dir "$kafka_dir"
+trap - EXIT
 
 if [ "$sanitize" -eq 1 ]; then
   echo "== build with ASan + UBSan and test"

@@ -69,7 +69,8 @@ class HandoverTest : public TwoClustersTest {
           delivered.push_back(status);
         });
     ASSERT_TRUE(producer.ok()) << producer.status();
-    ASSERT_TRUE((*producer)->Produce(HistoryTopic("east"), 0, "not a frame", 1).ok());
+    ASSERT_TRUE(
+        (*producer)->Produce(HistoryTopic("east", TestTopicPrefix()), 0, "not a frame", 1).ok());
     ASSERT_TRUE((*producer)->Flush(10000).ok());
     std::lock_guard<std::mutex> lock(mu);
     ASSERT_EQ(delivered.size(), 1u);

@@ -346,8 +346,11 @@ TEST_F(TwoClustersTest, CorruptKafkaMessagesAreParkedWithTheirBytes) {
           delivered.emplace_back(token, status);
         });
     ASSERT_TRUE(producer.ok()) << producer.status();
-    ASSERT_TRUE((*producer)->Produce(HistoryTopic("east"), kPartition, garbage, 1).ok());
-    ASSERT_TRUE((*producer)->Produce(HistoryTopic("east"), kPartition, bad_checksum, 2).ok());
+    ASSERT_TRUE(
+        (*producer)->Produce(HistoryTopic("east", TestTopicPrefix()), kPartition, garbage, 1).ok());
+    ASSERT_TRUE((*producer)
+                    ->Produce(HistoryTopic("east", TestTopicPrefix()), kPartition, bad_checksum, 2)
+                    .ok());
     absl::Status flushed = (*producer)->Flush(10000);
     ASSERT_TRUE(flushed.ok()) << flushed;
     std::lock_guard<std::mutex> lock(mu);
@@ -518,7 +521,9 @@ TEST_F(TwoClustersTest, TaskIdsSkippedOverAreReportedMissingUntilTheyArrive) {
         [](uint64_t, const absl::Status& status) { EXPECT_TRUE(status.ok()) << status; });
     ASSERT_TRUE(producer.ok()) << producer.status();
     ASSERT_TRUE(
-        (*producer)->Produce(HistoryTopic("east"), kPartition, EncodeFrame(message), 1).ok());
+        (*producer)
+            ->Produce(HistoryTopic("east", TestTopicPrefix()), kPartition, EncodeFrame(message), 1)
+            .ok());
     ASSERT_TRUE((*producer)->Flush(10000).ok());
   }
   StatusResponse status;
@@ -601,8 +606,8 @@ TEST_F(TwoClustersTest, ApplierHaltsWhenThePeerPartitionLostWhatItApplied) {
   absl::StatusOr<std::unique_ptr<EmbeddedKafka>> empty_kafka = EmbeddedKafka::Start(1);
   ASSERT_TRUE(empty_kafka.ok()) << empty_kafka.status();
   for (const char* cluster : {"east", "west"}) {
-    ASSERT_TRUE((*empty_kafka)->CreateTopic(HistoryTopic(cluster), 4).ok());
-    ASSERT_TRUE((*empty_kafka)->CreateTopic(ControlTopic(cluster), 1).ok());
+    ASSERT_TRUE((*empty_kafka)->CreateTopic(HistoryTopic(cluster, TestTopicPrefix()), 4).ok());
+    ASSERT_TRUE((*empty_kafka)->CreateTopic(ControlTopic(cluster, TestTopicPrefix()), 1).ok());
   }
   Tunables tunables;
   tunables.truncation_confirm_ms = 300;

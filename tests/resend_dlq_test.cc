@@ -608,7 +608,9 @@ TEST_F(ResendDlqTest, PurgeDeletesOnlyTheNamedEntries) {
         [](uint64_t, const absl::Status& status) { EXPECT_TRUE(status.ok()) << status; });
     ASSERT_TRUE(producer.ok()) << producer.status();
     for (size_t i = 0; i < garbage.size(); ++i) {
-      ASSERT_TRUE((*producer)->Produce(HistoryTopic("east"), kPartition, garbage[i], i).ok());
+      ASSERT_TRUE((*producer)
+                      ->Produce(HistoryTopic("east", TestTopicPrefix()), kPartition, garbage[i], i)
+                      .ok());
     }
     ASSERT_TRUE((*producer)->Flush(10000).ok());
   }

@@ -3,6 +3,10 @@
 // a client would, plus the helpers those tests share (configs, temporary directories, writing
 // workflows, reading status, digests, the DLQ and metrics).
 //
+// Real broker: with XDC_TEST_KAFKA_BOOTSTRAP=HOST:PORT (scripts/test.sh starts one with
+// scripts/kafka.sh), every daemon these helpers configure without a bootstrap of its own uses that
+// Kafka instead of the embedded mock, with topics of its own test (TestTopicPrefix()).
+//
 // Used by tests/integration_test.cc and tests/resend_dlq_test.cc.
 #pragma once
 
@@ -12,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -24,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -41,6 +47,27 @@
 namespace xdc {
 
 inline constexpr auto kDeadline = std::chrono::seconds(30);
+
+// The real Kafka the tests run on, or "" for the embedded mock.
+inline std::string RealKafkaBootstrap() {
+  const char* bootstrap = std::getenv("XDC_TEST_KAFKA_BOOTSTRAP");
+  return bootstrap == nullptr ? std::string() : std::string(bootstrap);
+}
+
+// Topics of the current test only, so that tests sharing one real broker never read each other's
+// messages: "t<pid>-<test name>", cut to a valid kafka.topic_prefix.
+inline std::string TestTopicPrefix() {
+  if (RealKafkaBootstrap().empty()) return "";
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string prefix =
+      absl::StrCat("t", getpid(), "-", info == nullptr ? "global" : info->test_suite_name(), ".",
+                   info == nullptr ? "" : info->name());
+  for (char& c : prefix) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '_';
+  }
+  constexpr size_t kMaxPrefix = 100;  // kafka.topic_prefix's bound (protocol/config.cc)
+  return prefix.substr(0, kMaxPrefix);
+}
 
 // A directory under ::testing::TempDir(), unique per test and process, removed at the end.
 class ScopedDir {
@@ -82,7 +109,9 @@ inline DaemonConfig MakeConfig(const std::string& cluster, const std::string& da
   west->set_initial_failover_version(2);
   config.set_data_dir(data_dir);
   config.set_http_listen_address("127.0.0.1:0");
-  config.mutable_kafka()->set_bootstrap_servers(bootstrap);
+  config.mutable_kafka()->set_bootstrap_servers(bootstrap.empty() ? RealKafkaBootstrap()
+                                                                  : bootstrap);
+  config.mutable_kafka()->set_topic_prefix(TestTopicPrefix());
   return config;
 }
 
@@ -279,7 +308,7 @@ class TwoClustersTest : public ::testing::Test {
         Daemon::Start(MakeConfig("east", east_dir_.path(), ""), east_tunables_);
     ASSERT_TRUE(east.ok()) << east.status();
     east_ = *std::move(east);
-    ASSERT_TRUE(east_->embedded_kafka());
+    ASSERT_EQ(east_->embedded_kafka(), RealKafkaBootstrap().empty());
     ASSERT_FALSE(east_->kafka_bootstrap().empty());
     ASSERT_NO_FATAL_FAILURE(StartWest());
     east_client_ = std::make_unique<HttpClient>(east_->http_address());
