@@ -177,6 +177,20 @@ TEST(ConfigTest, ClusterNamesMustBeValidInKafkaTopicNames) {
   }
 }
 
+TEST(ConfigTest, TopicPrefixMustBeValidInKafkaTopicNames) {
+  const std::string with_prefix =
+      kValidConfig + std::string("kafka { topic_prefix: \"PREFIX\" }\n");
+  absl::StatusOr<DaemonConfig> good =
+      ParseConfig(absl::StrReplaceAll(with_prefix, {{"PREFIX", "prod-eu.v2"}}), "test.cfg");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->kafka().topic_prefix(), "prod-eu.v2");
+  for (const std::string& bad :
+       std::vector<std::string>{"prod eu", "prod/eu", std::string(101, 'p')}) {
+    ExpectInvalid(absl::StrReplaceAll(with_prefix, {{"PREFIX", bad}}),
+                  {"kafka.topic_prefix", "at most 100 letters, digits"});
+  }
+}
+
 TEST(ConfigTest, ListenHostMustBeAnIpAddress) {
   ExpectInvalid(Edited("127.0.0.1:0", "localhost:7233"),
                 {"http_listen_address", "not an IP address"});
