@@ -1,5 +1,7 @@
 #include "replicator/shard_publisher.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "chaos/fault_points.h"
@@ -7,6 +9,9 @@
 
 namespace xdc {
 namespace {
+
+// How long one wait for delivery reports lasts while draining at stop.
+constexpr int kDrainPollMs = 5;
 
 // Delivery tokens: control records have the top bit set; history tasks pack (shard, task id).
 constexpr uint64_t kControlTokenBit = uint64_t{1} << 63;
@@ -211,23 +216,60 @@ void Publisher::Run() {
     }
     // Serves delivery reports; also paces retries while the producer queue is full.
     producer_->Poll(in_flight > 0 || backlog ? 5 : 0);
-    for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
-      const ShardCursor& cursor = cursors_[shard];
-      if (cursor.delivered() > store_.PublishedTaskId(shard)) {
-        if (absl::Status s = store_.MarkPublished(shard, cursor.delivered()); !s.ok()) {
-          std::fprintf(stderr, "xdcd: advancing shard %d publish pointer: %s\n", shard,
-                       s.ToString().c_str());
-        }
-      }
-    }
+    AdvancePublishPointers();
     if (in_flight == 0 && !backlog) {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(tunables_.publisher_idle_wait_ms),
                    [&] { return stopping_ || notified_ || !control_.empty(); });
     }
   }
-  // Give queued messages a chance to go out; anything undelivered stays in the outbox.
-  producer_->Flush(1000).IgnoreError();
+  Drain();
+}
+
+int64_t Publisher::AdvancePublishPointers() {
+  int64_t advanced = 0;
+  for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+    const int64_t delivered = cursors_[shard].delivered();
+    const int64_t published = store_.PublishedTaskId(shard);
+    if (delivered <= published) continue;
+    if (absl::Status s = store_.MarkPublished(shard, delivered); !s.ok()) {
+      std::fprintf(stderr, "xdcd: advancing shard %d publish pointer: %s\n", shard,
+                   s.ToString().c_str());
+      continue;
+    }
+    advanced += delivered - published;
+  }
+  return advanced;
+}
+
+void Publisher::Drain() {
+  // Every append the API acknowledged is in the outbox by now (the HTTP server stopped first).
+  // Publish it all and wait for Kafka's acks, up to the deadline, then record what was
+  // acknowledged as published, so the next start publishes nothing twice. Whatever is left
+  // stays in the outbox and goes out at the next start.
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(tunables_.shutdown_flush_timeout_ms);
+  int64_t left = 0;
+  while (true) {
+    size_t in_flight = 0;
+    left = 0;
+    for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+      ProduceShard(shard);
+      in_flight += cursors_[shard].in_flight();
+      left += store_.OutboxNextTaskId(shard) - cursors_[shard].delivered();
+    }
+    if (left == 0 || std::chrono::steady_clock::now() >= deadline) break;
+    producer_->Poll(in_flight > 0 ? kDrainPollMs : 0);
+  }
+  // Control messages in flight (records, decisions, resend requests) too.
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  producer_->Flush(std::max<int>(0, static_cast<int>(remaining.count()))).IgnoreError();
+  const int64_t delivered = AdvancePublishPointers();
+  std::fprintf(stderr,
+               "xdcd: publisher drained: %lld tasks acknowledged while stopping, %lld left in "
+               "the outbox for the next start\n",
+               static_cast<long long>(delivered), static_cast<long long>(left));
 }
 
 }  // namespace xdc

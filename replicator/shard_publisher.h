@@ -79,6 +79,10 @@ class Publisher {
 
  private:
   void Run();
+  // Records what Kafka acknowledged as published; returns how many tasks that moved over.
+  int64_t AdvancePublishPointers();
+  // At stop: flushes the producer and advances the publish pointers over what Kafka acknowledged.
+  void Drain();
   void ProduceShard(int32_t shard);
   void OnDelivery(uint64_t token, const absl::Status& status);
 

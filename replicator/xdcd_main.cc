@@ -80,6 +80,9 @@ int main(int argc, char** argv) {
   std::printf("xdcd: cluster %s stopping (%s)\n", cluster.c_str(), strsignal(received));
   std::fflush(stdout);
   (*daemon)->Stop();
-  daemon->reset();
+  daemon->reset();  // closes the store
+  std::printf(
+      "xdcd: cluster %s stopped: in-flight applies finished, publisher drained, store closed\n",
+      cluster.c_str());
   return 0;
 }
