@@ -53,4 +53,17 @@ void Disarm(std::string_view name) {
   registry.armed_count = static_cast<int>(registry.armed.size());
 }
 
+std::vector<std::string> ArmedNames() {
+  Registry& registry = GetRegistry();
+  std::lock_guard lock(registry.mu);
+  return std::vector<std::string>(registry.armed.begin(), registry.armed.end());  // set: sorted
+}
+
+bool IsKnown(std::string_view name) {
+  for (std::string_view known : kKnownFaultPoints) {
+    if (name == known) return true;
+  }
+  return name.starts_with(kApplyHoldPrefix) && name.size() > kApplyHoldPrefix.size();
+}
+
 }  // namespace xdc::fault

@@ -1,14 +1,22 @@
 #include "replicator/api_handler.h"
 
+#include <cstdio>
+#include <vector>
+
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "chaos/fault_points.h"
 #include "google/protobuf/util/json_util.h"
 #include "protocol/history_digest.h"
 #include "protocol/version_history.h"
 
 namespace xdc {
 namespace {
+
+constexpr std::string_view kFaultPointsPath = "/v1/fault-points";
 
 ApiResponse Json(const google::protobuf::Message& message, int status = 200) {
   google::protobuf::util::JsonPrintOptions options;
@@ -118,6 +126,44 @@ ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry
       status_(std::move(status)),
       metrics_(metrics) {}
 
+namespace {
+
+constexpr std::string_view kNamespacePrefix = "/v1/namespaces/";
+
+// The paths of the API with the methods each takes (for 405 answers).
+const std::map<std::string, std::string>& AllowedMethods() {
+  static const auto* const kAllowed = new std::map<std::string, std::string>{
+      {"/healthz", "GET"},       {"/metrics", "GET"},      {"/v1/status", "GET"},
+      {"/v1/history", "GET"},    {"/v1/digests", "GET"},   {"/v1/dlq", "GET"},
+      {"/v1/append", "POST"},    {"/v1/signal", "POST"},   {"/v1/namespaces", "GET or POST"},
+      {"/v1/dlq/retry", "POST"}, {"/v1/dlq/purge", "POST"}};
+  return *kAllowed;
+}
+
+// /v1/namespaces/{name}/{action}: the actions ("" is the record itself) with their methods.
+const std::map<std::string, std::string>& NamespaceActions() {
+  static const auto* const kActions = new std::map<std::string, std::string>{
+      {"", "GET"}, {"describe", "GET"}, {"failover", "POST"}, {"cancel-handover", "POST"}};
+  return *kActions;
+}
+
+// The route template of `path` for metrics labels (bounded: never a namespace name), or
+// "unmatched".
+std::string RouteTemplate(const std::string& path) {
+  if (AllowedMethods().contains(path) || path == kFaultPointsPath) return path;
+  if (path.starts_with(kNamespacePrefix) && path.size() > kNamespacePrefix.size()) {
+    const std::string rest = path.substr(kNamespacePrefix.size());
+    const size_t slash = rest.find('/');
+    const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (NamespaceActions().contains(action)) {
+      return action.empty() ? "/v1/namespaces/{name}" : "/v1/namespaces/{name}/" + action;
+    }
+  }
+  return "unmatched";
+}
+
+}  // namespace
+
 ApiResponse ApiHandler::Handle(const ApiRequest& request) {
   const size_t question = request.target.find('?');
   const std::string path = request.target.substr(0, question);
@@ -131,19 +177,22 @@ ApiResponse ApiHandler::Handle(const ApiRequest& request) {
           eq == std::string_view::npos ? "" : PercentDecode(pair.substr(eq + 1));
     }
   }
-  return Route(request.method, path, query, request.body);
+  ApiResponse response = Route(request.method, path, query, request.body);
+  response.route = RouteTemplate(path);
+  return response;
 }
 
 ApiResponse ApiHandler::Route(const std::string& method, const std::string& path,
                               const Query& query, const std::string& body) {
   const bool get = method == "GET";
   const bool post = method == "POST";
-  if (path == "/healthz" && get) return ApiResponse{200, "text/plain", "ok\n"};
+  if (path == "/healthz" && get) return MakeApiResponse(200, "text/plain", "ok\n");
   if (path == "/metrics" && get) return Metrics();
   if (path == "/v1/status" && get) return Json(status_());
   if (path == "/v1/history" && get) return History(query);
   if (path == "/v1/digests" && get) return Digests(query);
   if (path == "/v1/dlq" && get) return Dlq(query);
+  if (path == kFaultPointsPath) return FaultPoints(method, body);
   if (path == "/v1/append" && post) {
     return Call<AppendRequest>(body, [&](const AppendRequest& r) { return writes_.Append(r); });
   }
@@ -159,7 +208,6 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
     for (NamespaceRecord& record : namespaces_.List()) *response.add_namespaces() = record;
     return Json(response);
   }
-  constexpr std::string_view kNamespacePrefix = "/v1/namespaces/";
   // /v1/namespaces/{name}/{action}: the action is the last segment (names have no '/').
   std::string name;
   std::string action;
@@ -199,16 +247,10 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
     return Json(*record);
   }
   // A known path asked with the wrong method: 405 with the method it takes.
-  static const std::map<std::string, std::string> kAllowedMethods = {
-      {"/healthz", "GET"},       {"/metrics", "GET"},      {"/v1/status", "GET"},
-      {"/v1/history", "GET"},    {"/v1/digests", "GET"},   {"/v1/dlq", "GET"},
-      {"/v1/append", "POST"},    {"/v1/signal", "POST"},   {"/v1/namespaces", "GET or POST"},
-      {"/v1/dlq/retry", "POST"}, {"/v1/dlq/purge", "POST"}};
-  static const std::map<std::string, std::string> kNamespaceActions = {
-      {"", "GET"}, {"describe", "GET"}, {"failover", "POST"}, {"cancel-handover", "POST"}};
-  auto allowed = kAllowedMethods.find(path);
-  auto action_allowed = kNamespaceActions.find(action);
-  if (name.empty() ? allowed != kAllowedMethods.end() : action_allowed != kNamespaceActions.end()) {
+  auto allowed = AllowedMethods().find(path);
+  auto action_allowed = NamespaceActions().find(action);
+  if (name.empty() ? allowed != AllowedMethods().end()
+                   : action_allowed != NamespaceActions().end()) {
     ApiResponse response = Error(absl::InvalidArgumentError(
         absl::StrFormat("%s does not take %s; use %s", path, method,
                         name.empty() ? allowed->second : action_allowed->second)));
@@ -310,6 +352,50 @@ ApiResponse ApiHandler::Dlq(const Query& query) {
   return Json(response);
 }
 
+ApiResponse ApiHandler::FaultPoints(const std::string& method, const std::string& body) {
+  if (tunables_.fault_point_api != FaultPointApi::kEnabled) {
+    return Error(absl::NotFoundError(
+        "the fault-point API is disabled: it is for tests and the chaos suite; start xdcd with "
+        "XDC_ENABLE_FAULT_POINTS=1"));
+  }
+  if (method == "POST") {
+    FaultPointsRequest request;
+    if (absl::Status s = ParseBody(body, request); !s.ok()) return Error(s);
+    std::vector<std::string> unknown;
+    for (const auto* names : {&request.arm(), &request.disarm()}) {
+      for (const std::string& name : *names) {
+        if (!fault::IsKnown(name)) unknown.push_back(absl::StrCat("'", name, "'"));
+      }
+    }
+    if (!unknown.empty()) {
+      std::vector<std::string> known(fault::kKnownFaultPoints.begin(),
+                                     fault::kKnownFaultPoints.end());
+      // Nothing is changed: a typo must not leave the caller believing a fault is armed.
+      return Error(absl::InvalidArgumentError(
+          absl::StrFormat("unknown fault point %s: the known ones are %s and %s<peer> (see "
+                          "docs/configuration.md#fault-points); nothing was changed",
+                          absl::StrJoin(unknown, ", "), absl::StrJoin(known, ", "),
+                          std::string(fault::kApplyHoldPrefix))));
+    }
+    for (const std::string& name : request.arm()) fault::Arm(name);
+    for (const std::string& name : request.disarm()) fault::Disarm(name);
+    if (request.arm_size() + request.disarm_size() > 0) {
+      std::fprintf(stderr,
+                   "xdcd: fault points changed through the API: armed [%s], disarmed [%s]\n",
+                   absl::StrJoin(request.arm(), ", ").c_str(),
+                   absl::StrJoin(request.disarm(), ", ").c_str());
+    }
+  } else if (method != "GET") {
+    ApiResponse response = Error(absl::InvalidArgumentError(absl::StrFormat(
+        "%s does not take %s; use GET or POST", std::string(kFaultPointsPath), method)));
+    response.status = 405;
+    return response;
+  }
+  FaultPointsResponse response;
+  for (std::string& name : fault::ArmedNames()) response.add_armed(std::move(name));
+  return Json(response);
+}
+
 ApiResponse ApiHandler::Metrics() {
   StatusResponse status = status_();
   metrics_.SetStoreWriteFailed(!status.store_write_error().empty());
@@ -324,7 +410,7 @@ ApiResponse ApiHandler::Metrics() {
                             peer.lag_seconds(), static_cast<double>(peer.missing_tasks()));
     }
   }
-  return ApiResponse{200, "text/plain; version=0.0.4", metrics_.Serialize()};
+  return MakeApiResponse(200, "text/plain; version=0.0.4", metrics_.Serialize());
 }
 
 }  // namespace xdc

@@ -14,8 +14,15 @@
 //   GET  /v1/dlq[?limit=]            -> ListParkedResponse
 //   POST /v1/dlq/retry               DlqRequest -> DlqActionResponse
 //   POST /v1/dlq/purge               DlqRequest -> DlqActionResponse
+//   GET  /v1/fault-points            -> FaultPointsResponse (the armed fault points)
+//   POST /v1/fault-points            FaultPointsRequest -> FaultPointsResponse (arm, then disarm)
 //   GET  /metrics                    Prometheus text format
 //   GET  /healthz                    "ok"
+//
+// The fault-point routes are for tests and the chaos suite: they exist only with
+// tunables.fault_point_api == kEnabled (xdcd: XDC_ENABLE_FAULT_POINTS=1) and answer 404 otherwise.
+// A POST naming an unknown fault point (chaos/fault_points.h IsKnown) changes nothing and is
+// answered 400. Fault points are per process: arming one affects every daemon in the process.
 //
 // Bodies use protobuf's JSON mapping (field names as in protocol/xdc.proto). Errors are an
 // ErrorResponse with an HTTP status derived from the absl status code (docs/api.md).
@@ -26,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "protocol/xdc.pb.h"
@@ -49,7 +57,19 @@ struct ApiResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // The route template that answered, e.g. "/v1/namespaces/{name}" (a metrics label: never a
+  // name or id); empty when none matched.
+  std::string route;
 };
+
+// An answer with no route set yet (Handle sets it).
+inline ApiResponse MakeApiResponse(int status, std::string content_type, std::string body) {
+  ApiResponse response;
+  response.status = status;
+  response.content_type = std::move(content_type);
+  response.body = std::move(body);
+  return response;
+}
 
 // HTTP status for an absl status code.
 [[nodiscard]] int HttpStatusFor(absl::StatusCode code);
@@ -69,6 +89,7 @@ class ApiHandler {
   [[nodiscard]] ApiResponse History(const Query& query);
   [[nodiscard]] ApiResponse Digests(const Query& query);
   [[nodiscard]] ApiResponse Dlq(const Query& query);
+  [[nodiscard]] ApiResponse FaultPoints(const std::string& method, const std::string& body);
   [[nodiscard]] ApiResponse Metrics();
 
   const Tunables& tunables_;

@@ -138,7 +138,8 @@ absl::Status Daemon::Init() {
   http_ = std::make_unique<HttpServer>(
       [this](const ApiRequest& r) { return api_->Handle(r); }, tunables_.max_http_connections,
       tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);
-  http_->RequireBearerToken(*api_token, metrics_->api_probe());
+  http_->SetProbe(metrics_->api_probe());
+  http_->RequireBearerToken(*api_token);
   if (api_token->empty()) {
     std::fprintf(stderr,
                  "xdcd: cluster %s: WARNING: no api.bearer_token or api.bearer_token_file in the "

@@ -43,11 +43,17 @@ struct HttpServer::Impl {
   [[nodiscard]] std::optional<http::response<http::string_body>> Refusal(
       const http::request<http::string_body>& request) const;
   void ReapFinished() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Counts and times one answered request through the probe.
+  void Observe(const std::string& route, const std::string& method, int status,
+               std::chrono::steady_clock::time_point started) const;
 };
 
 namespace {
 
 constexpr int kAcceptBackoffMs = 100;  // pause after a failed accept()
+// Route labels of requests no route handled: refused for the bearer token, or an unknown path.
+const std::string kRefusedRoute = "unauthenticated";
+const std::string kUnmatchedRoute = "unmatched";
 
 http::response<http::string_body> MakeResponse(const ApiResponse& api, unsigned version,
                                                bool keep_alive) {
@@ -63,10 +69,10 @@ http::response<http::string_body> MakeResponse(const ApiResponse& api, unsigned 
 // Errors raised before a request reaches the API handler (same shape as ErrorResponse).
 ApiResponse ErrorJson(int status, const std::string& code, const std::string& message,
                       bool retryable = false) {
-  return ApiResponse{status, "application/json",
-                     absl::StrFormat(R"({"code":"%s","message":"%s","active_cluster":"",)"
-                                     R"("retryable":%s})",
-                                     code, message, retryable ? "true" : "false")};
+  return MakeApiResponse(status, "application/json",
+                         absl::StrFormat(R"({"code":"%s","message":"%s","active_cluster":"",)"
+                                         R"("retryable":%s})",
+                                         code, message, retryable ? "true" : "false"));
 }
 
 // Equal contents, in a time that depends only on `expected`'s length (and on nothing the caller
@@ -123,6 +129,14 @@ std::optional<http::response<http::string_body>> HttpServer::Impl::Refusal(
   return response;
 }
 
+void HttpServer::Impl::Observe(const std::string& route, const std::string& method, int status,
+                               std::chrono::steady_clock::time_point started) const {
+  if (api_probe == nullptr || !api_probe->observe_request) return;
+  api_probe->observe_request(
+      route, method, status,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+}
+
 void HttpServer::Impl::Serve(Connection& connection) {
   tcp::socket& socket = *connection.socket;
   beast::flat_buffer buffer;
@@ -156,22 +170,25 @@ void HttpServer::Impl::Serve(Connection& connection) {
       }
       break;
     }
+    const auto started = std::chrono::steady_clock::now();
     const http::request<http::string_body>& request = parser.get();
     const bool keep_alive = request.keep_alive();
+    const std::string method(request.method_string());
     // The body was read (so the connection stays usable) but is dropped unseen on a refusal.
     if (std::optional<http::response<http::string_body>> refusal = Refusal(request)) {
       http::write(socket, *refusal, ec);
+      Observe(kRefusedRoute, method, refusal->result_int(), started);
       if (ec || !keep_alive) break;
       continue;
     }
     ApiResponse api;
     try {
-      api = handler(ApiRequest{std::string(request.method_string()), std::string(request.target()),
-                               request.body()});
+      api = handler(ApiRequest{method, std::string(request.target()), request.body()});
     } catch (const std::exception& e) {
       api = ErrorJson(500, "INTERNAL", "internal error while handling the request");
     }
     http::write(socket, MakeResponse(api, request.version(), keep_alive), ec);
+    Observe(api.route.empty() ? kUnmatchedRoute : api.route, method, api.status, started);
     if (ec || !keep_alive) break;
   }
   socket.shutdown(tcp::socket::shutdown_send, ec);
@@ -230,10 +247,9 @@ HttpServer::HttpServer(Handler handler, size_t max_connections, size_t max_body_
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::RequireBearerToken(std::string token, ApiProbe& probe) {
-  impl_->bearer_token = std::move(token);
-  impl_->api_probe = &probe;
-}
+void HttpServer::SetProbe(ApiProbe& probe) { impl_->api_probe = &probe; }
+
+void HttpServer::RequireBearerToken(std::string token) { impl_->bearer_token = std::move(token); }
 
 absl::StatusOr<uint16_t> HttpServer::Start(const std::string& host, uint16_t port) {
   beast::error_code ec;

@@ -27,11 +27,15 @@ class HttpServer {
   HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes, int idle_timeout_ms);
   ~HttpServer();
 
+  // Call before Start: every answered request is counted and timed through `probe`
+  // (observe_request, with ApiResponse::route), and refusals for the token below too.
+  void SetProbe(ApiProbe& probe);
   // Call before Start. With a non-empty `token`, a request whose method is not GET or HEAD must
   // carry "Authorization: Bearer <token>" (compared in constant time); otherwise it is answered
   // 401 UNAUTHENTICATED with "WWW-Authenticate: Bearer", its body is never acted on (the handler
-  // is not called), and probe.unauthenticated counts it. Empty `token`: every request is served.
-  void RequireBearerToken(std::string token, ApiProbe& probe);
+  // is not called), and the probe's unauthenticated counts it. Empty `token`: every request is
+  // served.
+  void RequireBearerToken(std::string token);
 
   // Binds host:port (port 0 picks one) and starts accepting. Returns the bound port.
   [[nodiscard]] absl::StatusOr<uint16_t> Start(const std::string& host, uint16_t port);

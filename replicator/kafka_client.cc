@@ -5,10 +5,12 @@
 
 #include <cstdio>
 #include <map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "chaos/fault_points.h"
 #include "protocol/config.h"
 
 namespace xdc {
@@ -123,8 +125,75 @@ absl::StatusOr<std::unique_ptr<EmbeddedKafka>> EmbeddedKafka::Start(int broker_c
   if (kafka->cluster_ == nullptr) {
     return absl::InternalError("librdkafka could not start its mock cluster");
   }
+  kafka->broker_count_ = broker_count;
   kafka->bootstrap_ = rd_kafka_mock_cluster_bootstraps(kafka->cluster_);
   return kafka;
+}
+
+absl::Status EmbeddedKafka::CheckBroker(int32_t broker_id) const {
+  if (broker_id < 1 || broker_id > broker_count_) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "no broker %d: the mock cluster's brokers are 1 to %d", broker_id, broker_count_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedKafka::SetBrokerDown(int32_t broker_id) {
+  if (absl::Status s = CheckBroker(broker_id); !s.ok()) return s;
+  rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_down(cluster_, broker_id);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaError(err, absl::StrCat("setting mock broker ", broker_id, " down"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedKafka::SetBrokerUp(int32_t broker_id) {
+  if (absl::Status s = CheckBroker(broker_id); !s.ok()) return s;
+  rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_up(cluster_, broker_id);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaError(err, absl::StrCat("setting mock broker ", broker_id, " up"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedKafka::SetBrokerRtt(int32_t broker_id, int rtt_ms) {
+  if (absl::Status s = CheckBroker(broker_id); !s.ok()) return s;
+  if (rtt_ms < 0 || rtt_ms > kMaxBrokerRttMs) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "a round-trip time must be 0 to %d ms (0 clears it), got %d", kMaxBrokerRttMs, rtt_ms));
+  }
+  rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_rtt(cluster_, broker_id, rtt_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaError(err, absl::StrCat("setting mock broker ", broker_id, "'s round-trip time"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EmbeddedKafka::PushRequestErrors(MockApi api, int count) {
+  // Kafka protocol API keys (librdkafka's RD_KAFKAP_* are not in its public headers).
+  constexpr int16_t kApiKeyProduce = 0;
+  constexpr int16_t kApiKeyFetch = 1;
+  constexpr int16_t kApiKeyMetadata = 3;
+  if (count < 1 || count > kMaxPushedRequestErrors) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "the number of request errors must be 1 to %d, got %d", kMaxPushedRequestErrors, count));
+  }
+  int16_t api_key = kApiKeyProduce;
+  rd_kafka_resp_err_t error = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION;
+  switch (api) {
+    case MockApi::kProduce:
+      break;
+    case MockApi::kFetch:
+      api_key = kApiKeyFetch;
+      break;
+    case MockApi::kMetadata:
+      api_key = kApiKeyMetadata;
+      error = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT;
+      break;
+  }
+  const std::vector<rd_kafka_resp_err_t> errors(count, error);
+  rd_kafka_mock_push_request_errors_array(cluster_, api_key, errors.size(), errors.data());
+  return absl::OkStatus();
 }
 
 absl::Status EmbeddedKafka::CreateTopic(const std::string& name, int32_t partitions) {
@@ -347,7 +416,37 @@ absl::Status KafkaConsumer::Assign(const std::vector<Assignment>& assignments) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// kafka.reorder_delivery: swaps each partition's 1st and 2nd message, 3rd and 4th, ...
+void SwapAdjacentPerPartition(std::vector<KafkaMessage>& messages) {
+  std::map<std::pair<std::string, int32_t>, size_t> unpaired;  // partition -> index awaiting a pair
+  for (size_t i = 0; i < messages.size(); ++i) {
+    auto [it, first] = unpaired.try_emplace({messages[i].topic, messages[i].partition}, i);
+    if (first) continue;
+    std::swap(messages[it->second], messages[i]);
+    unpaired.erase(it);
+  }
+}
+
+// kafka.duplicate_delivery: each message, then its copy.
+std::vector<KafkaMessage> Duplicated(std::vector<KafkaMessage> messages) {
+  std::vector<KafkaMessage> doubled;
+  doubled.reserve(2 * messages.size());
+  for (KafkaMessage& message : messages) {
+    doubled.push_back(message);
+    doubled.push_back(std::move(message));
+  }
+  return doubled;
+}
+
+}  // namespace
+
 std::vector<KafkaMessage> KafkaConsumer::Poll(int timeout_ms, size_t max) {
+  const bool duplicate = fault::Armed(fault::kKafkaDuplicateDelivery);
+  const bool reorder = fault::Armed(fault::kKafkaReorderDelivery);
+  // Duplicating doubles the batch: take half, so the caller still gets at most `max`.
+  if (duplicate && max > 1) max /= 2;
   std::vector<KafkaMessage> messages;
   int wait_ms = timeout_ms;
   while (messages.size() < max) {
@@ -368,6 +467,8 @@ std::vector<KafkaMessage> KafkaConsumer::Poll(int timeout_ms, size_t max) {
     messages.push_back(std::move(message));
     rd_kafka_message_destroy(m);
   }
+  if (reorder) SwapAdjacentPerPartition(messages);
+  if (duplicate) return Duplicated(std::move(messages));
   return messages;
 }
 

@@ -45,18 +45,45 @@ inline constexpr std::string_view kDefaultTopicPrefix = "xdc";
 [[nodiscard]] std::string HistoryTopic(std::string_view cluster, std::string_view prefix = "");
 [[nodiscard]] std::string ControlTopic(std::string_view cluster, std::string_view prefix = "");
 
+// The Kafka request types whose handling the mock can be told to fail (PushRequestErrors).
+enum class MockApi { kProduce, kFetch, kMetadata };
+
 class EmbeddedKafka {
  public:
+  // Retriable errors PushRequestErrors may queue in one call, at most.
+  static constexpr int kMaxPushedRequestErrors = 1000;
+  // The longest round-trip delay SetBrokerRtt takes, in ms.
+  static constexpr int kMaxBrokerRttMs = 60000;
+
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<EmbeddedKafka>> Start(int broker_count);
   ~EmbeddedKafka();
   [[nodiscard]] const std::string& bootstrap() const { return bootstrap_; }
+  [[nodiscard]] int broker_count() const { return broker_count_; }
   // Creates a topic through the mock's own API (the mock does not serve CreateTopics).
   [[nodiscard]] absl::Status CreateTopic(const std::string& name, int32_t partitions);
 
+  // Fault injection through the mock's own API (xdc-kafka-mock's control API uses these). Broker
+  // ids are 1..broker_count(); another id is INVALID_ARGUMENT. Thread-safe (the mock cluster runs
+  // its own thread and takes these as requests to it).
+  //
+  // A broker set down closes its client connections and refuses new ones until set up again;
+  // its partitions are not moved, so their clients stall (and retry) meanwhile.
+  [[nodiscard]] absl::Status SetBrokerDown(int32_t broker_id);
+  [[nodiscard]] absl::Status SetBrokerUp(int32_t broker_id);
+  // Delays every response of the broker by `rtt_ms` (0 to kMaxBrokerRttMs; 0 clears it).
+  [[nodiscard]] absl::Status SetBrokerRtt(int32_t broker_id, int rtt_ms);
+  // The next `count` requests of type `api` (1 to kMaxPushedRequestErrors, whichever broker gets
+  // them) are answered with a retriable error: NOT_LEADER_OR_FOLLOWER for produce and fetch
+  // (clients refresh metadata and retry), REQUEST_TIMED_OUT for metadata. Clients recover by
+  // themselves once the errors are used up.
+  [[nodiscard]] absl::Status PushRequestErrors(MockApi api, int count);
+
  private:
   EmbeddedKafka() = default;
+  [[nodiscard]] absl::Status CheckBroker(int32_t broker_id) const;
   rd_kafka_t* rk_ = nullptr;
   rd_kafka_mock_cluster_t* cluster_ = nullptr;
+  int broker_count_ = 0;
   std::string bootstrap_;
 };
 
@@ -120,7 +147,10 @@ class KafkaConsumer {
 
   [[nodiscard]] absl::Status Assign(const std::vector<Assignment>& assignments);
   // Waits up to `timeout_ms` for the first message, then takes what is ready, up to `max`.
-  // Transient broker errors are logged and yield fewer (or no) messages.
+  // Transient broker errors are logged and yield fewer (or no) messages. Each partition's
+  // messages come in offset order, once, unless a fault point says otherwise
+  // (chaos/fault_points.h): kafka.reorder_delivery swaps a partition's adjacent messages,
+  // kafka.duplicate_delivery returns each message twice (then at most max(max, 2) messages).
   [[nodiscard]] std::vector<KafkaMessage> Poll(int timeout_ms, size_t max);
   // The partition's end offset as last reported by the broker, if known.
   [[nodiscard]] std::optional<int64_t> HighWatermark(const std::string& topic, int32_t partition);

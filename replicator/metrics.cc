@@ -1,10 +1,19 @@
 #include "replicator/metrics.h"
 
+#include <array>
+#include <string>
+
+#include "prometheus/histogram.h"
 #include "prometheus/text_serializer.h"
 
 namespace xdc {
 
 namespace {
+// Upper bounds (seconds) of the API latency histogram: reads and appends take milliseconds; a
+// failover that waits for its decision can take seconds.
+constexpr std::array<double, 14> kApiLatencyBuckets = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
 template <typename Builder>
 auto& Build(Builder builder, const char* name, const char* help, const std::string& cluster,
             prometheus::Registry& registry) {
@@ -83,6 +92,12 @@ Metrics::Metrics(const std::string& cluster)
       unauthenticated_(Build(prometheus::BuildCounter(), "xdc_api_unauthenticated_total",
                              "Mutating API calls refused for a missing or wrong bearer token",
                              cluster, *registry_)),
+      api_requests_(Build(prometheus::BuildCounter(), "xdc_api_requests_total",
+                          "HTTP API requests answered, by route, method and HTTP status code",
+                          cluster, *registry_)),
+      api_latency_(Build(prometheus::BuildHistogram(), "xdc_api_request_duration_seconds",
+                         "Time from a request's arrival to its answer, by route and method",
+                         cluster, *registry_)),
       namespace_active_(Build(prometheus::BuildGauge(), "xdc_namespace_active",
                               "1 when this cluster accepts writes for the namespace", cluster,
                               *registry_)),
@@ -100,7 +115,17 @@ Metrics::Metrics(const std::string& cluster)
       write_{&appends_.Add({{"result", "ok"}}), &appends_.Add({{"result", "rejected"}}),
              &events_appended_.Add({})},
       publisher_{&published_.Add({}), &delivery_errors_.Add({})},
-      api_{&unauthenticated_.Add({})} {}
+      api_{&unauthenticated_.Add({}),
+           [this](const std::string& route, const std::string& method, int status, double seconds) {
+             api_requests_
+                 .Add({{"route", route}, {"method", method}, {"code", std::to_string(status)}})
+                 .Increment();
+             api_latency_
+                 .Add({{"route", route}, {"method", method}},
+                      prometheus::Histogram::BucketBoundaries(kApiLatencyBuckets.begin(),
+                                                              kApiLatencyBuckets.end()))
+                 .Observe(seconds);
+           }} {}
 
 ApplierProbe Metrics::MakeApplierProbe(const std::string& peer) {
   const prometheus::Labels labels{{"peer", peer}};

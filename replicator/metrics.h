@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +13,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
 namespace xdc {
@@ -46,6 +48,11 @@ struct ApplierProbe {
 
 struct ApiProbe {
   prometheus::Counter* unauthenticated;  // mutating calls refused: bearer token missing or wrong
+  // Counts one answered request and observes how long it took, by route template (e.g.
+  // "/v1/namespaces/{name}/failover"; "unmatched" for unknown paths), method and HTTP status.
+  std::function<void(const std::string& route, const std::string& method, int status,
+                     double seconds)>
+      observe_request;
 };
 
 // One namespace as this cluster sees it (refreshed before each scrape).
@@ -104,6 +111,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& outbox_backlog_;
   prometheus::Family<prometheus::Gauge>& store_write_failed_;
   prometheus::Family<prometheus::Counter>& unauthenticated_;
+  prometheus::Family<prometheus::Counter>& api_requests_;
+  prometheus::Family<prometheus::Histogram>& api_latency_;
   prometheus::Family<prometheus::Gauge>& namespace_active_;
   prometheus::Family<prometheus::Gauge>& namespace_version_;
   prometheus::Family<prometheus::Gauge>& handover_seconds_;

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
+#include <string_view>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -40,28 +43,49 @@ PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, s
 PeerApplier::~PeerApplier() { Stop(); }
 
 absl::Status PeerApplier::Start(const std::string& bootstrap) {
-  std::vector<KafkaConsumer::Assignment> assignments;
   {
     absl::MutexLock lock(&mu_);
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
       absl::StatusOr<ShardApplyProgress> progress = store_.GetApplyProgress(peer_, shard);
       if (!progress.ok()) return progress.status();
       shards_[shard].progress = *progress;
-      assignments.push_back({history_topic_, shard, progress->next_offset()});
     }
     absl::StatusOr<ShardApplyProgress> control = store_.GetApplyProgress(peer_, kControlShard);
     if (!control.ok()) return control.status();
     control_progress_ = *control;
-    assignments.push_back({control_topic_, 0, control->next_offset()});
   }
   absl::StatusOr<std::unique_ptr<KafkaConsumer>> consumer = KafkaConsumer::Create(
       bootstrap, absl::StrFormat("xdc.%s.from.%s", config_.cluster_name(), peer_),
       tunables_.fetch_wait_max_ms, KafkaPropertiesOf(config_.kafka()));
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
-  if (absl::Status s = consumer_->Assign(assignments); !s.ok()) return s;
+  if (absl::Status s = consumer_->Assign(AppliedOffsets()); !s.ok()) return s;
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
+}
+
+std::vector<KafkaConsumer::Assignment> PeerApplier::AppliedOffsets() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<KafkaConsumer::Assignment> assignments;
+  for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+    assignments.push_back({history_topic_, shard, shards_[shard].progress.next_offset()});
+  }
+  assignments.push_back({control_topic_, 0, control_progress_.next_offset()});
+  return assignments;
+}
+
+void PeerApplier::DropAndRewind(const std::vector<KafkaMessage>& dropped) {
+  // The high watermarks, and so the lag this standby reports, stay current.
+  {
+    absl::MutexLock lock(&mu_);
+    for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+      if (std::optional<int64_t> high = consumer_->HighWatermark(history_topic_, shard)) {
+        shards_[shard].high_watermark = std::max(shards_[shard].high_watermark, *high);
+      }
+    }
+  }
+  // What was dropped is fetched again, and applied, once the hold ends.
+  if (!dropped.empty()) consumer_->Assign(AppliedOffsets()).IgnoreError();
 }
 
 void PeerApplier::Stop() {
@@ -140,16 +164,48 @@ std::optional<std::string> PeerApplier::CheckNotTruncated(
   return std::nullopt;
 }
 
+namespace {
+
+// ApplyHistory and ApplyControl take an offset below the partition's next offset as already
+// applied (that is what makes redelivery harmless), which is only right if each partition
+// arrives in offset order. Kafka guarantees that; a client that broke it (the fault point
+// kafka.reorder_delivery does) would make the earlier of two swapped messages look applied, and
+// its task would be lost for good when no later task of its workflow shows the gap. So the
+// poll's messages of each partition are put back in offset order, in the slots that partition
+// had (other partitions keep their places; a redelivered copy stays next to its original).
+void RestoreOffsetOrder(std::vector<KafkaMessage>& messages) {
+  std::map<std::pair<std::string_view, int32_t>, std::vector<size_t>> slots;
+  bool ordered = true;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    std::vector<size_t>& slot = slots[{messages[i].topic, messages[i].partition}];
+    if (!slot.empty() && messages[slot.back()].offset > messages[i].offset) ordered = false;
+    slot.push_back(i);
+  }
+  if (ordered) return;
+  std::vector<KafkaMessage> sorted(messages.size());
+  for (const auto& [partition, indexes] : slots) {
+    std::vector<size_t> by_offset = indexes;
+    std::stable_sort(by_offset.begin(), by_offset.end(),
+                     [&](size_t a, size_t b) { return messages[a].offset < messages[b].offset; });
+    for (size_t k = 0; k < indexes.size(); ++k) sorted[indexes[k]] = messages[by_offset[k]];
+  }
+  messages = std::move(sorted);
+}
+
+}  // namespace
+
 void PeerApplier::Run() {
   const std::string hold = std::string(fault::kApplyHoldPrefix) + peer_;
   while (!stopping_) {
-    if (fault::Armed(hold)) {
-      // Fault injection: a link from this peer so slow nothing arrives. Idle, then look again.
-      std::this_thread::sleep_for(std::chrono::milliseconds(tunables_.apply_poll_timeout_ms));
-      continue;
-    }
     std::vector<KafkaMessage> messages =
         consumer_->Poll(tunables_.apply_poll_timeout_ms, tunables_.apply_batch_max_messages);
+    // Fault injection (checked after the poll, so a hold armed while it waited already counts):
+    // nothing of this peer is applied.
+    if (fault::Armed(hold)) {
+      DropAndRewind(messages);
+      continue;
+    }
+    RestoreOffsetOrder(messages);
     std::vector<int64_t> high_watermarks(config_.shard_count(), -1);
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
       high_watermarks[shard] = consumer_->HighWatermark(history_topic_, shard).value_or(-1);

@@ -5,7 +5,10 @@
 // store (the shard version vector); Kafka group offsets are not used. Each message is decided by
 // the conflict resolver (through TaskApplier) under the WorkflowWriter's shard lock and queued as
 // one StoreWrite together with the shard's new offset, so a restart neither loses nor
-// double-applies a task. A poll's writes are queued in order and waited for together.
+// double-applies a task. A poll's writes are queued in order and waited for together. A message
+// at an offset below its partition's stored next offset counts as applied (a redelivery), so each
+// poll's messages of a partition are put in offset order first, should the consumer have
+// delivered them otherwise (fault point kafka.reorder_delivery).
 //
 // Nothing is dropped. Corrupt messages and tasks that cannot be applied go to the DLQ in the
 // same write as the offset. A gap (events missing before a task) parks the task awaiting a
@@ -96,6 +99,12 @@ class PeerApplier {
   };
 
   void Run();
+  // Where the consumer resumes: the next offset of every history partition and of the control
+  // partition, from the in-memory progress (what was applied and committed).
+  [[nodiscard]] std::vector<KafkaConsumer::Assignment> AppliedOffsets() const;
+  // While apply.hold.<peer> is armed: drops a poll's messages, refreshing the high watermarks
+  // (so lag stays visible), and rewinds the consumer to AppliedOffsets().
+  void DropAndRewind(const std::vector<KafkaMessage>& dropped);
   // Records why the applier stopped and raises xdc_applier_halted.
   void Halt(const std::string& reason);
   // The halt reason once a partition's end (as the broker reports it) has stayed below our

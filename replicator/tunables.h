@@ -6,6 +6,12 @@
 
 namespace xdc {
 
+// Whether xdcd serves the fault-point API (GET/POST /v1/fault-points, docs/api.md).
+enum class FaultPointApi {
+  kDisabled,  // the routes answer 404
+  kEnabled,   // for tests and the chaos suite only
+};
+
 struct Tunables {
   // --- store ---
   size_t max_commit_group = 256;  // appends per synced WAL write, at most
@@ -40,7 +46,7 @@ struct Tunables {
   int handover_default_timeout_ms = 30000;
   int handover_max_timeout_ms = 3600000;  // the longest timeout a request may ask for
   int handover_cancel_resend_ms = 2000;   // a source repeats its cancel request this often
-  int handover_retry_after_ms = 200;     // the retry hint a write refused during a handover gets
+  int handover_retry_after_ms = 200;      // the retry hint a write refused during a handover gets
   int control_tick_ms = 50;  // how often the coordinator re-checks activations and deadlines
   size_t handover_dlq_scan_limit = 10000;  // DLQ entries the activation check reads, at most
 
@@ -56,6 +62,10 @@ struct Tunables {
   int http_idle_timeout_ms = 60000;          // ms a connection may wait for its next request
   size_t dlq_list_default_limit = 100;       // entries
   size_t dlq_list_max_limit = 10000;         // entries
+
+  // --- tests and chaos runs only ---
+  // xdcd enables it when started with XDC_ENABLE_FAULT_POINTS=1; in-process tests set it here.
+  FaultPointApi fault_point_api = FaultPointApi::kDisabled;
 };
 
 }  // namespace xdc

@@ -69,6 +69,12 @@ Commands:
                                                       if they differ (after waiting, if asked)
   load --namespace NS [--workflows N] [--events-per-workflow K] [--signals S]
        [--concurrency C] [--prefix P]                 write a workload; exit 1 on any error
+  fault list                                          the armed fault points (tests and chaos
+                                                      runs only: xdcd must run with
+                                                      XDC_ENABLE_FAULT_POINTS=1)
+  fault arm NAME...                                   arm fault points, e.g. store.write_error,
+                                                      kafka.duplicate_delivery, apply.hold.PEER
+  fault disarm NAME...                                disarm them; both print the armed list
 
 Event TYPEs are EventType names from protocol/xdc.proto, e.g. WORKFLOW_EXECUTION_STARTED,
 ACTIVITY_TASK_SCHEDULED, TIMER_STARTED, WORKFLOW_EXECUTION_COMPLETED (case-insensitive).
@@ -626,6 +632,37 @@ int Dlq(HttpClient& client, const Args& args, bool json) {
   return Usage("dlq needs list, retry or purge");
 }
 
+// fault list | arm NAME... | disarm NAME...
+int Fault(HttpClient& client, const Args& args, bool json) {
+  const std::string verb = args.positional.size() > 1 ? args.positional[1] : "list";
+  FaultPointsResponse response;
+  if (verb == "list") {
+    if (args.positional.size() > 2) return Usage("fault list takes no names");
+    if (absl::Status s = client.Call("GET", "/v1/fault-points", nullptr, response); !s.ok()) {
+      return Fail(s);
+    }
+  } else if (verb == "arm" || verb == "disarm") {
+    if (args.positional.size() <= 2) return Usage("fault " + verb + " needs fault point names");
+    FaultPointsRequest request;
+    for (size_t i = 2; i < args.positional.size(); ++i) {
+      *(verb == "arm" ? request.add_arm() : request.add_disarm()) = args.positional[i];
+    }
+    if (absl::Status s = client.Call("POST", "/v1/fault-points", &request, response); !s.ok()) {
+      return Fail(s);
+    }
+  } else {
+    return Usage("fault needs list, arm or disarm");
+  }
+  if (json) {
+    PrintJson(response);
+  } else if (response.armed().empty()) {
+    std::printf("no fault points armed\n");
+  } else {
+    std::printf("armed: %s\n", absl::StrJoin(response.armed(), " ").c_str());
+  }
+  return 0;
+}
+
 // Differences between two digest lists, as human-readable lines (empty: identical).
 std::vector<std::string> DiffDigests(const ListDigestsResponse& a, const ListDigestsResponse& b,
                                      const std::string& a_name, const std::string& b_name) {
@@ -761,6 +798,7 @@ int Main(int argc, char** argv) {
   if (command == "dlq") return Dlq(client, args, json);
   if (command == "compare") return Compare(client, args, json);
   if (command == "load") return Load(address, token, args, json);
+  if (command == "fault") return Fault(client, args, json);
   return Usage("unknown command '" + command + "'");
 }
 

@@ -1,11 +1,14 @@
 // xdcd: the xdc replication daemon. Usage: xdcd --config PATH
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "protocol/config.h"
 #include "replicator/daemon.h"
+#include "replicator/tunables.h"
 
 namespace {
 
@@ -19,7 +22,21 @@ void PrintUsage() {
       "Kafka and applies its peers' histories. The config is a DaemonConfig in protobuf text\n"
       "format (see docs/configuration.md). With no kafka.bootstrap_servers, xdcd starts an\n"
       "embedded Kafka (librdkafka's mock cluster) and prints its address so other clusters\n"
-      "can join it. Stops cleanly on SIGINT or SIGTERM.\n");
+      "can join it. Stops cleanly on SIGINT or SIGTERM.\n\n"
+      "Environment (tests and chaos runs only): XDC_FAULT_POINTS=NAME,... arms fault points at\n"
+      "start; XDC_ENABLE_FAULT_POINTS=1 serves the fault-point API (/v1/fault-points) that arms\n"
+      "and disarms them at run time (docs/configuration.md#environment).\n");
+}
+
+// XDC_ENABLE_FAULT_POINTS: unset, empty or "0" keeps the fault-point API off, "1" serves it.
+absl::StatusOr<xdc::FaultPointApi> FaultPointApiFromEnvironment() {
+  const char* value = std::getenv("XDC_ENABLE_FAULT_POINTS");
+  const std::string text = value == nullptr ? "" : value;
+  if (text.empty() || text == "0") return xdc::FaultPointApi::kDisabled;
+  if (text == "1") return xdc::FaultPointApi::kEnabled;
+  return absl::InvalidArgumentError(
+      "XDC_ENABLE_FAULT_POINTS must be 1 (serve the fault-point API) or 0/unset, got '" + text +
+      "'");
 }
 
 }  // namespace
@@ -48,6 +65,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "xdcd: %s\n", std::string(config.status().message()).c_str());
     return kExitConfigError;
   }
+  absl::StatusOr<xdc::FaultPointApi> fault_point_api = FaultPointApiFromEnvironment();
+  if (!fault_point_api.ok()) {
+    std::fprintf(stderr, "xdcd: %s\n", std::string(fault_point_api.status().message()).c_str());
+    return kExitConfigError;
+  }
+  xdc::Tunables tunables;
+  tunables.fault_point_api = *fault_point_api;
   // Block the stop signals before any thread starts, so only sigwait below receives them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -56,7 +80,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const std::string cluster = config->cluster_name();
-  absl::StatusOr<std::unique_ptr<xdc::Daemon>> daemon = xdc::Daemon::Start(*std::move(config));
+  absl::StatusOr<std::unique_ptr<xdc::Daemon>> daemon =
+      xdc::Daemon::Start(*std::move(config), tunables);
   if (!daemon.ok()) {
     std::fprintf(stderr, "xdcd: cluster %s failed to start: %s\n", cluster.c_str(),
                  daemon.status().ToString().c_str());
@@ -68,6 +93,12 @@ int main(int argc, char** argv) {
         "kafka { bootstrap_servers: \"%s\" })\n",
         cluster.c_str(), (*daemon)->kafka_bootstrap().c_str(),
         (*daemon)->kafka_bootstrap().c_str());
+  }
+  if (tunables.fault_point_api == xdc::FaultPointApi::kEnabled) {
+    std::printf(
+        "xdcd: cluster %s serves the fault-point API (/v1/fault-points) because "
+        "XDC_ENABLE_FAULT_POINTS=1: for tests and chaos runs only\n",
+        cluster.c_str());
   }
   std::printf("xdcd: cluster %s kafka bootstrap %s\n", cluster.c_str(),
               (*daemon)->kafka_bootstrap().c_str());

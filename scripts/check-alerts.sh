@@ -81,8 +81,14 @@ for name, urls in alerts:
 with open(metrics_cc) as f:
     source = f.read()
 exported = set(re.findall(
-    r'Build\(\s*prometheus::Build(?:Counter|Gauge|Histogram|Summary)\(\)\s*,\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"',
+    r'Build\(\s*prometheus::Build(?:Counter|Gauge)\(\)\s*,\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"',
     source))
+# Histograms and summaries are exported as <name>_bucket/_count/_sum (and <name> for quantiles).
+for kind, name in re.findall(
+        r'Build\(\s*prometheus::Build(Histogram|Summary)\(\)\s*,\s*"([a-zA-Z_:][a-zA-Z0-9_:]*)"',
+        source):
+    exported |= {name + "_count", name + "_sum"}
+    exported.add(name + "_bucket" if kind == "Histogram" else name)
 if not exported:
     errors.append(f"{metrics_cc}: no metric names found (did the Build(...) pattern change?)")
 

@@ -321,6 +321,10 @@ absl::StatusOr<int64_t> Store::CommitWrite(StoreWrite& write) {
 }
 
 absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
+  // Fault injection: fail before anything is put in the batch, so the group changes nothing.
+  if (fault::Armed(fault::kStoreWriteError)) {
+    return absl::UnavailableError(std::string(fault::kStoreWriteErrorMessage));
+  }
   if (fault::Armed(fault::kStoreWriteDlq)) {
     for (const StoreWrite* write : group) {
       if (!write->parked.empty()) {

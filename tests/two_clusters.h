@@ -280,14 +280,23 @@ inline int64_t EventsApplied(const StatusResponse& status) {
   return sum;
 }
 
-// Sum of the samples of `metric` in Prometheus text format.
-inline double MetricSum(const std::string& text, const std::string& metric) {
+// Sum of the samples of `metric` in Prometheus text format whose labels include every one of
+// `labels` (each written as in the text: `peer="east"`).
+inline double MetricSum(const std::string& text, const std::string& metric,
+                        const std::vector<std::string>& labels = {}) {
   double sum = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (line.empty() || line.front() == '#') continue;
     if (!absl::StartsWith(line, metric)) continue;
     const absl::string_view rest = line.substr(metric.size());
     if (!rest.empty() && rest.front() != '{' && rest.front() != ' ') continue;  // longer name
+    const absl::string_view label_text =
+        rest.substr(0, rest.rfind('}') + 1);  // values may hold '}'
+    if (!std::all_of(labels.begin(), labels.end(), [&](const std::string& label) {
+          return absl::StrContains(label_text, label);
+        })) {
+      continue;
+    }
     const size_t space = line.rfind(' ');
     double value = 0;
     if (space != absl::string_view::npos && absl::SimpleAtod(line.substr(space + 1), &value)) {
