@@ -116,7 +116,8 @@ int HttpStatusFor(absl::StatusCode code) {
 
 ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
                        WriteService& writes, DlqService& dlq, HandoverCoordinator& handover,
-                       std::function<StatusResponse()> status, xdc::Metrics& metrics)
+                       std::function<StatusResponse()> status,
+                       std::function<ReadinessResponse()> readiness, xdc::Metrics& metrics)
     : tunables_(tunables),
       store_(store),
       namespaces_(namespaces),
@@ -124,6 +125,7 @@ ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry
       writes_(writes),
       dlq_(dlq),
       status_(std::move(status)),
+      readiness_(std::move(readiness)),
       metrics_(metrics) {}
 
 namespace {
@@ -133,9 +135,11 @@ constexpr std::string_view kNamespacePrefix = "/v1/namespaces/";
 // The paths of the API with the methods each takes (for 405 answers).
 const std::map<std::string, std::string>& AllowedMethods() {
   static const auto* const kAllowed = new std::map<std::string, std::string>{
-      {"/healthz", "GET"},       {"/metrics", "GET"},      {"/v1/status", "GET"},
-      {"/v1/history", "GET"},    {"/v1/digests", "GET"},   {"/v1/dlq", "GET"},
-      {"/v1/append", "POST"},    {"/v1/signal", "POST"},   {"/v1/namespaces", "GET or POST"},
+      {"/healthz", "GET"},       {"/readyz", "GET"},
+      {"/metrics", "GET"},       {"/v1/status", "GET"},
+      {"/v1/history", "GET"},    {"/v1/digests", "GET"},
+      {"/v1/dlq", "GET"},        {"/v1/append", "POST"},
+      {"/v1/signal", "POST"},    {"/v1/namespaces", "GET or POST"},
       {"/v1/dlq/retry", "POST"}, {"/v1/dlq/purge", "POST"}};
   return *kAllowed;
 }
@@ -187,6 +191,13 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
   const bool get = method == "GET";
   const bool post = method == "POST";
   if (path == "/healthz" && get) return MakeApiResponse(200, "text/plain", "ok\n");
+  if (path == "/readyz" && get) {
+    // 200 when ready, else 503; the body names every check either way.
+    const ReadinessResponse readiness = readiness_();
+    ApiResponse response = Json(readiness);
+    if (!readiness.ready()) response.status = 503;
+    return response;
+  }
   if (path == "/metrics" && get) return Metrics();
   if (path == "/v1/status" && get) return Json(status_());
   if (path == "/v1/history" && get) return History(query);

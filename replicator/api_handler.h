@@ -78,7 +78,8 @@ class ApiHandler {
  public:
   ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
              WriteService& writes, DlqService& dlq, HandoverCoordinator& handover,
-             std::function<StatusResponse()> status, Metrics& metrics);
+             std::function<StatusResponse()> status, std::function<ReadinessResponse()> readiness,
+             Metrics& metrics);
 
   [[nodiscard]] ApiResponse Handle(const ApiRequest& request);
 
@@ -99,6 +100,7 @@ class ApiHandler {
   WriteService& writes_;
   DlqService& dlq_;
   std::function<StatusResponse()> status_;
+  std::function<ReadinessResponse()> readiness_;
   xdc::Metrics& metrics_;
 };
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
+#include "replicator/readiness.h"
 
 namespace xdc {
 namespace {
@@ -134,7 +135,7 @@ absl::Status Daemon::Init() {
                                            metrics_->write_probe(), clock_);
   api_ = std::make_unique<ApiHandler>(
       tunables_, *store_, *namespaces_, *writes_, *dlq_, *handover_, [this] { return Status(); },
-      *metrics_);
+      [this] { return Readiness(); }, *metrics_);
   http_ = std::make_unique<HttpServer>(
       [this](const ApiRequest& r) { return api_->Handle(r); }, tunables_.max_http_connections,
       tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);
@@ -169,6 +170,11 @@ void Daemon::Stop() {
 std::string Daemon::http_address() const {
   absl::StatusOr<HostPort> listen = ParseHostPort(config_.http_listen_address());
   return absl::StrFormat("%s:%d", listen.ok() ? listen->host : "127.0.0.1", http_port_);
+}
+
+ReadinessResponse Daemon::Readiness() const {
+  return EvaluateReadiness(Status(), publisher_->CheckKafka(tunables_.readyz_kafka_timeout_ms),
+                           tunables_.readyz_max_lag_seconds);
 }
 
 StatusResponse Daemon::Status() const {

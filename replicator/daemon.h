@@ -44,6 +44,8 @@ class Daemon {
   [[nodiscard]] const std::string& kafka_bootstrap() const { return bootstrap_; }
   [[nodiscard]] bool embedded_kafka() const { return embedded_kafka_ != nullptr; }
   [[nodiscard]] StatusResponse Status() const;
+  // GET /readyz (replicator/readiness.h); asks Kafka, so it may take readyz_kafka_timeout_ms.
+  [[nodiscard]] ReadinessResponse Readiness() const;
   [[nodiscard]] Store& store() { return *store_; }
 
  private:

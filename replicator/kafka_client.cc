@@ -365,6 +365,20 @@ absl::Status KafkaProducer::Produce(const std::string& topic, int32_t partition,
 
 void KafkaProducer::Poll(int timeout_ms) { rd_kafka_poll(rk_, timeout_ms); }
 
+absl::Status KafkaProducer::CheckReachable(int timeout_ms) {
+  const struct rd_kafka_metadata* metadata = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk_, /*all_topics=*/0, /*only_rkt=*/nullptr, &metadata, timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(
+        absl::StrFormat("no metadata within %d ms: %s", timeout_ms, rd_kafka_err2str(err)));
+  }
+  const int brokers = metadata->broker_cnt;
+  rd_kafka_metadata_destroy(metadata);
+  if (brokers == 0) return absl::UnavailableError("the cluster reported no brokers");
+  return absl::OkStatus();
+}
+
 absl::Status KafkaProducer::Flush(int timeout_ms) {
   rd_kafka_resp_err_t err = rd_kafka_flush(rk_, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "flushing the producer");

@@ -117,6 +117,9 @@ class KafkaProducer {
   void Poll(int timeout_ms);
   // Waits until every queued message was delivered or failed.
   [[nodiscard]] absl::Status Flush(int timeout_ms);
+  // Asks the cluster for its broker list: UNAVAILABLE when no broker answers within
+  // `timeout_ms`. Thread-safe (a readiness probe calls it from an HTTP thread).
+  [[nodiscard]] absl::Status CheckReachable(int timeout_ms);
 
  private:
   KafkaProducer() = default;

@@ -82,6 +82,7 @@ void PeerApplier::DropAndRewind(const std::vector<KafkaMessage>& dropped) {
       if (std::optional<int64_t> high = consumer_->HighWatermark(history_topic_, shard)) {
         shards_[shard].high_watermark = std::max(shards_[shard].high_watermark, *high);
       }
+      NoteLag(shards_[shard], clock_());
     }
   }
   // What was dropped is fetched again, and applied, once the hold ends.
@@ -91,6 +92,15 @@ void PeerApplier::DropAndRewind(const std::vector<KafkaMessage>& dropped) {
 void PeerApplier::Stop() {
   stopping_ = true;
   if (thread_.joinable()) thread_.join();
+}
+
+void PeerApplier::NoteLag(ShardView& view, int64_t now_micros) {
+  const bool behind = view.high_watermark > view.progress.next_offset();
+  if (!behind) {
+    view.behind_since_micros = 0;
+  } else if (view.behind_since_micros == 0) {
+    view.behind_since_micros = now_micros;
+  }
 }
 
 std::vector<PeerShardStatus> PeerApplier::Snapshot() const {
@@ -107,9 +117,12 @@ std::vector<PeerShardStatus> PeerApplier::Snapshot() const {
             ? 0
             : std::max<int64_t>(0, view.high_watermark - view.progress.next_offset());
     status.set_lag_tasks(lag);
-    status.set_lag_seconds(lag > 0 && view.progress.last_task_created_unix_micros() > 0
-                               ? (now - view.progress.last_task_created_unix_micros()) / 1e6
-                               : 0.0);
+    // The oldest unapplied task is younger than both the last applied one and the moment this
+    // shard fell behind (after an idle hour, one new task is not an hour of lag).
+    const int64_t behind_since =
+        std::max(view.progress.last_task_created_unix_micros(), view.behind_since_micros);
+    status.set_lag_seconds(
+        lag > 0 && behind_since > 0 ? std::max<int64_t>(0, now - behind_since) / 1e6 : 0.0);
     status.set_events_applied(view.progress.events_applied());
     status.set_duplicate_events_dropped(view.progress.duplicate_events_dropped());
     status.set_tasks_parked(view.progress.tasks_parked());
@@ -240,6 +253,8 @@ void PeerApplier::Run() {
               std::max(shards_[shard].high_watermark, progress.next_offset());
         }
       }
+      const int64_t now = clock_();
+      for (ShardView& view : shards_) NoteLag(view, now);
     }
     if (!pending.halt_reason.empty()) {
       Halt(pending.halt_reason);

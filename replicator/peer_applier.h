@@ -88,7 +88,12 @@ class PeerApplier {
   struct ShardView {
     ShardApplyProgress progress;
     int64_t high_watermark = -1;
+    // Local time (micros) this shard was first seen behind since it was last caught up; 0 while
+    // caught up. Bounds lag_seconds when no task was applied for a long time (or ever).
+    int64_t behind_since_micros = 0;
   };
+  // Updates behind_since_micros from the shard's current lag. Caller holds mu_.
+  static void NoteLag(ShardView& view, int64_t now_micros);
   // Working state of one poll.
   struct Pending {
     std::vector<std::unique_ptr<WorkflowWriter::Pending>> writes;  // queued, in order

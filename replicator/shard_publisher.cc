@@ -91,6 +91,11 @@ void Publisher::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+absl::Status Publisher::CheckKafka(int timeout_ms) {
+  if (producer_ == nullptr) return absl::UnavailableError("the publisher has not started");
+  return producer_->CheckReachable(timeout_ms);
+}
+
 void Publisher::Notify() {
   {
     std::lock_guard lock(mu_);

@@ -72,6 +72,8 @@ class Publisher {
 
   // Wakes the thread: new outbox tasks were committed on these shards.
   void Notify();
+  // Whether Kafka answers the producer (KafkaProducer::CheckReachable). Thread-safe.
+  [[nodiscard]] absl::Status CheckKafka(int timeout_ms);
   // Queues a namespace record for the control topic (resent until delivered).
   void Announce(const NamespaceRecord& record);
   // Queues a control message (its source_cluster is set here; resent until delivered).

@@ -20,7 +20,9 @@ struct Tunables {
   size_t outbox_read_batch = 256;                 // tasks read from the outbox per read
   size_t publish_max_in_flight_per_shard = 4096;  // tasks produced but not yet delivered
   int publisher_idle_wait_ms = 100;               // ms; a commit wakes the publisher sooner
-  int shutdown_flush_timeout_ms = 5000;           // ms a stopping publisher waits for Kafka's acks
+  int readyz_kafka_timeout_ms = 1000;             // GET /readyz waits this long for Kafka's answer
+  double readyz_max_lag_seconds = 30;    // s; a peer shard further behind makes /readyz fail
+  int shutdown_flush_timeout_ms = 5000;  // ms a stopping publisher waits for Kafka's acks
 
   // --- applying (Kafka -> store) ---
   size_t apply_batch_max_messages = 512;  // messages committed per WriteBatch, at most

@@ -118,6 +118,34 @@ TEST_F(RealBrokerTest, APausedBrokerAcknowledgesNothingUntilResumed) {
   EXPECT_EQ(delivered, 1);
 }
 
+// /readyz asks Kafka: a daemon whose broker stops answering is not ready, and says so.
+TEST_F(RealBrokerTest, ADaemonIsNotReadyWhileItsBrokerDoesNotAnswer) {
+  ScopedDir data("readyz");
+  DaemonConfig config = MakeConfig("east", data.path(), broker_->bootstrap());
+  config.mutable_kafka()->set_topic_prefix("readyz");
+  absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(config);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  HttpClient client((*daemon)->http_address());
+  auto readyz = [&] {
+    absl::StatusOr<HttpResult> result = client.Request("GET", "/readyz");
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? *result : HttpResult{};
+  };
+  EXPECT_EQ(readyz().status, 200) << readyz().body;
+
+  ASSERT_TRUE(broker_->Pause().ok());
+  HttpResult paused;
+  ASSERT_TRUE(WaitUntil([&] {
+    paused = readyz();
+    return paused.status == 503;
+  })) << "still ready with the broker stopped: "
+      << paused.body;
+  EXPECT_THAT(paused.body,
+              HasSubstr(absl::StrCat("Kafka at ", broker_->bootstrap(), " did not answer")));
+  ASSERT_TRUE(broker_->Resume().ok());
+  EXPECT_TRUE(WaitUntil([&] { return readyz().status == 200; }));
+}
+
 TEST(BrokerTest, AMissingInstallationSaysHowToInstall) {
   const char* saved = std::getenv("XDC_KAFKA_LIBS");
   const std::string restore = saved == nullptr ? "" : saved;
