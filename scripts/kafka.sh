@@ -84,6 +84,10 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
+# One node: a restarted broker re-registers only after its previous session expired (9 s by
+# default), so keep sessions short and restarts after SIGKILL quick.
+broker.session.timeout.ms=2000
+broker.heartbeat.interval.ms=500
 EOF
   # Everything goes to D/broker.log; the line saying the server started also to stdout, where
   # `start` and chaos::Broker wait for it.

@@ -3,9 +3,10 @@
 # the alert rules with promtool, model-checks the handover protocol with spin (and checks that
 # spin rejects the broken variant), builds, and runs every test (ctest): unit, integration over
 # the embedded Kafka, and end-to-end with real xdcd processes killed with SIGKILL. Runs the
-# in-process integration suites again on a real Kafka broker (KRaft, scripts/kafka.sh). Then
-# builds with AddressSanitizer +
-# UndefinedBehaviorSanitizer and runs the ctest suite again.
+# in-process integration suites again on a real Kafka broker (KRaft, scripts/kafka.sh), then the
+# chaos suite's short run (docs/chaos.md). Then builds with AddressSanitizer +
+# UndefinedBehaviorSanitizer and runs the ctest suite again. ctest runs two tests at a time (the
+# machine has 2 cores); every test keeps its own ports, directories and topics.
 #
 # Usage: scripts/test.sh [--no-sanitize]
 set -euo pipefail
@@ -25,7 +26,7 @@ scripts/check-models.sh
 
 echo "== build (RelWithDebInfo) and test"
 scripts/build.sh
-(cd build && ctest --output-on-failure --timeout 600)
+(cd build && ctest -j2 --output-on-failure --timeout 600)
 
 echo "== integration suites on a real Kafka broker (scripts/kafka.sh: Apache Kafka, KRaft)"
 kafka_dir="$PWD/build/kafka-tests"
@@ -41,6 +42,11 @@ done
 scripts/kafka.sh stop --dir "$kafka_dir"
 trap - EXIT
 
+echo "== chaos suite, short run (docs/chaos.md): every scenario on the real broker,"
+echo "   then the mock-only broker faults (broker down, request errors, latency)"
+XDC_CHAOS_REPORT_DIR=build/chaos-reports/real scripts/chaos.sh --broker real
+XDC_CHAOS_REPORT_DIR=build/chaos-reports/mock scripts/chaos.sh --broker mock --only broker-faults
+
 if [ "$sanitize" -eq 1 ]; then
   echo "== build with ASan + UBSan and test"
   scripts/build.sh --sanitize
@@ -50,5 +56,5 @@ if [ "$sanitize" -eq 1 ]; then
   # The normal pass runs the full 100,000 randomized convergence cases; under the sanitizers
   # (several times slower) a smaller sample checks the same code for memory errors and UB.
   export XDC_PROPERTY_CASES="${XDC_PROPERTY_CASES_SANITIZED:-20000}"
-  (cd build-asan && ctest --output-on-failure --timeout 900)
+  (cd build-asan && ctest -j2 --output-on-failure --timeout 900)
 fi
