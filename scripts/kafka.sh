@@ -104,17 +104,27 @@ log4j.logger.kafka.server.KafkaRaftServer=INFO, stdout
 EOF
 }
 
+# Sets dir, port, controller_port and heap_mb (callers set the defaults) from the arguments of
+# `run` or `start`.
+parse_broker_args() {
+  local command="$1"
+  shift
+  while [ $# -gt 0 ]; do
+    [ $# -ge 2 ] || die "$command: $1 needs a value"
+    case "$1" in
+      --dir) dir="$2" ;;
+      --port) port="$2" ;;
+      --controller-port) controller_port="$2" ;;
+      --heap-mb) heap_mb="$2" ;;
+      *) die "$command: unknown argument '$1'" ;;
+    esac
+    shift 2
+  done
+}
+
 run() {
   local dir="" port="" controller_port="" heap_mb=512
-  while [ $# -gt 0 ]; do
-    case "$1" in
-      --dir) dir="$2"; shift 2 ;;
-      --port) port="$2"; shift 2 ;;
-      --controller-port) controller_port="$2"; shift 2 ;;
-      --heap-mb) heap_mb="$2"; shift 2 ;;
-      *) die "run: unknown argument '$1'" ;;
-    esac
-  done
+  parse_broker_args run "$@"
   [ -n "$dir" ] && [ -n "$port" ] && [ -n "$controller_port" ] ||
     die "run needs --dir, --port and --controller-port"
   installed || die "Apache Kafka $KAFKA_VERSION is not installed in $LIBS: run scripts/kafka.sh install"
@@ -135,15 +145,7 @@ run() {
 
 start() {
   local dir="" port=19092 controller_port=19093 heap_mb=512
-  while [ $# -gt 0 ]; do
-    case "$1" in
-      --dir) dir="$2"; shift 2 ;;
-      --port) port="$2"; shift 2 ;;
-      --controller-port) controller_port="$2"; shift 2 ;;
-      --heap-mb) heap_mb="$2"; shift 2 ;;
-      *) die "start: unknown argument '$1'" ;;
-    esac
-  done
+  parse_broker_args start "$@"
   [ -n "$dir" ] || die "start needs --dir"
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"

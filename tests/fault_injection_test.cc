@@ -479,6 +479,26 @@ class FaultProcessTest : public ProcessClustersTest {
     }
     return acknowledged;
   }
+
+  // Waits until west holds exactly east's workflows, digest for digest, and exactly the
+  // `acknowledged` ones, each up to its acknowledged last event.
+  void ExpectConvergedHolding(HttpClient& east, HttpClient& west,
+                              const std::map<std::string, int64_t>& acknowledged) {
+    std::string last;
+    const bool converged = WaitUntil([&] {
+      absl::StatusOr<ListDigestsResponse> on_east = Digests(east, namespace_name_);
+      absl::StatusOr<ListDigestsResponse> on_west = Digests(west, namespace_name_);
+      if (!on_east.ok() || !on_west.ok()) return false;
+      std::map<std::string, int64_t> held;
+      for (const WorkflowDigest& digest : on_west->workflows()) {
+        held[digest.workflow_id()] = digest.next_event_id() - 1;
+      }
+      last = absl::StrCat("east ", on_east->workflows_size(), " workflows, west ",
+                          on_west->workflows_size());
+      return MessageDifferencer::Equals(*on_east, *on_west) && held == acknowledged;
+    });
+    EXPECT_TRUE(converged) << last;
+  }
 };
 
 TEST_F(FaultProcessTest, XdcctlArmsListsAndDisarms) {
@@ -567,20 +587,7 @@ TEST_F(FaultProcessTest, StoreWriteErrorRefusesAppendsUntilRestartAndLosesNothin
 
   // West converges to east, and both hold exactly what was acknowledged.
   HttpClient west(west_->endpoint.address());
-  std::string last;
-  const bool converged = WaitUntil([&] {
-    absl::StatusOr<ListDigestsResponse> on_east = Digests(restarted, namespace_name_);
-    absl::StatusOr<ListDigestsResponse> on_west = Digests(west, namespace_name_);
-    if (!on_east.ok() || !on_west.ok()) return false;
-    std::map<std::string, int64_t> held;
-    for (const WorkflowDigest& digest : on_west->workflows()) {
-      held[digest.workflow_id()] = digest.next_event_id() - 1;
-    }
-    last = absl::StrCat("east ", on_east->workflows_size(), " workflows, west ",
-                        on_west->workflows_size());
-    return MessageDifferencer::Equals(*on_east, *on_west) && held == acknowledged;
-  });
-  EXPECT_TRUE(converged) << last;
+  ExpectConvergedHolding(restarted, west, acknowledged);
 }
 
 // What the chaos suite does: delivery faults armed on the standby's process alone, over HTTP,
@@ -595,20 +602,7 @@ TEST_F(FaultProcessTest, DeliveryFaultsArmedOnTheStandbyLoseNothing) {
 
   HttpClient east(east_->endpoint.address());
   HttpClient west(west_->endpoint.address());
-  std::string last;
-  const bool converged = WaitUntil([&] {
-    absl::StatusOr<ListDigestsResponse> on_east = Digests(east, namespace_name_);
-    absl::StatusOr<ListDigestsResponse> on_west = Digests(west, namespace_name_);
-    if (!on_east.ok() || !on_west.ok()) return false;
-    std::map<std::string, int64_t> held;
-    for (const WorkflowDigest& digest : on_west->workflows()) {
-      held[digest.workflow_id()] = digest.next_event_id() - 1;
-    }
-    last = absl::StrCat("east ", on_east->workflows_size(), " workflows, west ",
-                        on_west->workflows_size());
-    return MessageDifferencer::Equals(*on_east, *on_west) && held == acknowledged;
-  });
-  EXPECT_TRUE(converged) << last;
+  ExpectConvergedHolding(east, west, acknowledged);
   StatusResponse status;
   ASSERT_TRUE(WaitUntil([&] {
     status = GetStatus(west);
