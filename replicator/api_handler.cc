@@ -410,6 +410,11 @@ ApiResponse ApiHandler::FaultPoints(const std::string& method, const std::string
 ApiResponse ApiHandler::Metrics() {
   StatusResponse status = status_();
   metrics_.SetStoreWriteFailed(!status.store_write_error().empty());
+  const StoreEngineStats engine = store_.EngineStats();
+  metrics_.SetStoreEngine(static_cast<double>(engine.sst_bytes),
+                          static_cast<double>(engine.memtable_bytes),
+                          static_cast<double>(engine.pending_compaction_bytes),
+                          engine.writes_stopped || engine.delayed_write_rate > 0);
   for (const NamespaceGauges& gauges : handover_.Gauges()) metrics_.SetNamespace(gauges);
   metrics_.SetDlqDepth(static_cast<double>(status.parked_tasks()),
                        static_cast<double>(status.dlq_awaiting_resend()));

@@ -89,6 +89,16 @@ Metrics::Metrics(const std::string& cluster)
       store_write_failed_(Build(prometheus::BuildGauge(), "xdc_store_write_failed",
                                 "1 once a store write failed: appends are refused until restart",
                                 cluster, *registry_)),
+      store_bytes_(Build(prometheus::BuildGauge(), "xdc_store_bytes",
+                         "RocksDB data size: kind=sst (files on disk) or memtable (in memory)",
+                         cluster, *registry_)),
+      store_pending_compaction_(
+          Build(prometheus::BuildGauge(), "xdc_store_pending_compaction_bytes",
+                "Bytes RocksDB estimates compaction still has to rewrite", cluster, *registry_)),
+      store_write_stalled_(
+          Build(prometheus::BuildGauge(), "xdc_store_write_stalled",
+                "1 while RocksDB stops or slows writes until compaction catches up", cluster,
+                *registry_)),
       unauthenticated_(Build(prometheus::BuildCounter(), "xdc_api_unauthenticated_total",
                              "Mutating API calls refused for a missing or wrong bearer token",
                              cluster, *registry_)),
@@ -163,6 +173,14 @@ void Metrics::SetOutboxBacklog(int shard, double tasks) {
 }
 
 void Metrics::SetStoreWriteFailed(bool failed) { store_write_failed_.Add({}).Set(failed ? 1 : 0); }
+
+void Metrics::SetStoreEngine(double sst_bytes, double memtable_bytes,
+                             double pending_compaction_bytes, bool write_stalled) {
+  store_bytes_.Add({{"kind", "sst"}}).Set(sst_bytes);
+  store_bytes_.Add({{"kind", "memtable"}}).Set(memtable_bytes);
+  store_pending_compaction_.Add({}).Set(pending_compaction_bytes);
+  store_write_stalled_.Add({}).Set(write_stalled ? 1 : 0);
+}
 
 void Metrics::SetNamespace(const NamespaceGauges& gauges) {
   const std::map<std::string, std::string> labels = {{"namespace", gauges.name}};

@@ -78,6 +78,9 @@ class Metrics {
                     double missing_tasks);
   void SetOutboxBacklog(int shard, double tasks);
   void SetStoreWriteFailed(bool failed);
+  // RocksDB's sizes (bytes) and whether it is holding writes back (stopped or delayed).
+  void SetStoreEngine(double sst_bytes, double memtable_bytes, double pending_compaction_bytes,
+                      bool write_stalled);
   void SetNamespace(const NamespaceGauges& gauges);
   void SetDlqDepth(double entries, double awaiting_resend);
 
@@ -110,6 +113,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& missing_tasks_;
   prometheus::Family<prometheus::Gauge>& outbox_backlog_;
   prometheus::Family<prometheus::Gauge>& store_write_failed_;
+  prometheus::Family<prometheus::Gauge>& store_bytes_;
+  prometheus::Family<prometheus::Gauge>& store_pending_compaction_;
+  prometheus::Family<prometheus::Gauge>& store_write_stalled_;
   prometheus::Family<prometheus::Counter>& unauthenticated_;
   prometheus::Family<prometheus::Counter>& api_requests_;
   prometheus::Family<prometheus::Histogram>& api_latency_;

@@ -320,6 +320,28 @@ absl::StatusOr<int64_t> Store::CommitWrite(StoreWrite& write) {
   return WaitWrite(write, ticket);
 }
 
+StoreEngineStats Store::EngineStats() const {
+  auto sum = [&](const std::string& property) {
+    int64_t total = 0;
+    for (rocksdb::ColumnFamilyHandle* cf : cfs_) {
+      uint64_t value = 0;
+      if (db_->GetIntProperty(cf, property, &value)) total += static_cast<int64_t>(value);
+    }
+    return total;
+  };
+  StoreEngineStats stats;
+  stats.sst_bytes = sum(rocksdb::DB::Properties::kTotalSstFilesSize);
+  stats.memtable_bytes = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+  stats.pending_compaction_bytes = sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+  uint64_t value = 0;
+  stats.writes_stopped =
+      db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &value) && value != 0;
+  if (db_->GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &value)) {
+    stats.delayed_write_rate = static_cast<int64_t>(value);
+  }
+  return stats;
+}
+
 absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
   // Fault injection: fail before anything is put in the batch, so the group changes nothing.
   if (fault::Armed(fault::kStoreWriteError)) {

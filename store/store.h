@@ -90,6 +90,15 @@ struct StoreWrite {
   }
 };
 
+// RocksDB's own figures for /metrics (summed over the column families).
+struct StoreEngineStats {
+  int64_t sst_bytes = 0;                 // rocksdb.total-sst-files-size
+  int64_t memtable_bytes = 0;            // rocksdb.cur-size-all-mem-tables
+  int64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
+  bool writes_stopped = false;           // rocksdb.is-write-stopped: writes wait for compaction
+  int64_t delayed_write_rate = 0;        // rocksdb.actual-delayed-write-rate: > 0 while slowed
+};
+
 struct StoreOptions {
   std::string path;
   StoreIdentity identity;
@@ -172,6 +181,8 @@ class Store {
   [[nodiscard]] absl::StatusOr<std::optional<ParkedTask>> GetParked(int64_t sequence) const;
   [[nodiscard]] int64_t ParkedCount() const;
   [[nodiscard]] int64_t AwaitingResendCount() const;  // entries with awaiting_resend
+  // RocksDB's size and write-stall figures. Thread-safe.
+  [[nodiscard]] StoreEngineStats EngineStats() const;
 
   [[nodiscard]] const StoreIdentity& identity() const { return identity_; }
 

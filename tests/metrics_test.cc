@@ -93,5 +93,16 @@ TEST_F(MetricsTest, ApiRequestsAreCountedAndTimedByRouteMethodAndCode) {
   EXPECT_THAT(text, Not(HasSubstr(absl::StrCat("route=\"/v1/namespaces/", kNamespace))));
 }
 
+TEST_F(MetricsTest, TheStoresSizeAndWriteStallsAreExported) {
+  const std::string before = Scrape(*east_client_);
+  ASSERT_GT(WriteWorkflows(east_->http_address(), kNamespace, "size", 20), 0);
+  const std::string after = Scrape(*east_client_);
+  // What was written is in RocksDB's memtables (or already flushed to SST files).
+  EXPECT_GT(MetricSum(after, "xdc_store_bytes"), MetricSum(before, "xdc_store_bytes"));
+  EXPECT_GT(MetricSum(after, "xdc_store_bytes", {R"(kind="memtable")"}), 0);
+  EXPECT_EQ(MetricSum(after, "xdc_store_write_stalled"), 0);  // a small store never stalls
+  EXPECT_THAT(after, HasSubstr("xdc_store_pending_compaction_bytes{"));
+}
+
 }  // namespace
 }  // namespace xdc
