@@ -143,6 +143,16 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
         "every Kafka topic name)",
         config.kafka().topic_prefix(), kMaxTopicPrefixLength));
   }
+  if (const std::string& level = config.log().level();
+      !level.empty() && level != "debug" && level != "info" && level != "warning" &&
+      level != "error") {
+    return ConfigError(absl::StrFormat(
+        "log.level: '%s' is not one of debug, info, warning, error", level));
+  }
+  if (const std::string& format = config.log().format();
+      !format.empty() && format != "text" && format != "json") {
+    return ConfigError(absl::StrFormat("log.format: '%s' is not one of text, json", format));
+  }
   // A map's order is unspecified: check in key order so the error is always the same.
   const std::map<std::string, std::string> kafka_properties(config.kafka().properties().begin(),
                                                             config.kafka().properties().end());

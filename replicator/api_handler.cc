@@ -12,6 +12,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "protocol/history_digest.h"
 #include "protocol/version_history.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 namespace {
@@ -391,10 +392,10 @@ ApiResponse ApiHandler::FaultPoints(const std::string& method, const std::string
     for (const std::string& name : request.arm()) fault::Arm(name);
     for (const std::string& name : request.disarm()) fault::Disarm(name);
     if (request.arm_size() + request.disarm_size() > 0) {
-      std::fprintf(stderr,
-                   "xdcd: fault points changed through the API: armed [%s], disarmed [%s]\n",
-                   absl::StrJoin(request.arm(), ", ").c_str(),
-                   absl::StrJoin(request.disarm(), ", ").c_str());
+      log::Write(log::Level::kWarning, "api_handler:fault.points.changed",
+                 absl::StrFormat("fault points changed through the API: armed [%s], disarmed [%s]",
+                                 absl::StrJoin(request.arm(), ", ").c_str(),
+                                 absl::StrJoin(request.disarm(), ", ").c_str()));
     }
   } else if (method != "GET") {
     ApiResponse response = Error(absl::InvalidArgumentError(absl::StrFormat(

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
+#include "replicator/logger.h"
 #include "replicator/readiness.h"
 
 namespace xdc {
@@ -142,10 +143,10 @@ absl::Status Daemon::Init() {
   http_->SetProbe(metrics_->api_probe());
   http_->RequireBearerToken(*api_token);
   if (api_token->empty()) {
-    std::fprintf(stderr,
-                 "xdcd: cluster %s: WARNING: no api.bearer_token or api.bearer_token_file in the "
-                 "config: mutating API calls are not authenticated\n",
-                 config_.cluster_name().c_str());
+    log::Write(log::Level::kWarning, "daemon:cluster.s.warning",
+               absl::StrFormat("cluster %s: WARNING: no api.bearer_token or api.bearer_token_file "
+                               "in the config: mutating API calls are not authenticated",
+                               config_.cluster_name().c_str()));
   }
   absl::StatusOr<HostPort> listen = ParseHostPort(config_.http_listen_address());
   if (!listen.ok()) return listen.status();

@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "protocol/message_codec.h"
 #include "protocol/shard_hash.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 
@@ -119,9 +120,13 @@ absl::StatusOr<DlqActionResponse> DlqService::Purge(const DlqRequest& request) {
     DlqOutcome* outcome = response.add_outcomes();
     outcome->set_sequence(entry.sequence());
     outcome->set_result("purged");
-    std::fprintf(stderr, "xdcd: purged DLQ entry %lld (%s from %s, shard %d) on request: %s\n",
-                 static_cast<long long>(entry.sequence()), ParkReason_Name(entry.reason()).c_str(),
-                 entry.source_cluster().c_str(), entry.shard(), entry.error().c_str());
+    log::Write(
+        log::Level::kInfo, "dlq_service:purged.dlq.entry",
+        absl::StrFormat("purged DLQ entry %lld (%s from %s, shard %d) on request: %s",
+                        static_cast<long long>(entry.sequence()),
+                        ParkReason_Name(entry.reason()).c_str(), entry.source_cluster().c_str(),
+                        entry.shard(), entry.error().c_str()),
+        log::Fields().Shard(entry.shard()).Peer(entry.source_cluster()));
   }
   if (!write.empty()) {
     if (absl::StatusOr<int64_t> done = store_.CommitWrite(write); !done.ok()) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "protocol/failover_damage.h"
 #include "protocol/handover.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 namespace {
@@ -69,8 +70,9 @@ void HandoverCoordinator::Tick() {
       // Logged when it changes, not every tick.
       std::string& last = last_decide_error_[id];
       if (!s.ok() && s.ToString() != last) {
-        std::fprintf(stderr, "xdcd: handover of namespace %s: cannot decide yet: %s\n", id.c_str(),
-                     s.ToString().c_str());
+        log::Write(log::Level::kWarning, "handover_coordinator:handover.of.namespace",
+                   absl::StrFormat("handover of namespace %s: cannot decide yet: %s", id.c_str(),
+                                   s.ToString().c_str()));
       }
       last = s.ok() ? "" : s.ToString();
     }
@@ -89,8 +91,9 @@ void HandoverCoordinator::Tick() {
                   record.handover().started_unix_micros()));
       absl::StatusOr<NamespaceRecord> asked = AskTargetToCancel(record, reason);
       if (!asked.ok()) {
-        std::fprintf(stderr, "xdcd: namespace '%s': cannot ask for a cancel: %s\n",
-                     record.name().c_str(), asked.status().ToString().c_str());
+        log::Write(log::Level::kWarning, "handover_coordinator:namespace.s.cannot",
+                   absl::StrFormat("namespace '%s': cannot ask for a cancel: %s",
+                                   record.name().c_str(), asked.status().ToString().c_str()));
       }
       continue;
     }
@@ -188,12 +191,13 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::BeginHere(const NamespaceRe
   });
   if (!locked.ok()) return locked;
   if (result.ok()) {
-    std::fprintf(stderr,
-                 "xdcd: namespace '%s': handover to '%s' started: writes are refused here until "
-                 "'%s' decides (proposed failover version %lld, timeout %lld ms)\n",
-                 record.name().c_str(), target.c_str(), target.c_str(),
-                 static_cast<long long>(result->handover().proposed_version()),
-                 static_cast<long long>(timeout_ms));
+    log::Write(
+        log::Level::kInfo, "handover_coordinator:namespace.s.handover",
+        absl::StrFormat("namespace '%s': handover to '%s' started: writes are refused here until "
+                        "'%s' decides (proposed failover version %lld, timeout %lld ms)",
+                        record.name().c_str(), target.c_str(), target.c_str(),
+                        static_cast<long long>(result->handover().proposed_version()),
+                        static_cast<long long>(timeout_ms)));
   }
   return result;
 }
@@ -248,10 +252,11 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::AskTargetToCancel(
   if (!asked.ok()) return asked.status();
   if (asked->state() == NAMESPACE_STATE_HANDOVER &&
       asked->active_cluster() == config_.cluster_name()) {
-    std::fprintf(stderr,
-                 "xdcd: namespace '%s': asking '%s' to cancel the handover (%s); writes stay "
-                 "refused until it decides\n",
-                 asked->name().c_str(), asked->handover().target_cluster().c_str(), reason.c_str());
+    log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.asking",
+               absl::StrFormat("namespace '%s': asking '%s' to cancel the handover (%s); writes "
+                               "stay refused until it decides",
+                               asked->name().c_str(), asked->handover().target_cluster().c_str(),
+                               reason.c_str()));
     SendCancel(*asked, reason);
   }
   return asked;
@@ -288,11 +293,11 @@ absl::Status HandoverCoordinator::OnDecision(const std::string& source,
                          });
   if (!record.ok()) return record.status();
   if (resumed) {
-    std::fprintf(stderr,
-                 "xdcd: namespace '%s': '%s' cancelled the handover (%s); accepting writes again "
-                 "at failover version %lld\n",
-                 record->name().c_str(), source.c_str(), decision.reason().c_str(),
-                 static_cast<long long>(record->failover_version()));
+    log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.s",
+               absl::StrFormat("namespace '%s': '%s' cancelled the handover (%s); accepting writes "
+                               "again at failover version %lld",
+                               record->name().c_str(), source.c_str(), decision.reason().c_str(),
+                               static_cast<long long>(record->failover_version())));
   }
   return absl::OkStatus();
 }
@@ -307,11 +312,11 @@ void HandoverCoordinator::OnMarker(const std::string& source, int32_t shard,
   const MarkerEffect effect = ApplyMarker(next, config_.cluster_name(), source, shard, marker);
   if (effect == MarkerEffect::kIgnored || effect == MarkerEffect::kDuplicate) return;
   if (effect == MarkerEffect::kNewProposal) {
-    std::fprintf(stderr,
-                 "xdcd: namespace %s: '%s' proposes a handover to us at failover version %lld; "
-                 "activating once every shard's marker is applied\n",
-                 marker.namespace_id().c_str(), source.c_str(),
-                 static_cast<long long>(marker.proposed_version()));
+    log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.s",
+               absl::StrFormat("namespace %s: '%s' proposes a handover to us at failover version "
+                               "%lld; activating once every shard's marker is applied",
+                               marker.namespace_id().c_str(), source.c_str(),
+                               static_cast<long long>(marker.proposed_version())));
   }
   write.handover_states.push_back(next);
   targets_[marker.namespace_id()] = std::move(next);
@@ -335,11 +340,11 @@ absl::Status HandoverCoordinator::DecideCancel(const std::string& source,
     write.handover_states.push_back(next);
     if (absl::StatusOr<int64_t> s = store_.CommitWrite(write); !s.ok()) return s.status();
     targets_[cancel.namespace_id()] = std::move(next);
-    std::fprintf(stderr,
-                 "xdcd: namespace %s: cancelled the handover from '%s' at proposed version %lld "
-                 "(%s)\n",
-                 cancel.namespace_id().c_str(), source.c_str(),
-                 static_cast<long long>(cancel.proposed_version()), decision.reason().c_str());
+    log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.cancelled",
+               absl::StrFormat(
+                   "namespace %s: cancelled the handover from '%s' at proposed version %lld (%s)",
+                   cancel.namespace_id().c_str(), source.c_str(),
+                   static_cast<long long>(cancel.proposed_version()), decision.reason().c_str()));
   }
   SendDecision(decision);
   return absl::OkStatus();
@@ -436,12 +441,12 @@ absl::Status HandoverCoordinator::TryDecide(HandoverTargetState& state) {
     return activated.status().code() == absl::StatusCode::kAborted ? absl::OkStatus()
                                                                    : activated.status();
   }
-  std::fprintf(stderr,
-               "xdcd: namespace '%s': handover from '%s' complete: active here at failover "
-               "version %lld; writes were refused for %.3f s\n",
-               activated->name().c_str(), state.source_cluster().c_str(),
-               static_cast<long long>(activated->failover_version()),
-               Seconds(now - state.started_unix_micros()));
+  log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.handover",
+             absl::StrFormat("namespace '%s': handover from '%s' complete: active here at failover "
+                             "version %lld; writes were refused for %.3f s",
+                             activated->name().c_str(), state.source_cluster().c_str(),
+                             static_cast<long long>(activated->failover_version()),
+                             Seconds(now - state.started_unix_micros())));
   state = std::move(next);
   SendDecision(decision);
   return absl::OkStatus();
@@ -494,11 +499,11 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::ForceHere(const NamespaceRe
   // The pending proposal is decided (later markers and cancels get that answer) but not
   // announced: the source follows our new record, and must not resume at its old version first.
   if (next.has_value()) targets_[record.id()] = *next;
-  std::fprintf(stderr,
-               "xdcd: forced failover: namespace '%s' is now active on '%s' at failover version "
-               "%lld\n",
-               record.name().c_str(), self.c_str(),
-               static_cast<long long>(result->failover_version()));
+  log::Write(
+      log::Level::kWarning, "handover_coordinator:forced.failover.namespace",
+      absl::StrFormat(
+          "forced failover: namespace '%s' is now active on '%s' at failover version %lld",
+          record.name().c_str(), self.c_str(), static_cast<long long>(result->failover_version())));
   return result;
 }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "replicator/beast.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 
@@ -214,7 +215,8 @@ void HttpServer::Impl::AcceptLoop() {
     if (stopping) break;
     if (ec) {
       // E.g. out of file descriptors: back off instead of spinning on the failing accept.
-      std::fprintf(stderr, "xdcd: accepting an HTTP connection: %s\n", ec.message().c_str());
+      log::Write(log::Level::kError, "http_server:accepting.an.http",
+                 absl::StrFormat("accepting an HTTP connection: %s", ec.message().c_str()));
       std::this_thread::sleep_for(std::chrono::milliseconds(kAcceptBackoffMs));
       continue;
     }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "chaos/fault_points.h"
 #include "protocol/config.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 namespace {
@@ -469,7 +470,8 @@ std::vector<KafkaMessage> KafkaConsumer::Poll(int timeout_ms, size_t max) {
     wait_ms = 0;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       // Transient (broker down, topic not yet created): librdkafka keeps retrying.
-      std::fprintf(stderr, "xdc: kafka consumer: %s\n", rd_kafka_message_errstr(m));
+      log::Write(log::Level::kWarning, "kafka_client:kafka.consumer.s",
+                 absl::StrFormat("kafka consumer: %s", rd_kafka_message_errstr(m)));
       rd_kafka_message_destroy(m);
       break;
     }

@@ -16,6 +16,7 @@
 #include "protocol/shard_hash.h"
 #include "protocol/task_sequence.h"
 #include "protocol/version_history.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 
@@ -146,7 +147,8 @@ ShardApplyProgress& PeerApplier::ProgressFor(int32_t shard, Pending& pending) {
 }
 
 void PeerApplier::Halt(const std::string& reason) {
-  std::fprintf(stderr, "xdcd: %s\n", reason.c_str());
+  log::Write(log::Level::kError, "peer_applier:s", absl::StrFormat("%s", reason.c_str()),
+             log::Fields().Peer(peer_));
   probe_.halted->Set(1);
   absl::MutexLock lock(&mu_);
   halt_reason_ = reason;
@@ -328,9 +330,12 @@ void PeerApplier::QueueWithProgress(
 
 ParkedTask PeerApplier::MakeParked(const KafkaMessage& message, int32_t shard, ParkReason reason,
                                    const std::string& error, const WorkflowKey* workflow) {
-  std::fprintf(stderr, "xdcd: parked %s partition %d offset %lld in the DLQ (%s): %s\n",
-               message.topic.c_str(), message.partition, static_cast<long long>(message.offset),
-               ParkReason_Name(reason).c_str(), error.c_str());
+  log::Write(log::Level::kWarning, "peer_applier:parked.s.partition",
+             absl::StrFormat("parked %s partition %d offset %lld in the DLQ (%s): %s",
+                             message.topic.c_str(), message.partition,
+                             static_cast<long long>(message.offset),
+                             ParkReason_Name(reason).c_str(), error.c_str()),
+             log::Fields().Shard(shard).Peer(peer_));
   ParkedTask parked;
   parked.set_source_cluster(peer_);
   parked.set_shard(shard);
@@ -355,12 +360,14 @@ void PeerApplier::Count(const ApplyDecision& decision, ShardApplyProgress* progr
     probe_.events_reapplied->Increment(static_cast<double>(decision.reapply.appended.size()));
     probe_.reapply_dropped->Increment(static_cast<double>(decision.reapply.dropped_closed));
     if (decision.reapply.dropped_closed > 0) {
-      std::fprintf(stderr,
-                   "xdcd: %lld signals/cancels/terminations of a losing branch of workflow %s run "
-                   "%s were not reapplied: the run had closed on the winning branch\n",
-                   static_cast<long long>(decision.reapply.dropped_closed),
-                   decision.new_state.key().workflow_id().c_str(),
-                   decision.new_state.key().run_id().c_str());
+      log::Write(
+          log::Level::kWarning, "peer_applier:lld.signals.cancels",
+          absl::StrFormat("%lld signals/cancels/terminations of a losing branch of workflow %s run "
+                          "%s were not reapplied: the run had closed on the winning branch",
+                          static_cast<long long>(decision.reapply.dropped_closed),
+                          decision.new_state.key().workflow_id().c_str(),
+                          decision.new_state.key().run_id().c_str()),
+          log::Fields().Workflow(decision.new_state.key().workflow_id()).Peer(peer_));
     }
   }
   probe_.events_applied->Increment(static_cast<double>(new_events));
@@ -429,12 +436,14 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
   const bool skipped = task.task_id() > progress.task_sequence().next_task_id();
   RecordTask(*progress.mutable_task_sequence(), task.task_id());
   if (skipped) {
-    std::fprintf(stderr,
-                 "xdcd: %s partition %d skipped to task %lld at offset %lld: %lld tasks of this "
-                 "shard are missing until they arrive (see runbooks/missing-tasks.md)\n",
-                 message.topic.c_str(), shard, static_cast<long long>(task.task_id()),
-                 static_cast<long long>(message.offset),
-                 static_cast<long long>(MissingTaskCount(progress.task_sequence())));
+    log::Write(
+        log::Level::kWarning, "peer_applier:s.partition.d",
+        absl::StrFormat("%s partition %d skipped to task %lld at offset %lld: %lld tasks of this "
+                        "shard are missing until they arrive (see runbooks/missing-tasks.md)",
+                        message.topic.c_str(), shard, static_cast<long long>(task.task_id()),
+                        static_cast<long long>(message.offset),
+                        static_cast<long long>(MissingTaskCount(progress.task_sequence()))),
+        log::Fields().Shard(shard).Peer(peer_));
   }
   progress.set_last_task_created_unix_micros(task.created_unix_micros());
   if (task.has_handover_marker()) {
@@ -534,12 +543,14 @@ void PeerApplier::ServeResend(const ResendRequest& request, Pending& pending) {
   VersionHistory branch;
   *branch.mutable_items() = request.version_history_items();
   auto refuse = [&](const std::string& why) {
-    std::fprintf(stderr,
-                 "xdcd: cannot resend events [%lld, %lld) of workflow %s run %s to %s: %s; it "
-                 "will keep the task parked and report it\n",
-                 static_cast<long long>(request.first_event_id()),
-                 static_cast<long long>(request.next_event_id()), key.workflow_id().c_str(),
-                 key.run_id().c_str(), peer_.c_str(), why.c_str());
+    log::Write(
+        log::Level::kWarning, "peer_applier:cannot.resend.events",
+        absl::StrFormat("cannot resend events [%lld, %lld) of workflow %s run %s to %s: %s; it "
+                        "will keep the task parked and report it",
+                        static_cast<long long>(request.first_event_id()),
+                        static_cast<long long>(request.next_event_id()), key.workflow_id().c_str(),
+                        key.run_id().c_str(), peer_.c_str(), why.c_str()),
+        log::Fields().Workflow(key.workflow_id()).Peer(peer_));
   };
   if (fault::Armed(fault::kResendRefuse)) return refuse("fault point resend.refuse is armed");
   if (absl::Status s = ValidateVersionHistory(branch); !s.ok()) return refuse(s.ToString());
@@ -638,8 +649,11 @@ void PeerApplier::RetryParked(Pending& pending) {
                   "events (see runbooks/dlq.md)",
                   decision.reason, tunables_.resend_max_attempts, peer_));
               probe_.dead_lettered->Increment();
-              std::fprintf(stderr, "xdcd: DLQ entry %lld: %s\n",
-                           static_cast<long long>(entry.sequence()), updated.error().c_str());
+              log::Write(
+                  log::Level::kWarning, "peer_applier:dlq.entry.lld",
+                  absl::StrFormat("DLQ entry %lld: %s", static_cast<long long>(entry.sequence()),
+                                  updated.error().c_str()),
+                  log::Fields().Peer(peer_));
               last_resend_request_micros_.erase(entry.sequence());
             } else {
               last_resend_request_micros_[entry.sequence()] = now;

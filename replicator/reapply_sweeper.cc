@@ -3,8 +3,10 @@
 #include <cstdio>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "protocol/reapplication.h"
 #include "protocol/shard_hash.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 
@@ -47,13 +49,14 @@ void ReapplySweeper::Run() {
     }
     absl::StatusOr<int64_t> reapplied = Sweep(namespace_id);
     if (!reapplied.ok()) {
-      std::fprintf(stderr, "xdcd: reapplication sweep of namespace %s failed: %s\n",
-                   namespace_id.c_str(), reapplied.status().ToString().c_str());
+      log::Write(log::Level::kWarning, "reapply_sweeper:reapplication.sweep.of",
+                 absl::StrFormat("reapplication sweep of namespace %s failed: %s",
+                                 namespace_id.c_str(), reapplied.status().ToString().c_str()));
     } else if (*reapplied > 0) {
-      std::fprintf(stderr,
-                   "xdcd: reapplied %lld signals/cancels/terminations of losing branches in "
-                   "namespace %s now that it is active here\n",
-                   static_cast<long long>(*reapplied), namespace_id.c_str());
+      log::Write(log::Level::kInfo, "reapply_sweeper:reapplied.lld.signals",
+                 absl::StrFormat("reapplied %lld signals/cancels/terminations of losing branches "
+                                 "in namespace %s now that it is active here",
+                                 static_cast<long long>(*reapplied), namespace_id.c_str()));
     }
   }
 }

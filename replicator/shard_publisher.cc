@@ -4,8 +4,10 @@
 #include <chrono>
 #include <cstdio>
 
+#include "absl/strings/str_format.h"
 #include "chaos/fault_points.h"
 #include "protocol/message_codec.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 namespace {
@@ -124,8 +126,9 @@ void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
     auto it = control_in_flight_.find(token & ~kControlTokenBit);
     if (it == control_in_flight_.end()) return;
     if (!status.ok()) {
-      std::fprintf(stderr, "xdcd: delivering a control message failed, retrying: %s\n",
-                   status.ToString().c_str());
+      log::Write(log::Level::kWarning, "shard_publisher:delivering.a.control",
+                 absl::StrFormat("delivering a control message failed, retrying: %s",
+                                 status.ToString().c_str()));
       control_to_retry_.push_back(std::move(it->second));
     }
     control_in_flight_.erase(it);
@@ -138,8 +141,10 @@ void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
     probe_.tasks_published->Increment();
   } else {
     probe_.delivery_errors->Increment();
-    std::fprintf(stderr, "xdcd: shard %d task %lld not delivered, will resend: %s\n", shard,
-                 static_cast<long long>(task_id), status.ToString().c_str());
+    log::Write(log::Level::kWarning, "shard_publisher:shard.d.task",
+               absl::StrFormat("shard %d task %lld not delivered, will resend: %s", shard,
+                               static_cast<long long>(task_id), status.ToString().c_str()),
+               log::Fields().Shard(shard));
     cursors_[shard].OnFailed(task_id);
   }
 }
@@ -152,8 +157,10 @@ void Publisher::ProduceShard(int32_t shard) {
     absl::StatusOr<std::vector<ReplicationTask>> tasks =
         store_.ReadOutbox(shard, cursor.next_to_send(), tunables_.outbox_read_batch);
     if (!tasks.ok()) {
-      std::fprintf(stderr, "xdcd: reading shard %d outbox: %s\n", shard,
-                   tasks.status().ToString().c_str());
+      log::Write(
+          log::Level::kError, "shard_publisher:reading.shard.d",
+          absl::StrFormat("reading shard %d outbox: %s", shard, tasks.status().ToString().c_str()),
+          log::Fields().Shard(shard));
       return;
     }
     if (tasks->empty()) return;
@@ -172,8 +179,10 @@ void Publisher::ProduceShard(int32_t shard) {
       if (!s.ok()) {
         // Queue full: poll, then continue from here. Anything else is logged once per streak.
         if (!absl::IsResourceExhausted(s) && !cursor.produce_error_logged) {
-          std::fprintf(stderr, "xdcd: shard %d task %lld cannot be produced, retrying: %s\n", shard,
-                       static_cast<long long>(task_id), s.ToString().c_str());
+          log::Write(log::Level::kWarning, "shard_publisher:shard.d.task",
+                     absl::StrFormat("shard %d task %lld cannot be produced, retrying: %s", shard,
+                                     static_cast<long long>(task_id), s.ToString().c_str()),
+                     log::Fields().Shard(shard));
           probe_.delivery_errors->Increment();
           cursor.produce_error_logged = true;
         }
@@ -205,8 +214,9 @@ void Publisher::Run() {
         continue;
       }
       if (!absl::IsResourceExhausted(s) && !control_produce_error_logged_) {
-        std::fprintf(stderr, "xdcd: a control message cannot be produced, retrying: %s\n",
-                     s.ToString().c_str());
+        log::Write(log::Level::kWarning, "shard_publisher:a.control.message",
+                   absl::StrFormat("a control message cannot be produced, retrying: %s",
+                                   s.ToString().c_str()));
         control_produce_error_logged_ = true;
       }
       control_to_retry_.push_back(std::move(message));  // retried after the Poll below
@@ -238,8 +248,10 @@ int64_t Publisher::AdvancePublishPointers() {
     const int64_t published = store_.PublishedTaskId(shard);
     if (delivered <= published) continue;
     if (absl::Status s = store_.MarkPublished(shard, delivered); !s.ok()) {
-      std::fprintf(stderr, "xdcd: advancing shard %d publish pointer: %s\n", shard,
-                   s.ToString().c_str());
+      log::Write(
+          log::Level::kError, "shard_publisher:advancing.shard.d",
+          absl::StrFormat("advancing shard %d publish pointer: %s", shard, s.ToString().c_str()),
+          log::Fields().Shard(shard));
       continue;
     }
     advanced += delivered - published;
@@ -271,10 +283,10 @@ void Publisher::Drain() {
       deadline - std::chrono::steady_clock::now());
   producer_->Flush(std::max<int>(0, static_cast<int>(remaining.count()))).IgnoreError();
   const int64_t delivered = AdvancePublishPointers();
-  std::fprintf(stderr,
-               "xdcd: publisher drained: %lld tasks acknowledged while stopping, %lld left in "
-               "the outbox for the next start\n",
-               static_cast<long long>(delivered), static_cast<long long>(left));
+  log::Write(log::Level::kInfo, "shard_publisher:publisher.drained.lld",
+             absl::StrFormat("publisher drained: %lld tasks acknowledged while stopping, %lld left "
+                             "in the outbox for the next start",
+                             static_cast<long long>(delivered), static_cast<long long>(left)));
 }
 
 }  // namespace xdc

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "protocol/config.h"
 #include "replicator/daemon.h"
+#include "replicator/logger.h"
 #include "replicator/tunables.h"
 
 namespace {
@@ -80,6 +81,10 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const std::string cluster = config->cluster_name();
+  // The config was validated: level and format are known names (empty: the defaults).
+  xdc::log::Configure(
+      cluster, xdc::log::ParseLevel(config->log().level()).value_or(xdc::log::Level::kInfo),
+      xdc::log::ParseFormat(config->log().format()).value_or(xdc::log::Format::kText));
   absl::StatusOr<std::unique_ptr<xdc::Daemon>> daemon =
       xdc::Daemon::Start(*std::move(config), tunables);
   if (!daemon.ok()) {

@@ -239,8 +239,14 @@ TEST_F(DeliveryFaultsTest, DuplicatedDeliveryConvergesAndAppliesEachEventOnce) {
   int64_t total = 0;
   for (const auto& [id, last] : acknowledged) total += last;
   ASSERT_NO_FATAL_FAILURE(ExpectWestHoldsEveryAcknowledgedEvent(acknowledged));
-  // Each event was applied once although every message arrived twice.
-  EXPECT_EQ(EventsApplied(GetStatus(*west_client_)), total);
+  // Each event was applied once although every message arrived twice. (The status counters
+  // follow the store's commit, so wait for them; a double apply would overshoot and never equal.)
+  int64_t applied = 0;
+  EXPECT_TRUE(WaitUntil([&] {
+    applied = EventsApplied(GetStatus(*west_client_));
+    return applied == total;
+  })) << "west applied "
+      << applied << " events of " << total;
   absl::StatusOr<HttpResult> metrics = west_client_->Request("GET", "/metrics");
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_EQ(MetricSum(metrics->body, "xdc_events_applied_total"), total);

@@ -591,9 +591,13 @@ TEST_F(TwoClustersTest, ConcurrentSignalsToOneWorkflowAllLandInOrderOnBothCluste
   EXPECT_EQ(names.size(), static_cast<size_t>(kThreads * kSignalsPerThread));
   // The standby applies the tasks in order: no gap parked, same history.
   EXPECT_EQ(WaitForConvergence(), 1u);
-  const StatusResponse west = GetStatus(*west_client_);
+  // The status counters follow the store's commit (they are updated right after it).
+  StatusResponse west;
+  EXPECT_TRUE(WaitUntil([&] {
+    west = GetStatus(*west_client_);
+    return EventsApplied(west) == 1 + kThreads * kSignalsPerThread;
+  })) << west.DebugString();
   EXPECT_EQ(west.parked_tasks(), 0) << west.DebugString();
-  EXPECT_EQ(EventsApplied(west), 1 + kThreads * kSignalsPerThread);
 }
 
 TEST_F(TwoClustersTest, ApplierHaltsWhenThePeerPartitionLostWhatItApplied) {
