@@ -392,7 +392,7 @@ ApiResponse ApiHandler::FaultPoints(const std::string& method, const std::string
     for (const std::string& name : request.arm()) fault::Arm(name);
     for (const std::string& name : request.disarm()) fault::Disarm(name);
     if (request.arm_size() + request.disarm_size() > 0) {
-      log::Write(log::Level::kWarning, "api_handler:fault.points.changed",
+      log::Write(log::Level::kWarning, "",
                  absl::StrFormat("fault points changed through the API: armed [%s], disarmed [%s]",
                                  absl::StrJoin(request.arm(), ", ").c_str(),
                                  absl::StrJoin(request.disarm(), ", ").c_str()));

@@ -143,7 +143,7 @@ absl::Status Daemon::Init() {
   http_->SetProbe(metrics_->api_probe());
   http_->RequireBearerToken(*api_token);
   if (api_token->empty()) {
-    log::Write(log::Level::kWarning, "daemon:cluster.s.warning",
+    log::Write(log::Level::kWarning, "",
                absl::StrFormat("cluster %s: WARNING: no api.bearer_token or api.bearer_token_file "
                                "in the config: mutating API calls are not authenticated",
                                config_.cluster_name().c_str()));

@@ -121,7 +121,7 @@ absl::StatusOr<DlqActionResponse> DlqService::Purge(const DlqRequest& request) {
     outcome->set_sequence(entry.sequence());
     outcome->set_result("purged");
     log::Write(
-        log::Level::kInfo, "dlq_service:purged.dlq.entry",
+        log::Level::kInfo, "",
         absl::StrFormat("purged DLQ entry %lld (%s from %s, shard %d) on request: %s",
                         static_cast<long long>(entry.sequence()),
                         ParkReason_Name(entry.reason()).c_str(), entry.source_cluster().c_str(),

@@ -70,7 +70,7 @@ void HandoverCoordinator::Tick() {
       // Logged when it changes, not every tick.
       std::string& last = last_decide_error_[id];
       if (!s.ok() && s.ToString() != last) {
-        log::Write(log::Level::kWarning, "handover_coordinator:handover.of.namespace",
+        log::Write(log::Level::kWarning, "handover.undecidable",
                    absl::StrFormat("handover of namespace %s: cannot decide yet: %s", id.c_str(),
                                    s.ToString().c_str()));
       }
@@ -91,7 +91,7 @@ void HandoverCoordinator::Tick() {
                   record.handover().started_unix_micros()));
       absl::StatusOr<NamespaceRecord> asked = AskTargetToCancel(record, reason);
       if (!asked.ok()) {
-        log::Write(log::Level::kWarning, "handover_coordinator:namespace.s.cannot",
+        log::Write(log::Level::kWarning, "handover.cancel_request_failed",
                    absl::StrFormat("namespace '%s': cannot ask for a cancel: %s",
                                    record.name().c_str(), asked.status().ToString().c_str()));
       }
@@ -192,7 +192,7 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::BeginHere(const NamespaceRe
   if (!locked.ok()) return locked;
   if (result.ok()) {
     log::Write(
-        log::Level::kInfo, "handover_coordinator:namespace.s.handover",
+        log::Level::kInfo, "",
         absl::StrFormat("namespace '%s': handover to '%s' started: writes are refused here until "
                         "'%s' decides (proposed failover version %lld, timeout %lld ms)",
                         record.name().c_str(), target.c_str(), target.c_str(),
@@ -252,7 +252,7 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::AskTargetToCancel(
   if (!asked.ok()) return asked.status();
   if (asked->state() == NAMESPACE_STATE_HANDOVER &&
       asked->active_cluster() == config_.cluster_name()) {
-    log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.asking",
+    log::Write(log::Level::kInfo, "",
                absl::StrFormat("namespace '%s': asking '%s' to cancel the handover (%s); writes "
                                "stay refused until it decides",
                                asked->name().c_str(), asked->handover().target_cluster().c_str(),
@@ -293,7 +293,7 @@ absl::Status HandoverCoordinator::OnDecision(const std::string& source,
                          });
   if (!record.ok()) return record.status();
   if (resumed) {
-    log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.s",
+    log::Write(log::Level::kInfo, "",
                absl::StrFormat("namespace '%s': '%s' cancelled the handover (%s); accepting writes "
                                "again at failover version %lld",
                                record->name().c_str(), source.c_str(), decision.reason().c_str(),
@@ -312,7 +312,7 @@ void HandoverCoordinator::OnMarker(const std::string& source, int32_t shard,
   const MarkerEffect effect = ApplyMarker(next, config_.cluster_name(), source, shard, marker);
   if (effect == MarkerEffect::kIgnored || effect == MarkerEffect::kDuplicate) return;
   if (effect == MarkerEffect::kNewProposal) {
-    log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.s",
+    log::Write(log::Level::kInfo, "",
                absl::StrFormat("namespace %s: '%s' proposes a handover to us at failover version "
                                "%lld; activating once every shard's marker is applied",
                                marker.namespace_id().c_str(), source.c_str(),
@@ -340,7 +340,7 @@ absl::Status HandoverCoordinator::DecideCancel(const std::string& source,
     write.handover_states.push_back(next);
     if (absl::StatusOr<int64_t> s = store_.CommitWrite(write); !s.ok()) return s.status();
     targets_[cancel.namespace_id()] = std::move(next);
-    log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.cancelled",
+    log::Write(log::Level::kInfo, "",
                absl::StrFormat(
                    "namespace %s: cancelled the handover from '%s' at proposed version %lld (%s)",
                    cancel.namespace_id().c_str(), source.c_str(),
@@ -441,7 +441,7 @@ absl::Status HandoverCoordinator::TryDecide(HandoverTargetState& state) {
     return activated.status().code() == absl::StatusCode::kAborted ? absl::OkStatus()
                                                                    : activated.status();
   }
-  log::Write(log::Level::kInfo, "handover_coordinator:namespace.s.handover",
+  log::Write(log::Level::kInfo, "",
              absl::StrFormat("namespace '%s': handover from '%s' complete: active here at failover "
                              "version %lld; writes were refused for %.3f s",
                              activated->name().c_str(), state.source_cluster().c_str(),
@@ -500,7 +500,7 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::ForceHere(const NamespaceRe
   // announced: the source follows our new record, and must not resume at its old version first.
   if (next.has_value()) targets_[record.id()] = *next;
   log::Write(
-      log::Level::kWarning, "handover_coordinator:forced.failover.namespace",
+      log::Level::kWarning, "",
       absl::StrFormat(
           "forced failover: namespace '%s' is now active on '%s' at failover version %lld",
           record.name().c_str(), self.c_str(), static_cast<long long>(result->failover_version())));

@@ -215,7 +215,7 @@ void HttpServer::Impl::AcceptLoop() {
     if (stopping) break;
     if (ec) {
       // E.g. out of file descriptors: back off instead of spinning on the failing accept.
-      log::Write(log::Level::kError, "http_server:accepting.an.http",
+      log::Write(log::Level::kError, "http.accept_failed",
                  absl::StrFormat("accepting an HTTP connection: %s", ec.message().c_str()));
       std::this_thread::sleep_for(std::chrono::milliseconds(kAcceptBackoffMs));
       continue;

@@ -470,7 +470,7 @@ std::vector<KafkaMessage> KafkaConsumer::Poll(int timeout_ms, size_t max) {
     wait_ms = 0;
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       // Transient (broker down, topic not yet created): librdkafka keeps retrying.
-      log::Write(log::Level::kWarning, "kafka_client:kafka.consumer.s",
+      log::Write(log::Level::kWarning, "kafka.consumer_error",
                  absl::StrFormat("kafka consumer: %s", rd_kafka_message_errstr(m)));
       rd_kafka_message_destroy(m);
       break;

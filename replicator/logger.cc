@@ -128,7 +128,7 @@ void Write(Level level, std::string_view key, std::string_view message, const Fi
     absl::MutexLock lock(&state.mu);
     if (level < state.min_level) return;
     int64_t suppressed = 0;
-    if (!state.limiter.Allow(key, now, suppressed)) return;
+    if (!key.empty() && !state.limiter.Allow(key, now, suppressed)) return;
     line = FormatLine(state.format, now, state.cluster, level, message, fields, suppressed);
   }
   line += '\n';

@@ -2,9 +2,10 @@
 // lines (`log { format: "json" }` in the config) with the cluster, level, time and, where known,
 // the namespace, workflow, shard and peer. Lines below the configured level are dropped.
 //
-// Repeated failures do not flood the log: each call names a rate-limit key (e.g. "publish.
-// delivery_failed"); at most kLogBurst lines per key are written per kLogWindow, and the next line
-// written for that key says how many were suppressed.
+// Repeated failures do not flood the log: each call names a rate-limit key (e.g.
+// "publish.delivery_failed"); at most kLogBurst lines per key are written per kLogWindow, and the
+// next line written for that key says how many were suppressed. An empty key is never limited:
+// for events an operator must see every one of (handover decisions, operator actions).
 //
 // Thread-safe. Configure() once at start, before other threads log.
 #pragma once
@@ -61,7 +62,8 @@ struct Fields {
 // Sets the cluster every line names, the lowest level written and the format.
 void Configure(std::string cluster, Level min_level, Format format);
 
-// Writes `message` at `level` (subject to the level and to the rate limit of `key`).
+// Writes `message` at `level` (subject to the level and, unless `key` is empty, to its rate
+// limit).
 void Write(Level level, std::string_view key, std::string_view message, const Fields& fields = {});
 
 // One line as Write() would print it, without its '\n' (pure; for tests).

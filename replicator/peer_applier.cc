@@ -147,8 +147,7 @@ ShardApplyProgress& PeerApplier::ProgressFor(int32_t shard, Pending& pending) {
 }
 
 void PeerApplier::Halt(const std::string& reason) {
-  log::Write(log::Level::kError, "peer_applier:s", absl::StrFormat("%s", reason.c_str()),
-             log::Fields().Peer(peer_));
+  log::Write(log::Level::kError, "apply.halted", reason, log::Fields().Peer(peer_));
   probe_.halted->Set(1);
   absl::MutexLock lock(&mu_);
   halt_reason_ = reason;
@@ -330,7 +329,7 @@ void PeerApplier::QueueWithProgress(
 
 ParkedTask PeerApplier::MakeParked(const KafkaMessage& message, int32_t shard, ParkReason reason,
                                    const std::string& error, const WorkflowKey* workflow) {
-  log::Write(log::Level::kWarning, "peer_applier:parked.s.partition",
+  log::Write(log::Level::kWarning, "apply.parked",
              absl::StrFormat("parked %s partition %d offset %lld in the DLQ (%s): %s",
                              message.topic.c_str(), message.partition,
                              static_cast<long long>(message.offset),
@@ -361,7 +360,7 @@ void PeerApplier::Count(const ApplyDecision& decision, ShardApplyProgress* progr
     probe_.reapply_dropped->Increment(static_cast<double>(decision.reapply.dropped_closed));
     if (decision.reapply.dropped_closed > 0) {
       log::Write(
-          log::Level::kWarning, "peer_applier:lld.signals.cancels",
+          log::Level::kWarning, "reapply.dropped_closed",
           absl::StrFormat("%lld signals/cancels/terminations of a losing branch of workflow %s run "
                           "%s were not reapplied: the run had closed on the winning branch",
                           static_cast<long long>(decision.reapply.dropped_closed),
@@ -437,7 +436,7 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
   RecordTask(*progress.mutable_task_sequence(), task.task_id());
   if (skipped) {
     log::Write(
-        log::Level::kWarning, "peer_applier:s.partition.d",
+        log::Level::kWarning, "apply.missing_tasks",
         absl::StrFormat("%s partition %d skipped to task %lld at offset %lld: %lld tasks of this "
                         "shard are missing until they arrive (see runbooks/missing-tasks.md)",
                         message.topic.c_str(), shard, static_cast<long long>(task.task_id()),
@@ -544,7 +543,7 @@ void PeerApplier::ServeResend(const ResendRequest& request, Pending& pending) {
   *branch.mutable_items() = request.version_history_items();
   auto refuse = [&](const std::string& why) {
     log::Write(
-        log::Level::kWarning, "peer_applier:cannot.resend.events",
+        log::Level::kWarning, "resend.refused",
         absl::StrFormat("cannot resend events [%lld, %lld) of workflow %s run %s to %s: %s; it "
                         "will keep the task parked and report it",
                         static_cast<long long>(request.first_event_id()),
@@ -650,7 +649,7 @@ void PeerApplier::RetryParked(Pending& pending) {
                   decision.reason, tunables_.resend_max_attempts, peer_));
               probe_.dead_lettered->Increment();
               log::Write(
-                  log::Level::kWarning, "peer_applier:dlq.entry.lld",
+                  log::Level::kWarning, "dlq.entry_error",
                   absl::StrFormat("DLQ entry %lld: %s", static_cast<long long>(entry.sequence()),
                                   updated.error().c_str()),
                   log::Fields().Peer(peer_));

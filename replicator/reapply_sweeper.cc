@@ -49,11 +49,11 @@ void ReapplySweeper::Run() {
     }
     absl::StatusOr<int64_t> reapplied = Sweep(namespace_id);
     if (!reapplied.ok()) {
-      log::Write(log::Level::kWarning, "reapply_sweeper:reapplication.sweep.of",
+      log::Write(log::Level::kWarning, "reapply.sweep_failed",
                  absl::StrFormat("reapplication sweep of namespace %s failed: %s",
                                  namespace_id.c_str(), reapplied.status().ToString().c_str()));
     } else if (*reapplied > 0) {
-      log::Write(log::Level::kInfo, "reapply_sweeper:reapplied.lld.signals",
+      log::Write(log::Level::kInfo, "",
                  absl::StrFormat("reapplied %lld signals/cancels/terminations of losing branches "
                                  "in namespace %s now that it is active here",
                                  static_cast<long long>(*reapplied), namespace_id.c_str()));

@@ -126,7 +126,7 @@ void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
     auto it = control_in_flight_.find(token & ~kControlTokenBit);
     if (it == control_in_flight_.end()) return;
     if (!status.ok()) {
-      log::Write(log::Level::kWarning, "shard_publisher:delivering.a.control",
+      log::Write(log::Level::kWarning, "publish.control_delivery_failed",
                  absl::StrFormat("delivering a control message failed, retrying: %s",
                                  status.ToString().c_str()));
       control_to_retry_.push_back(std::move(it->second));
@@ -141,7 +141,7 @@ void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
     probe_.tasks_published->Increment();
   } else {
     probe_.delivery_errors->Increment();
-    log::Write(log::Level::kWarning, "shard_publisher:shard.d.task",
+    log::Write(log::Level::kWarning, "publish.delivery_failed",
                absl::StrFormat("shard %d task %lld not delivered, will resend: %s", shard,
                                static_cast<long long>(task_id), status.ToString().c_str()),
                log::Fields().Shard(shard));
@@ -158,7 +158,7 @@ void Publisher::ProduceShard(int32_t shard) {
         store_.ReadOutbox(shard, cursor.next_to_send(), tunables_.outbox_read_batch);
     if (!tasks.ok()) {
       log::Write(
-          log::Level::kError, "shard_publisher:reading.shard.d",
+          log::Level::kError, "publish.outbox_read_failed",
           absl::StrFormat("reading shard %d outbox: %s", shard, tasks.status().ToString().c_str()),
           log::Fields().Shard(shard));
       return;
@@ -179,7 +179,7 @@ void Publisher::ProduceShard(int32_t shard) {
       if (!s.ok()) {
         // Queue full: poll, then continue from here. Anything else is logged once per streak.
         if (!absl::IsResourceExhausted(s) && !cursor.produce_error_logged) {
-          log::Write(log::Level::kWarning, "shard_publisher:shard.d.task",
+          log::Write(log::Level::kWarning, "publish.produce_failed",
                      absl::StrFormat("shard %d task %lld cannot be produced, retrying: %s", shard,
                                      static_cast<long long>(task_id), s.ToString().c_str()),
                      log::Fields().Shard(shard));
@@ -214,7 +214,7 @@ void Publisher::Run() {
         continue;
       }
       if (!absl::IsResourceExhausted(s) && !control_produce_error_logged_) {
-        log::Write(log::Level::kWarning, "shard_publisher:a.control.message",
+        log::Write(log::Level::kWarning, "publish.control_produce_failed",
                    absl::StrFormat("a control message cannot be produced, retrying: %s",
                                    s.ToString().c_str()));
         control_produce_error_logged_ = true;
@@ -249,7 +249,7 @@ int64_t Publisher::AdvancePublishPointers() {
     if (delivered <= published) continue;
     if (absl::Status s = store_.MarkPublished(shard, delivered); !s.ok()) {
       log::Write(
-          log::Level::kError, "shard_publisher:advancing.shard.d",
+          log::Level::kError, "publish.pointer_failed",
           absl::StrFormat("advancing shard %d publish pointer: %s", shard, s.ToString().c_str()),
           log::Fields().Shard(shard));
       continue;
@@ -283,7 +283,7 @@ void Publisher::Drain() {
       deadline - std::chrono::steady_clock::now());
   producer_->Flush(std::max<int>(0, static_cast<int>(remaining.count()))).IgnoreError();
   const int64_t delivered = AdvancePublishPointers();
-  log::Write(log::Level::kInfo, "shard_publisher:publisher.drained.lld",
+  log::Write(log::Level::kInfo, "",
              absl::StrFormat("publisher drained: %lld tasks acknowledged while stopping, %lld left "
                              "in the outbox for the next start",
                              static_cast<long long>(delivered), static_cast<long long>(left)));
