@@ -96,37 +96,6 @@ int ExitCodeOf(Verdict verdict) {
   return kExitEnvironment;
 }
 
-std::string JsonQuote(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out += "\"";
-  return out;
-}
-
 int EffectiveRate(const RunOptions& options) {
   if (options.rate_per_second >= 0) return options.rate_per_second;
   const Scenario* scenario = FindScenario(options.scenario);

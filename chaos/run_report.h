@@ -19,6 +19,7 @@
 #include "chaos/checker.h"
 #include "chaos/schedule.h"
 #include "chaos/workload.h"
+#include "replicator/json_quote.h"  // JsonQuote, used with the report's JSON
 
 namespace xdc::chaos {
 
@@ -90,8 +91,5 @@ struct RunReport {
 
 // Writes per second per writer in a run: --rate, else the scenario's.
 [[nodiscard]] int EffectiveRate(const RunOptions& options);
-
-// JSON string literal for `text` (quotes included).
-[[nodiscard]] std::string JsonQuote(std::string_view text);
 
 }  // namespace xdc::chaos

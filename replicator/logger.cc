@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "replicator/json_quote.h"
 
 namespace xdc::log {
 namespace {
@@ -38,35 +39,6 @@ std::string_view LevelName(Level level) {
       return "error";
   }
   return "info";
-}
-
-// A JSON string literal for `text`.
-std::string Quote(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
 }
 
 }  // namespace
@@ -104,17 +76,17 @@ std::string FormatLine(Format format, absl::Time time, std::string_view cluster,
     return line;
   }
   std::string line = absl::StrCat(
-      "{\"time\":", Quote(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone())),
-      ",\"level\":", Quote(LevelName(level)), ",\"cluster\":", Quote(cluster),
-      ",\"message\":", Quote(message));
+      "{\"time\":", JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone())),
+      ",\"level\":", JsonQuote(LevelName(level)), ",\"cluster\":", JsonQuote(cluster),
+      ",\"message\":", JsonQuote(message));
   if (!fields.namespace_name.empty()) {
-    absl::StrAppend(&line, ",\"namespace\":", Quote(fields.namespace_name));
+    absl::StrAppend(&line, ",\"namespace\":", JsonQuote(fields.namespace_name));
   }
   if (!fields.workflow_id.empty()) {
-    absl::StrAppend(&line, ",\"workflow_id\":", Quote(fields.workflow_id));
+    absl::StrAppend(&line, ",\"workflow_id\":", JsonQuote(fields.workflow_id));
   }
   if (fields.shard >= 0) absl::StrAppend(&line, ",\"shard\":", fields.shard);
-  if (!fields.peer.empty()) absl::StrAppend(&line, ",\"peer\":", Quote(fields.peer));
+  if (!fields.peer.empty()) absl::StrAppend(&line, ",\"peer\":", JsonQuote(fields.peer));
   if (suppressed > 0) absl::StrAppend(&line, ",\"suppressed\":", suppressed);
   line += '}';
   return line;
