@@ -1,6 +1,8 @@
 #include "protocol/namespace_record.h"
 
 #include <algorithm>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "protocol/handover.h"
@@ -23,6 +25,38 @@ absl::Status ValidateNamespaceName(std::string_view name) {
   return absl::OkStatus();
 }
 
+namespace {
+
+bool SameFailover(const FailoverEvent& a, const FailoverEvent& b) {
+  return a.kind() == b.kind() && a.failover_version() == b.failover_version() &&
+         a.from_cluster() == b.from_cluster() && a.to_cluster() == b.to_cluster();
+}
+
+// A record holding the union of both records' failover histories (an event in both once, as
+// `local` has it), ordered by failover version, then completion time, then kind, and cut to the
+// newest kMaxFailoverHistory: the same history whichever order records arrive in.
+NamespaceRecord MergedFailoverHistory(const NamespaceRecord& local,
+                                      const NamespaceRecord& incoming) {
+  std::vector<FailoverEvent> events(local.failover_history().begin(),
+                                    local.failover_history().end());
+  for (const FailoverEvent& event : incoming.failover_history()) {
+    if (std::none_of(events.begin(), events.end(),
+                     [&](const FailoverEvent& known) { return SameFailover(known, event); })) {
+      events.push_back(event);
+    }
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const FailoverEvent& a, const FailoverEvent& b) {
+                     return std::tuple(a.failover_version(), a.completed_unix_micros(), a.kind()) <
+                            std::tuple(b.failover_version(), b.completed_unix_micros(), b.kind());
+                   });
+  NamespaceRecord merged;
+  for (FailoverEvent& event : events) AppendFailoverEvent(merged, std::move(event));
+  return merged;
+}
+
+}  // namespace
+
 std::optional<NamespaceRecord> MergeNamespaceRecord(const std::optional<NamespaceRecord>& local,
                                                     const NamespaceRecord& incoming) {
   if (!local.has_value()) return incoming;
@@ -40,7 +74,14 @@ std::optional<NamespaceRecord> MergeNamespaceRecord(const std::optional<Namespac
     }
     merged.set_last_proposed_version(
         std::max(local->last_proposed_version(), incoming.last_proposed_version()));
-    *merged.mutable_failover_history() = incoming.failover_history();
+    changed = true;
+  }
+  // Both sides' failovers stay in the history: a forced failover decided on one side of a
+  // partition must not erase the handover the other side recorded before it.
+  if (NamespaceRecord history = MergedFailoverHistory(merged, incoming); !std::equal(
+          history.failover_history().begin(), history.failover_history().end(),
+          merged.failover_history().begin(), merged.failover_history().end(), SameFailover)) {
+    *merged.mutable_failover_history() = history.failover_history();
     changed = true;
   }
   if (incoming.config_version() > local->config_version()) {

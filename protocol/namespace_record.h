@@ -17,8 +17,10 @@ inline constexpr size_t kMaxNamespaceNameBytes = 255;
 
 // Merges a record received from a peer into the local one (nullopt: unknown locally). Returns
 // the record to store, or nullopt if `incoming` brings nothing newer. The failover part (active
-// cluster, failover version, state, handover, history) is taken from the record with the higher
-// (failover_version, state_sequence) (protocol/handover.h);
+// cluster, failover version, state, handover) is taken from the record with the higher
+// (failover_version, state_sequence) (protocol/handover.h); the failover history is the union
+// of both (ordered by failover version, the newest kMaxFailoverHistory), so a failover recorded
+// on either side of a partition is kept;
 // the settings (member clusters) from the one with the higher config_version. Never wall-clock.
 [[nodiscard]] std::optional<NamespaceRecord> MergeNamespaceRecord(
     const std::optional<NamespaceRecord>& local, const NamespaceRecord& incoming);

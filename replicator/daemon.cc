@@ -97,6 +97,7 @@ absl::Status Daemon::Init() {
   }
 
   metrics_ = std::make_unique<Metrics>(config_.cluster_name());
+  metrics_->SetStartTime(clock_());
   namespaces_ = std::make_unique<NamespaceRegistry>(*store_, config_);
   if (absl::Status s = namespaces_->Load(); !s.ok()) return s;
 
@@ -110,6 +111,7 @@ absl::Status Daemon::Init() {
   store_->SetOutboxListener([this](const std::vector<int32_t>&) { publisher_->Notify(); });
   namespaces_->SetChangeListener([this](const NamespaceRecord& record) {
     publisher_->Announce(record);
+    metrics_->ObserveFailovers(record.id(), FailoversCompletedBy(record, config_.cluster_name()));
     // Runs a standby left reapply_pending are reapplied once the namespace is active here.
     if (record.active_cluster() == config_.cluster_name()) sweeper_->Request(record.id());
   });

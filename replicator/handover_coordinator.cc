@@ -14,6 +14,20 @@ namespace {
 
 double Seconds(int64_t micros) { return static_cast<double>(micros) / 1e6; }
 
+// The `kind` label of failover metrics, or nullptr for an unknown kind.
+const char* FailoverKindLabel(FailoverKind kind) {
+  switch (kind) {
+    case FAILOVER_KIND_GRACEFUL:
+      return "graceful";
+    case FAILOVER_KIND_FORCED:
+      return "forced";
+    case FAILOVER_KIND_HANDOVER_CANCELLED:
+      return "cancelled";
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
 
 HandoverCoordinator::HandoverCoordinator(const DaemonConfig& config, const Tunables& tunables,
@@ -521,23 +535,33 @@ std::vector<NamespaceGauges> HandoverCoordinator::Gauges() const {
     }
     for (const char* kind : {"graceful", "forced", "cancelled"}) gauges.failovers_by_kind[kind] = 0;
     for (const FailoverEvent& event : record.failover_history()) {
-      switch (event.kind()) {
-        case FAILOVER_KIND_GRACEFUL:
-          ++gauges.failovers_by_kind["graceful"];
-          break;
-        case FAILOVER_KIND_FORCED:
-          ++gauges.failovers_by_kind["forced"];
-          break;
-        case FAILOVER_KIND_HANDOVER_CANCELLED:
-          ++gauges.failovers_by_kind["cancelled"];
-          break;
-        default:
-          break;
-      }
+      const char* kind = FailoverKindLabel(event.kind());
+      if (kind == nullptr) continue;
+      ++gauges.failovers_by_kind[kind];
     }
     all.push_back(std::move(gauges));
   }
   return all;
+}
+
+std::vector<CompletedFailover> FailoversCompletedBy(const NamespaceRecord& record,
+                                                    const std::string& cluster) {
+  std::vector<CompletedFailover> completed;
+  for (const FailoverEvent& event : record.failover_history()) {
+    const char* kind = FailoverKindLabel(event.kind());
+    const std::string& completer = event.kind() == FAILOVER_KIND_HANDOVER_CANCELLED
+                                       ? event.from_cluster()
+                                       : event.to_cluster();
+    if (kind == nullptr || completer != cluster) continue;
+    CompletedFailover failover;
+    failover.kind = kind;
+    failover.completed_unix_micros = event.completed_unix_micros();
+    failover.duration_seconds =
+        Seconds(std::max<int64_t>(0, event.completed_unix_micros() - event.started_unix_micros()));
+    failover.writes_refused_seconds = Seconds(event.writes_refused_micros());
+    completed.push_back(std::move(failover));
+  }
+  return completed;
 }
 
 // --- describe ----------------------------------------------------------------------------------

@@ -118,4 +118,8 @@ class HandoverCoordinator {
   std::thread thread_;
 };
 
+// The failovers of `record`'s history that `cluster` completed (Metrics::ObserveFailovers).
+[[nodiscard]] std::vector<CompletedFailover> FailoversCompletedBy(const NamespaceRecord& record,
+                                                                  const std::string& cluster);
+
 }  // namespace xdc

@@ -30,9 +30,38 @@ bool IsSecretProperty(std::string_view key) {
          key == "sasl.oauthbearer.config";
 }
 
+// librdkafka's log callback (any librdkafka thread): its syslog levels onto ours, one rate limit
+// per facility (e.g. "kafka.FAIL" for broker connection failures).
+void LogKafkaLine(const rd_kafka_t* rk, int syslog_level, const char* facility, const char* line) {
+  constexpr int kSyslogError = 3;
+  constexpr int kSyslogWarning = 4;
+  constexpr int kSyslogInfo = 6;
+  const log::Level level = syslog_level <= kSyslogError     ? log::Level::kError
+                           : syslog_level == kSyslogWarning ? log::Level::kWarning
+                           : syslog_level <= kSyslogInfo    ? log::Level::kInfo
+                                                            : log::Level::kDebug;
+  log::Write(level, absl::StrCat("kafka.", facility),
+             absl::StrCat("kafka ", rk != nullptr ? rd_kafka_name(rk) : "client", ": ", facility,
+                          ": ", line));
+}
+
+// librdkafka's statistics callback: `opaque` is the client's KafkaStatisticsSink. Returning 0
+// lets librdkafka free the JSON.
+int ForwardStatistics(const KafkaStatisticsSink& sink, const char* json, size_t length) {
+  if (sink.on_json) sink.on_json(std::string_view(json, length));
+  return 0;
+}
+
 class ConfBuilder {
  public:
-  ConfBuilder() : conf_(rd_kafka_conf_new()) {}
+  ConfBuilder() : conf_(rd_kafka_conf_new()) { rd_kafka_conf_set_log_cb(conf_, LogKafkaLine); }
+  // Statistics every sink.interval_ms (before SetProperties, which may override the interval).
+  ConfBuilder& SetStatistics(const KafkaStatisticsSink& sink,
+                             int (*callback)(rd_kafka_t*, char*, size_t, void*)) {
+    if (sink.interval_ms <= 0 || !sink.on_json) return *this;
+    rd_kafka_conf_set_stats_cb(conf_, callback);
+    return Set("statistics.interval.ms", std::to_string(sink.interval_ms));
+  }
   ~ConfBuilder() {
     if (conf_ != nullptr) rd_kafka_conf_destroy(conf_);
   }
@@ -315,10 +344,15 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
 
 absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
     const std::string& bootstrap, const std::string& client_id, DeliveryFn on_delivery,
-    const KafkaProperties& properties) {
+    const KafkaProperties& properties, KafkaStatisticsSink statistics) {
   std::unique_ptr<KafkaProducer> producer(new KafkaProducer());
   producer->on_delivery_ = std::move(on_delivery);
+  producer->statistics_ = std::move(statistics);
   ConfBuilder conf;
+  conf.SetStatistics(
+      producer->statistics_, [](rd_kafka_t*, char* json, size_t length, void* opaque) {
+        return ForwardStatistics(static_cast<KafkaProducer*>(opaque)->statistics_, json, length);
+      });
   conf.Set("bootstrap.servers", bootstrap)
       .Set("client.id", client_id)
       .Set("enable.idempotence", "true")
@@ -390,9 +424,14 @@ absl::Status KafkaProducer::Flush(int timeout_ms) {
 
 absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
     const std::string& bootstrap, const std::string& group_id, int fetch_wait_max_ms,
-    const KafkaProperties& properties) {
+    const KafkaProperties& properties, KafkaStatisticsSink statistics) {
   std::unique_ptr<KafkaConsumer> consumer(new KafkaConsumer());
+  consumer->statistics_ = std::move(statistics);
   ConfBuilder conf;
+  conf.SetStatistics(
+      consumer->statistics_, [](rd_kafka_t*, char* json, size_t length, void* opaque) {
+        return ForwardStatistics(static_cast<KafkaConsumer*>(opaque)->statistics_, json, length);
+      });
   conf.Set("bootstrap.servers", bootstrap)
       .Set("group.id", group_id)
       .Set("enable.auto.commit", "false")
@@ -405,6 +444,7 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
       .Set("topic.metadata.refresh.interval.ms", "1000")
       .Set("reconnect.backoff.max.ms", kReconnectBackoffMaxMs)
       .SetProperties(properties);
+  rd_kafka_conf_set_opaque(conf.get(), consumer.get());
   absl::StatusOr<rd_kafka_t*> rk = conf.NewHandle(RD_KAFKA_CONSUMER);
   if (!rk.ok()) return rk.status();
   consumer->rk_ = *rk;

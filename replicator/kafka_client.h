@@ -9,6 +9,9 @@
 // settings: security.protocol, ssl.*, sasl.* and other librdkafka properties pass through. The
 // embedded mock cluster's own handle does not (it is the broker, not a client of it).
 //
+// librdkafka's own log lines go to the daemon's log (replicator/logger.h) as "kafka NAME: FACILITY:
+// ...", rate-limited per facility.
+//
 // Thread-safety: a KafkaProducer may be used from any thread, but its delivery callback runs
 // on the thread that calls Poll(). A KafkaConsumer belongs to one thread.
 #pragma once
@@ -44,6 +47,15 @@ using KafkaProperties = std::map<std::string, std::string>;
 inline constexpr std::string_view kDefaultTopicPrefix = "xdc";
 [[nodiscard]] std::string HistoryTopic(std::string_view cluster, std::string_view prefix = "");
 [[nodiscard]] std::string ControlTopic(std::string_view cluster, std::string_view prefix = "");
+
+// Where a client's librdkafka statistics go: every `interval_ms` (0: never) librdkafka hands its
+// statistics JSON (replicator/kafka_statistics.h parses it) to `on_json`, on the thread that
+// polls the client (KafkaProducer::Poll, KafkaConsumer::Poll). statistics.interval.ms in
+// kafka.properties overrides `interval_ms`.
+struct KafkaStatisticsSink {
+  int interval_ms = 0;
+  std::function<void(std::string_view json)> on_json;
+};
 
 // The Kafka request types whose handling the mock can be told to fail (PushRequestErrors).
 enum class MockApi { kProduce, kFetch, kMetadata };
@@ -106,7 +118,7 @@ class KafkaProducer {
 
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaProducer>> Create(
       const std::string& bootstrap, const std::string& client_id, DeliveryFn on_delivery,
-      const KafkaProperties& properties = {});
+      const KafkaProperties& properties = {}, KafkaStatisticsSink statistics = {});
   ~KafkaProducer();
 
   // Queues `payload` (copied) for `topic`/`partition`. RESOURCE_EXHAUSTED when the local queue is
@@ -126,6 +138,7 @@ class KafkaProducer {
   static void OnDelivery(rd_kafka_t* rk, const void* message, void* opaque);
   rd_kafka_t* rk_ = nullptr;
   DeliveryFn on_delivery_;
+  KafkaStatisticsSink statistics_;
 };
 
 struct KafkaMessage {
@@ -145,7 +158,7 @@ class KafkaConsumer {
 
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<KafkaConsumer>> Create(
       const std::string& bootstrap, const std::string& group_id, int fetch_wait_max_ms,
-      const KafkaProperties& properties = {});
+      const KafkaProperties& properties = {}, KafkaStatisticsSink statistics = {});
   ~KafkaConsumer();
 
   [[nodiscard]] absl::Status Assign(const std::vector<Assignment>& assignments);
@@ -161,6 +174,7 @@ class KafkaConsumer {
  private:
   KafkaConsumer() = default;
   rd_kafka_t* rk_ = nullptr;
+  KafkaStatisticsSink statistics_;
 };
 
 }  // namespace xdc

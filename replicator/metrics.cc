@@ -1,10 +1,14 @@
 #include "replicator/metrics.h"
 
+#include <algorithm>
 #include <array>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "prometheus/histogram.h"
 #include "prometheus/text_serializer.h"
+#include "replicator/kafka_statistics.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 
@@ -13,6 +17,11 @@ namespace {
 // failover that waits for its decision can take seconds.
 constexpr std::array<double, 14> kApiLatencyBuckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+// Upper bounds (seconds) of the failover histograms: a graceful handover under load takes tens of
+// milliseconds to seconds; a forced failover's refused time is how long the old active was gone.
+constexpr std::array<double, 14> kFailoverBuckets = {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                     2.5,  5,     10,   30,  60,   300, 1800};
+constexpr double kMicrosPerSecond = 1e6;
 
 template <typename Builder>
 auto& Build(Builder builder, const char* name, const char* help, const std::string& cluster,
@@ -122,9 +131,44 @@ Metrics::Metrics(const std::string& cluster)
                        "Failovers in the namespace's history (the newest kMaxFailoverHistory), "
                        "by kind",
                        cluster, *registry_)),
+      failover_duration_(
+          Build(prometheus::BuildHistogram(), "xdc_failover_duration_seconds",
+                "Failovers this cluster completed, from start (source stopped writes, or the "
+                "forced request) to completion, by kind",
+                cluster, *registry_)),
+      failover_writes_refused_(
+          Build(prometheus::BuildHistogram(), "xdc_failover_writes_refused_seconds",
+                "How long no cluster accepted writes, per failover this cluster completed, by kind",
+                cluster, *registry_)),
+      kafka_broker_up_(Build(prometheus::BuildGauge(), "xdc_kafka_broker_up",
+                             "1 while a Kafka client is connected to the broker (librdkafka "
+                             "statistics), by client (producer, consumer) and peer",
+                             cluster, *registry_)),
+      kafka_broker_rtt_(Build(prometheus::BuildGauge(), "xdc_kafka_broker_rtt_seconds",
+                              "Broker round-trip time over librdkafka's last statistics window",
+                              cluster, *registry_)),
+      kafka_broker_in_flight_(Build(prometheus::BuildGauge(), "xdc_kafka_broker_requests_in_flight",
+                                    "Requests to the broker waiting to be sent or answered",
+                                    cluster, *registry_)),
+      kafka_broker_errors_(Build(prometheus::BuildCounter(), "xdc_kafka_broker_errors_total",
+                                 "Kafka client errors with a broker: kind=send, receive, timeout "
+                                 "or disconnect",
+                                 cluster, *registry_)),
+      kafka_producer_queue_messages_(
+          Build(prometheus::BuildGauge(), "xdc_kafka_producer_queue_messages",
+                "Messages in the producer's queues, not yet delivered", cluster, *registry_)),
+      kafka_producer_queue_bytes_(Build(prometheus::BuildGauge(), "xdc_kafka_producer_queue_bytes",
+                                        "Bytes of the messages in the producer's queues", cluster,
+                                        *registry_)),
+      kafka_statistics_unparsable_(
+          Build(prometheus::BuildCounter(), "xdc_kafka_statistics_unparsable_total",
+                "librdkafka statistics that could not be parsed (the Kafka metrics keep their "
+                "last values)",
+                cluster, *registry_)),
       write_{&appends_.Add({{"result", "ok"}}), &appends_.Add({{"result", "rejected"}}),
              &events_appended_.Add({})},
-      publisher_{&published_.Add({}), &delivery_errors_.Add({})},
+      publisher_{&published_.Add({}), &delivery_errors_.Add({}),
+                 KafkaStatisticsFor("producer", "")},
       api_{&unauthenticated_.Add({}),
            [this](const std::string& route, const std::string& method, int status, double seconds) {
              api_requests_
@@ -152,7 +196,64 @@ ApplierProbe Metrics::MakeApplierProbe(const std::string& peer) {
                       &resend_requests_.Add(labels),
                       &resends_served_.Add(labels),
                       &parked_resumed_.Add(labels),
-                      &dead_lettered_.Add(labels)};
+                      &dead_lettered_.Add(labels),
+                      KafkaStatisticsFor("consumer", peer)};
+}
+
+KafkaStatisticsFn Metrics::KafkaStatisticsFor(std::string client, std::string peer) {
+  return [this, client = std::move(client), peer = std::move(peer)](std::string_view json) {
+    absl::StatusOr<RdKafkaStatistics> statistics = ParseKafkaStatistics(json);
+    if (!statistics.ok()) {
+      kafka_statistics_unparsable_.Add({{"client", client}}).Increment();
+      log::Write(log::Level::kWarning, "kafka.statistics_unparsable",
+                 absl::StrCat("kafka ", client, " statistics: ", statistics.status().ToString()),
+                 log::Fields().Peer(peer));
+      return;
+    }
+    SetKafkaStatistics(client, peer, *statistics);
+  };
+}
+
+void Metrics::SetKafkaStatistics(const std::string& client, const std::string& peer,
+                                 const RdKafkaStatistics& statistics) {
+  prometheus::Labels labels{{"client", client}};
+  if (!peer.empty()) labels["peer"] = peer;
+  if (client == "producer") {
+    kafka_producer_queue_messages_.Add(labels).Set(static_cast<double>(statistics.msg_cnt()));
+    kafka_producer_queue_bytes_.Add(labels).Set(static_cast<double>(statistics.msg_size()));
+  }
+  absl::MutexLock lock(&mu_);
+  for (const auto& [name, broker] : statistics.brokers()) {
+    prometheus::Labels broker_labels = labels;
+    broker_labels["broker"] = name;
+    kafka_broker_up_.Add(broker_labels).Set(broker.state() == "UP" ? 1 : 0);
+    kafka_broker_in_flight_.Add(broker_labels)
+        .Set(static_cast<double>(broker.outbuf_cnt() + broker.waitresp_cnt()));
+    if (broker.rtt().cnt() > 0) {
+      for (const auto& [quantile, micros] :
+           {std::pair{"0.5", broker.rtt().p50()}, std::pair{"0.99", broker.rtt().p99()}}) {
+        prometheus::Labels rtt_labels = broker_labels;
+        rtt_labels["quantile"] = quantile;
+        kafka_broker_rtt_.Add(rtt_labels).Set(static_cast<double>(micros) / kMicrosPerSecond);
+      }
+    }
+    for (const auto& [kind, count] :
+         {std::pair{"send", broker.txerrs()}, std::pair{"receive", broker.rxerrs()},
+          std::pair{"timeout", broker.req_timeouts()},
+          std::pair{"disconnect", broker.disconnects()}}) {
+      int64_t& last = kafka_counts_[absl::StrCat(client, "/", peer, "/", name, "/", kind)];
+      const int64_t increment = count >= last ? count - last : count;  // lower: a new client
+      last = count;
+      prometheus::Labels error_labels = broker_labels;
+      error_labels["kind"] = kind;
+      kafka_broker_errors_.Add(error_labels).Increment(static_cast<double>(increment));
+    }
+  }
+}
+
+void Metrics::SetStartTime(int64_t start_unix_micros) {
+  absl::MutexLock lock(&mu_);
+  start_unix_micros_ = start_unix_micros;
 }
 
 void Metrics::SetPeerShard(const std::string& peer, int shard, double lag_tasks, double lag_seconds,
@@ -190,6 +291,24 @@ void Metrics::SetNamespace(const NamespaceGauges& gauges) {
   for (const auto& [kind, count] : gauges.failovers_by_kind) {
     failovers_.Add({{"namespace", gauges.name}, {"kind", kind}}).Set(static_cast<double>(count));
   }
+}
+
+void Metrics::ObserveFailovers(const std::string& namespace_id,
+                               const std::vector<CompletedFailover>& completed) {
+  absl::MutexLock lock(&mu_);
+  int64_t& observed_until = failovers_observed_until_[namespace_id];
+  observed_until = std::max(observed_until, start_unix_micros_);
+  int64_t newest = observed_until;
+  for (const CompletedFailover& failover : completed) {
+    if (failover.completed_unix_micros <= observed_until) continue;
+    newest = std::max(newest, failover.completed_unix_micros);
+    const prometheus::Labels labels{{"kind", failover.kind}};
+    const auto buckets =
+        prometheus::Histogram::BucketBoundaries(kFailoverBuckets.begin(), kFailoverBuckets.end());
+    failover_duration_.Add(labels, buckets).Observe(failover.duration_seconds);
+    failover_writes_refused_.Add(labels, buckets).Observe(failover.writes_refused_seconds);
+  }
+  observed_until = newest;
 }
 
 std::string Metrics::Serialize() const {

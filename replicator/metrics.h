@@ -9,12 +9,17 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "replicator/kafka_statistics.pb.h"
 
 namespace xdc {
 
@@ -24,9 +29,13 @@ struct WriteProbe {
   prometheus::Counter* events_appended;
 };
 
+// Takes one librdkafka statistics JSON of a client (KafkaStatisticsSink::on_json).
+using KafkaStatisticsFn = std::function<void(std::string_view json)>;
+
 struct PublisherProbe {
   prometheus::Counter* tasks_published;
   prometheus::Counter* delivery_errors;
+  KafkaStatisticsFn kafka_statistics;  // of the producer
 };
 
 struct ApplierProbe {
@@ -44,6 +53,7 @@ struct ApplierProbe {
   prometheus::Counter* resends_served;   // tasks published to answer this peer's requests
   prometheus::Counter* parked_resumed;   // parked tasks applied after all (resend or retry)
   prometheus::Counter* dead_lettered;    // gaps given up on after resend_max_attempts
+  KafkaStatisticsFn kafka_statistics;    // of the consumer of this peer's topics
 };
 
 struct ApiProbe {
@@ -64,6 +74,15 @@ struct NamespaceGauges {
   std::map<std::string, int64_t> failovers_by_kind;  // "graceful", "forced", "cancelled"
 };
 
+// A failover this cluster completed (graceful, forced: it became active; cancelled: it resumed
+// as the source of the handover), from the namespace's failover history.
+struct CompletedFailover {
+  std::string kind;  // "graceful", "forced" or "cancelled"
+  int64_t completed_unix_micros = 0;
+  double duration_seconds = 0;        // started to completed
+  double writes_refused_seconds = 0;  // no cluster accepted writes
+};
+
 class Metrics {
  public:
   explicit Metrics(const std::string& cluster);
@@ -72,6 +91,15 @@ class Metrics {
   [[nodiscard]] PublisherProbe& publisher_probe() { return publisher_; }
   [[nodiscard]] ApiProbe& api_probe() { return api_; }
   [[nodiscard]] ApplierProbe MakeApplierProbe(const std::string& peer);
+
+  // Failover durations are histograms of the failovers completed after `start_unix_micros`
+  // (the daemon's start, by this cluster's clock).
+  void SetStartTime(int64_t start_unix_micros);
+  // Observes each failover of `completed` (all of a namespace's, as in its record) that is newer
+  // than the daemon's start and than every one observed before for that namespace: call it with
+  // every stored version of the record, each failover is counted once.
+  void ObserveFailovers(const std::string& namespace_id,
+                        const std::vector<CompletedFailover>& completed);
 
   // Gauges refreshed from a status snapshot just before each scrape.
   void SetPeerShard(const std::string& peer, int shard, double lag_tasks, double lag_seconds,
@@ -83,6 +111,14 @@ class Metrics {
                       bool write_stalled);
   void SetNamespace(const NamespaceGauges& gauges);
   void SetDlqDepth(double entries, double awaiting_resend);
+  // A Kafka client's health from librdkafka's statistics: `client` is "producer" or "consumer",
+  // `peer` the cluster whose topics a consumer reads ("" for the producer). Cumulative librdkafka
+  // counts become counter increments (a new client's lower count starts over from it).
+  void SetKafkaStatistics(const std::string& client, const std::string& peer,
+                          const RdKafkaStatistics& statistics);
+  // A KafkaStatisticsFn that parses the JSON and calls SetKafkaStatistics (JSON it cannot parse
+  // is counted in xdc_kafka_statistics_unparsable_total and logged).
+  [[nodiscard]] KafkaStatisticsFn KafkaStatisticsFor(std::string client, std::string peer);
 
   // Prometheus text exposition format.
   [[nodiscard]] std::string Serialize() const;
@@ -123,6 +159,21 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& namespace_version_;
   prometheus::Family<prometheus::Gauge>& handover_seconds_;
   prometheus::Family<prometheus::Gauge>& failovers_;
+  prometheus::Family<prometheus::Histogram>& failover_duration_;
+  prometheus::Family<prometheus::Histogram>& failover_writes_refused_;
+  prometheus::Family<prometheus::Gauge>& kafka_broker_up_;
+  prometheus::Family<prometheus::Gauge>& kafka_broker_rtt_;
+  prometheus::Family<prometheus::Gauge>& kafka_broker_in_flight_;
+  prometheus::Family<prometheus::Counter>& kafka_broker_errors_;
+  prometheus::Family<prometheus::Gauge>& kafka_producer_queue_messages_;
+  prometheus::Family<prometheus::Gauge>& kafka_producer_queue_bytes_;
+  prometheus::Family<prometheus::Counter>& kafka_statistics_unparsable_;
+  // The last cumulative librdkafka counts seen, per (client, peer, broker, kind), and the newest
+  // failover observed per namespace.
+  absl::Mutex mu_;
+  std::map<std::string, int64_t> kafka_counts_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> failovers_observed_until_ ABSL_GUARDED_BY(mu_);
+  int64_t start_unix_micros_ ABSL_GUARDED_BY(mu_) = 0;
   WriteProbe write_;
   PublisherProbe publisher_;
   ApiProbe api_;

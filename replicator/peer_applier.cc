@@ -57,7 +57,8 @@ absl::Status PeerApplier::Start(const std::string& bootstrap) {
   }
   absl::StatusOr<std::unique_ptr<KafkaConsumer>> consumer = KafkaConsumer::Create(
       bootstrap, absl::StrFormat("xdc.%s.from.%s", config_.cluster_name(), peer_),
-      tunables_.fetch_wait_max_ms, KafkaPropertiesOf(config_.kafka()));
+      tunables_.fetch_wait_max_ms, KafkaPropertiesOf(config_.kafka()),
+      KafkaStatisticsSink{tunables_.kafka_statistics_interval_ms, probe_.kafka_statistics});
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
   if (absl::Status s = consumer_->Assign(AppliedOffsets()); !s.ok()) return s;

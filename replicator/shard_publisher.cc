@@ -75,7 +75,8 @@ absl::Status Publisher::Start(const std::string& bootstrap,
   absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
       bootstrap, "xdc-" + config_.cluster_name(),
       [this](uint64_t token, const absl::Status& status) { OnDelivery(token, status); },
-      KafkaPropertiesOf(config_.kafka()));
+      KafkaPropertiesOf(config_.kafka()),
+      KafkaStatisticsSink{tunables_.kafka_statistics_interval_ms, probe_.kafka_statistics});
   if (!producer.ok()) return producer.status();
   producer_ = *std::move(producer);
   // Re-announce every record at start: a crash may have come between storing and announcing.

@@ -41,6 +41,8 @@ struct Tunables {
   // --- Kafka set-up ---
   int topic_create_timeout_ms = 15000;  // ms
   int embedded_kafka_brokers = 1;       // brokers of the embedded mock cluster
+  // ms between librdkafka statistics of each client (the xdc_kafka_* metrics); 0: none.
+  int kafka_statistics_interval_ms = 5000;
 
   // --- control plane (protocol/handover.h) ---
   // A graceful handover not decided after this long is cancelled by its source (which still

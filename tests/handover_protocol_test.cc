@@ -95,6 +95,40 @@ TEST_F(HandoverProtocolTest, RecordsMergeByVersionThenSequenceAndSettingsByConfi
   EXPECT_EQ(merged->state(), NAMESPACE_STATE_ACTIVE);
 }
 
+// A forced failover decided on one side of a partition, by a cluster that never saw the
+// graceful handover the other side completed, does not erase it: both records end with both
+// failovers, whichever arrives first.
+TEST_F(HandoverProtocolTest, FailoverHistoriesOfBothSidesOfAPartitionAreKept) {
+  NamespaceRecord graceful = record_;  // west activated after east's handover
+  graceful.set_active_cluster("west");
+  graceful.set_failover_version(2);
+  FailoverEvent handover;
+  handover.set_kind(FAILOVER_KIND_GRACEFUL);
+  handover.set_from_cluster("east");
+  handover.set_to_cluster("west");
+  handover.set_failover_version(2);
+  AppendFailoverEvent(graceful, handover);
+
+  absl::StatusOr<NamespaceRecord> forced =  // north, cut off, forces at east's version 1
+      ForceFailover(record_, "north", Layout(), 0, 5000, 0);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  ASSERT_EQ(forced->failover_history_size(), 1);
+
+  std::optional<NamespaceRecord> at_west = MergeNamespaceRecord(graceful, *forced);
+  std::optional<NamespaceRecord> at_north = MergeNamespaceRecord(*forced, graceful);
+  ASSERT_TRUE(at_west.has_value());
+  ASSERT_TRUE(at_north.has_value());  // the failover part is north's, the history is not
+  for (const NamespaceRecord* merged : {&*at_west, &*at_north}) {
+    EXPECT_EQ(merged->active_cluster(), "north");
+    ASSERT_EQ(merged->failover_history_size(), 2);
+    EXPECT_EQ(merged->failover_history(0).kind(), FAILOVER_KIND_GRACEFUL);
+    EXPECT_EQ(merged->failover_history(1).kind(), FAILOVER_KIND_FORCED);
+  }
+  // Once both have both, nothing changes any more.
+  EXPECT_FALSE(MergeNamespaceRecord(*at_west, *at_north).has_value());
+  EXPECT_FALSE(MergeNamespaceRecord(*at_north, *at_west).has_value());
+}
+
 TEST_F(HandoverProtocolTest, FailoverHistoryKeepsTheNewestEntries) {
   NamespaceRecord record = record_;
   for (int i = 0; i < kMaxFailoverHistory + 5; ++i) {

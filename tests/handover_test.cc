@@ -237,6 +237,39 @@ TEST_F(HandoverTest, FailbackReturnsTheNamespaceWithNothingLostAndNoFork) {
   EXPECT_EQ(record.failover_history(1).from_cluster(), "west");
 }
 
+// Durations of completed failovers are histograms on the cluster that completed each one (the
+// new active), counted once however often /metrics is scraped.
+TEST_F(HandoverTest, EachCompletedFailoverIsObservedOnceOnTheClusterThatCompletedIt) {
+  WriteWorkflows(east_->http_address(), kNamespace, "before", 3);
+  ASSERT_TRUE(RequestFailover(*east_client_, kNamespace, "west", /*force=*/false).ok());
+  ASSERT_TRUE(WaitUntil([&] {
+    NamespaceRecord on_west = GetRecord(*west_client_, kNamespace);
+    return on_west.active_cluster() == "west" && on_west.state() == NAMESPACE_STATE_ACTIVE;
+  }));
+  // East takes the namespace back by force (as after losing west). Its record may not show the
+  // handover's completion yet: the merged history keeps it anyway.
+  ASSERT_TRUE(RequestFailover(*east_client_, kNamespace, "east", /*force=*/true).ok());
+  ASSERT_TRUE(
+      WaitUntil([&] { return GetRecord(*west_client_, kNamespace).active_cluster() == "east"; }));
+
+  const std::vector<std::string> graceful = {R"(kind="graceful")"};
+  const std::vector<std::string> forced = {R"(kind="forced")"};
+  for (int scrape = 0; scrape < 2; ++scrape) {
+    const std::string west = Metrics(*west_client_);
+    const std::string east = Metrics(*east_client_);
+    EXPECT_EQ(MetricSum(west, "xdc_failover_duration_seconds_count", graceful), 1);
+    EXPECT_EQ(MetricSum(west, "xdc_failover_writes_refused_seconds_count", graceful), 1);
+    EXPECT_EQ(MetricSum(west, "xdc_failover_duration_seconds_count", forced), 0);
+    EXPECT_EQ(MetricSum(east, "xdc_failover_duration_seconds_count", forced), 1);
+    EXPECT_EQ(MetricSum(east, "xdc_failover_duration_seconds_count", graceful), 0);
+    // The histogram's sum is the refused time `xdcctl namespace history` shows.
+    const NamespaceRecord record = GetRecord(*east_client_, kNamespace);
+    ASSERT_EQ(record.failover_history_size(), 2);
+    EXPECT_DOUBLE_EQ(MetricSum(west, "xdc_failover_writes_refused_seconds_sum", graceful),
+                     static_cast<double>(record.failover_history(0).writes_refused_micros()) / 1e6);
+  }
+}
+
 // The target decides: a cancel sent to the source is a request; the source stays in HANDOVER
 // until the target answers. A DLQ entry that may hold the namespace's events keeps the target
 // from activating, so the cancel wins here deterministically.
