@@ -111,9 +111,10 @@ docs/benchmarks.md.
   --workflows N,N,...        workflow counts of the scaling section (default 10000,100000)
   --scale-requests N         requests per shard-count point (default 20000)
   --burst-factor F           burst rate as a multiple of the maximum (default 10)
-  --burst-duration S         seconds of the burst (default 5)
+  --burst-duration S         seconds of the burst (default 2)
   --recovery-duration S      seconds of half load after the burst (default 20)
-  --skip SECTION,...         leave out scaling, failover or backpressure
+  --skip SECTION,...         leave out end-to-end (and with it failover and backpressure),
+                             scaling, failover or backpressure
   --help                     this text
 )";
 }
@@ -224,14 +225,16 @@ absl::StatusOr<BenchOptions> ParseOptions(int argc, char** argv) {
       s = set_seconds(o.recovery_duration);
     } else if (flag == "--skip") {
       for (const std::string& part : std::vector<std::string>(absl::StrSplit(value, ','))) {
-        if (part == "scaling") {
+        if (part == "end-to-end") {
+          o.run_end_to_end = false;
+        } else if (part == "scaling") {
           o.run_scaling = false;
         } else if (part == "failover") {
           o.run_failover = false;
         } else if (part == "backpressure") {
           o.run_backpressure = false;
         } else {
-          return Bad(flag, value, "takes scaling, failover and/or backpressure");
+          return Bad(flag, value, "takes end-to-end, scaling, failover and/or backpressure");
         }
       }
     } else {

@@ -44,11 +44,12 @@ struct BenchOptions {
 
   // Backpressure: a burst at this multiple of the maximum sustainable load, then recovery.
   double burst_factor = 10;
-  absl::Duration burst_duration = absl::Seconds(5);
+  absl::Duration burst_duration = absl::Seconds(2);
   absl::Duration recovery_duration = absl::Seconds(20);
   int burst_concurrency = 128;
 
   // Which sections run (all by default).
+  bool run_end_to_end = true;  // throughput, lag, and (inside it) backpressure and failover
   bool run_scaling = true;
   bool run_failover = true;
   bool run_backpressure = true;

@@ -1,6 +1,7 @@
 #include "bench/report.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/time/time.h"
 #include "bench/json_writer.h"
@@ -52,6 +53,14 @@ void WritePhase(JsonWriter& w, std::string_view key, const PhaseSummary& p) {
   w.Field("cpu_seconds_per_million_events", p.cpu_seconds_per_million_events);
   WritePair(w, "peak_rss_kib", p.peak_rss_kib);
   WritePair(w, "max_sampled_rss_kib", p.max_sampled_rss_kib);
+  w.Key("timeline").BeginArray();
+  for (const TimelinePoint& point : p.timeline) {
+    w.BeginObject();
+    w.Field("at_seconds", point.at_seconds);
+    WritePercentiles(w, "lag_ms", point.lag_ms);
+    w.EndObject();
+  }
+  w.EndArray();
   w.Field("first_error", p.first_error);
   w.EndObject();
 }
@@ -81,6 +90,15 @@ PhaseSummary Summarize(const PhaseResult& phase, double offered_requests_per_sec
   s.peak_rss_kib = phase.peak_rss_kib;
   s.max_sampled_rss_kib = phase.max_sampled_rss_kib;
   s.first_error = phase.first_error;
+  const int64_t bucket_us = absl::ToInt64Microseconds(kTimelineBucket);
+  std::map<int64_t, std::vector<EventLag>> buckets;
+  for (const EventLag& lag : phase.lag.lags) {
+    buckets[(lag.ack_us - phase.start_us) / bucket_us].push_back(lag);
+  }
+  for (const auto& [bucket, lags] : buckets) {
+    s.timeline.push_back({.at_seconds = static_cast<double>(bucket * bucket_us) / 1e6,
+                          .lag_ms = LagPercentiles(lags, LagMeasure::kLag)});
+  }
   return s;
 }
 

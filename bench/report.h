@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "bench/lag_calculator.h"
 #include "bench/options.h"
 #include "bench/phase_runner.h"
@@ -14,6 +15,12 @@
 #include "bench/raw_rocksdb.h"
 
 namespace xdc::bench {
+
+// Lag of the events acknowledged in one kTimelineBucket of a phase.
+struct TimelinePoint {
+  double at_seconds = 0;  // bucket start, since the phase started
+  Percentiles lag_ms;
+};
 
 // One phase, reduced to its figures.
 struct PhaseSummary {
@@ -29,8 +36,12 @@ struct PhaseSummary {
   double cpu_seconds_per_million_events = 0;  // both daemons together
   std::vector<int64_t> peak_rss_kib;          // east, west (VmHWM: whole process lifetime)
   std::vector<int64_t> max_sampled_rss_kib;   // east, west, during the phase
+  std::vector<TimelinePoint> timeline;        // lag per kTimelineBucket of acknowledgement time
   std::string first_error;
 };
+
+// The bucket of PhaseSummary.timeline.
+inline constexpr absl::Duration kTimelineBucket = absl::Seconds(1);
 
 [[nodiscard]] PhaseSummary Summarize(const PhaseResult& phase, double offered_requests_per_second);
 

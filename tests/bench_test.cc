@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "bench/lag_calculator.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -71,6 +72,80 @@ void ExpectPhase(const Struct& root, const std::string& path, bool with_lag) {
     ExpectOrderedPercentiles(root, path + ".lag_ms");
     ExpectOrderedPercentiles(root, path + ".latency_ms");
   }
+}
+
+// --- the lag calculator (pure) ---
+
+bench::RequestRecord Acked(int8_t cluster, int32_t shard, int64_t sent_us, int64_t done_us) {
+  bench::RequestRecord r;
+  r.due_us = sent_us;
+  r.sent_us = sent_us;
+  r.done_us = done_us;
+  r.shard = shard;
+  r.events = 1;
+  r.cluster = cluster;
+  r.outcome = bench::Outcome::kOk;
+  return r;
+}
+
+bench::StatusSample Seen(int8_t observer, int64_t start_us, int64_t end_us,
+                         std::vector<int64_t> applied) {
+  bench::StatusSample s;
+  s.observer = observer;
+  s.start_us = start_us;
+  s.end_us = end_us;
+  s.applied = std::move(applied);
+  return s;
+}
+
+TEST(BenchLagTest, AnEventIsVisibleOnceEverythingSentBeforeItsAckIsApplied) {
+  constexpr int32_t kShards = 1;
+  // east (0) acknowledges two appends on shard 0; the second was sent before the first's ack,
+  // so the first counts as visible only once both are applied (an upper bound on its lag).
+  const std::vector<bench::RequestRecord> requests = {Acked(0, 0, 100, 200), Acked(0, 0, 150, 300)};
+  // applied[source * shards + shard], as west (1) reports events applied from east.
+  std::vector<bench::StatusSample> baseline(2);
+  baseline[1] = Seen(1, 0, 0, {10, 0});
+  const std::vector<bench::StatusSample> samples = {
+      Seen(1, 190, 195, {12, 0}),  // asked before the first ack: never used for it
+      Seen(1, 210, 220, {11, 0}), Seen(1, 230, 240, {11, 0}), Seen(1, 310, 320, {12, 0})};
+  // (A count cannot go down in practice; the first sample only checks the "asked after" rule.)
+  const bench::LagResult result = bench::ComputeLags(requests, samples, baseline, kShards);
+  ASSERT_EQ(result.lags.size(), 2u);
+  EXPECT_EQ(result.not_observed, 0);
+  EXPECT_EQ(result.lags[0].ack_us, 200);
+  EXPECT_EQ(result.lags[0].lag_us, 120);  // seen at 320
+  EXPECT_EQ(result.lags[1].lag_us, 20);
+  EXPECT_EQ(result.lags[1].latency_us, 170);  // from when it was due (150)
+  EXPECT_EQ(result.last_visible_us, 320);
+}
+
+TEST(BenchLagTest, RefusedAppendsDoNotCountAndUnseenOnesAreReported) {
+  std::vector<bench::RequestRecord> requests = {Acked(0, 0, 100, 200), Acked(0, 0, 120, 210),
+                                                Acked(0, 1, 130, 220)};
+  requests[1].outcome = bench::Outcome::kRefused;  // nothing written: not in the target
+  std::vector<bench::StatusSample> baseline(2);
+  baseline[1] = Seen(1, 0, 0, {0, 0, 0, 0});
+  const std::vector<bench::StatusSample> samples = {Seen(1, 250, 260, {1, 0, 0, 0})};
+  const bench::LagResult result = bench::ComputeLags(requests, samples, baseline, 2);
+  ASSERT_EQ(result.lags.size(), 1u);
+  EXPECT_EQ(result.lags[0].lag_us, 60);
+  EXPECT_EQ(result.not_observed, 1);  // shard 1's append never shows up
+}
+
+TEST(BenchLagTest, PercentilesAreNearestRankWeightedByEvents) {
+  std::vector<bench::EventLag> lags;
+  for (int i = 1; i <= 1000; ++i) {
+    lags.push_back({.ack_us = i, .lag_us = i * 1000, .latency_us = i * 2000, .events = 1});
+  }
+  const bench::Percentiles lag = bench::LagPercentiles(lags, bench::LagMeasure::kLag);
+  EXPECT_EQ(lag.count, 1000);
+  EXPECT_DOUBLE_EQ(lag.p50_ms, 500);
+  EXPECT_DOUBLE_EQ(lag.p99_ms, 990);
+  EXPECT_DOUBLE_EQ(lag.p999_ms, 999);
+  EXPECT_DOUBLE_EQ(lag.max_ms, 1000);
+  EXPECT_DOUBLE_EQ(bench::LagPercentiles(lags, bench::LagMeasure::kLatency).p50_ms, 1000);
+  EXPECT_EQ(bench::LagPercentiles({}, bench::LagMeasure::kLag).count, 0);
 }
 
 TEST(BenchTest, BadFlagExitsWithUsage) {
