@@ -86,7 +86,7 @@ OpenLoopResult RunOpenLoop(const OpenLoopOptions& options, Route& route, Workflo
       }
       std::optional<WorkflowPool::Lease> lease;
       while (!(lease = pool.Take())) std::this_thread::sleep_for(kPoolEmptyBackoff);
-      const std::string workflow_id = WorkflowPool::WorkflowId(lease->index);
+      const std::string workflow_id = pool.WorkflowId(lease->index);
       RequestRecord record;
       record.due_us = due;
       record.shard = ShardFor(options.namespace_id, workflow_id, options.shard_count);

@@ -137,6 +137,7 @@ std::string ReportJson(const Report& r) {
   w.EndObject();
 
   w.Key("end_to_end").BeginObject();
+  WritePhase(w, "cold_start", r.cold_start);
   WritePhase(w, "saturation", r.saturation);
   w.Field("max_sustainable_events_per_second", r.max_sustainable_events_per_second)
       .Field("ratio_to_raw_kafka", r.ratio_to_raw_kafka)

@@ -98,6 +98,9 @@ struct Report {
   RawRocksDbResult raw_rocksdb;
   double raw_kafka_events_per_second = 0;
   double raw_rocksdb_events_per_second = 0;
+  // The first appends after the daemons started (sections.h kWarmupRequests), kept out of the
+  // measured phases.
+  PhaseSummary cold_start;
   PhaseSummary saturation;
   double max_sustainable_events_per_second = 0;
   double ratio_to_raw_kafka = 0;

@@ -36,6 +36,17 @@ PhaseOptions BasePhase(const BenchOptions& options, std::string name) {
   return phase;
 }
 
+// The warm-up after the daemons' start: kWarmupRequests appends, closed loop.
+absl::StatusOr<PhaseResult> Warmup(const BenchOptions& options, Environment& env) {
+  WorkflowPool pool(kWarmupRequests, kWarmupWorkflowPrefix);
+  PhaseOptions warmup = BasePhase(options, "cold start (warm-up, not measured elsewhere)");
+  warmup.segments = {{.rate = 0,
+                      .duration = kFillMaxDuration,
+                      .max_requests = kWarmupRequests,
+                      .concurrency = options.concurrency}};
+  return RunPhase(env, pool, warmup);
+}
+
 // Sleeps until `fraction` of `duration` after `start_us` (MonoMicros).
 void SleepUntil(int64_t start_us, absl::Duration duration, double fraction) {
   const int64_t at =
@@ -303,6 +314,9 @@ absl::Status RunEndToEndSection(const BenchOptions& options, chaos::Broker* shar
   absl::StatusOr<std::unique_ptr<Environment>> env =
       Environment::Create(options, shared_broker, work_dir + "/main", options.shards);
   if (!env.ok()) return env.status();
+  absl::StatusOr<PhaseResult> warm = Warmup(options, **env);
+  if (!warm.ok()) return warm.status();
+  report.cold_start = Summarize(*warm, 0);
   WorkflowPool pool(kMainWorkflows);
 
   PhaseOptions saturation = BasePhase(options, "maximum throughput (closed loop)");
@@ -371,6 +385,11 @@ void RunScalingSection(const BenchOptions& options, chaos::Broker* shared_broker
       report.shard_scaling.push_back(point);
       continue;
     }
+    if (absl::StatusOr<PhaseResult> warm = Warmup(options, **env); !warm.ok()) {
+      point.error = warm.status().ToString();
+      report.shard_scaling.push_back(point);
+      continue;
+    }
     WorkflowPool pool(kMainWorkflows);
     PhaseOptions sat = BasePhase(options, absl::StrCat("saturation, ", shards, " shards"));
     sat.segments = {{.rate = 0,
@@ -408,6 +427,11 @@ void RunScalingSection(const BenchOptions& options, chaos::Broker* shared_broker
         Environment::Create(options, shared_broker, dir, options.shards);
     if (!env.ok()) {
       point.error = env.status().ToString();
+      report.workflow_scaling.push_back(point);
+      continue;
+    }
+    if (absl::StatusOr<PhaseResult> warm = Warmup(options, **env); !warm.ok()) {
+      point.error = warm.status().ToString();
       report.workflow_scaling.push_back(point);
       continue;
     }

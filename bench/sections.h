@@ -30,6 +30,10 @@ inline constexpr absl::Duration kHandoverPoll = absl::Milliseconds(2);
 inline constexpr absl::Duration kHandoverTimeout = absl::Seconds(30);
 // Offered load of the handover, forced-failover and recovery phases, as a fraction of the max.
 inline constexpr double kSteadyFraction = 0.5;
+// Appends of the warm-up that follows the daemons' start, before anything is measured (the first
+// replication after a start is slow: see Report::cold_start), on workflows of their own.
+inline constexpr int64_t kWarmupRequests = 500;
+inline constexpr char kWarmupWorkflowPrefix[] = "warmup-";
 // Upper bound on a count-limited (fill) phase.
 inline constexpr absl::Duration kFillMaxDuration = absl::Minutes(10);
 

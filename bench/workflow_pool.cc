@@ -4,8 +4,10 @@
 
 namespace xdc::bench {
 
-WorkflowPool::WorkflowPool(int64_t capacity)
-    : capacity_(capacity), next_event_id_(static_cast<size_t>(capacity), 1) {
+WorkflowPool::WorkflowPool(int64_t capacity, std::string prefix)
+    : capacity_(capacity),
+      prefix_(std::move(prefix)),
+      next_event_id_(static_cast<size_t>(capacity), 1) {
   for (int64_t i = 0; i < capacity; ++i) free_.push_back(i);
 }
 
@@ -41,6 +43,6 @@ int64_t WorkflowPool::dropped() const {
   return dropped_;
 }
 
-std::string WorkflowPool::WorkflowId(int64_t index) { return absl::StrCat("wf-", index); }
+std::string WorkflowPool::WorkflowId(int64_t index) const { return absl::StrCat(prefix_, index); }
 
 }  // namespace xdc::bench

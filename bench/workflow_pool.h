@@ -1,6 +1,6 @@
-// The workflows the load generator writes to: "wf-<index>", index in [0, capacity). A workflow is
-// started (WORKFLOW_EXECUTION_STARTED) by its first append; afterwards each append continues it at
-// its next event id. At most one request per workflow is in flight (Take hands a workflow out,
+// The workflows the load generator writes to: "<prefix><index>", index in [0, capacity). A workflow
+// is started (WORKFLOW_EXECUTION_STARTED) by its first append; afterwards each append continues it
+// at its next event id. At most one request per workflow is in flight (Take hands a workflow out,
 // Return or Drop takes it back), so appends never race on expected_next_event_id.
 //
 // Workflows are handed out least recently used first, starting with those never used: the first
@@ -22,7 +22,7 @@ namespace xdc::bench {
 
 class WorkflowPool {
  public:
-  explicit WorkflowPool(int64_t capacity);
+  explicit WorkflowPool(int64_t capacity, std::string prefix = "wf-");
 
   struct Lease {
     int64_t index = 0;
@@ -39,10 +39,11 @@ class WorkflowPool {
   [[nodiscard]] int64_t dropped() const;
   [[nodiscard]] int64_t capacity() const { return capacity_; }
 
-  [[nodiscard]] static std::string WorkflowId(int64_t index);
+  [[nodiscard]] std::string WorkflowId(int64_t index) const;
 
  private:
   const int64_t capacity_;
+  const std::string prefix_;
   mutable absl::Mutex mu_;
   std::deque<int64_t> free_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> next_event_id_ ABSL_GUARDED_BY(mu_);

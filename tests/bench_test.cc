@@ -174,6 +174,7 @@ TEST(BenchTest, QuickRunReportsEverySection) {
   EXPECT_GT(Num(report, "end_to_end.max_sustainable_events_per_second"), 0);
   EXPECT_GT(Num(report, "end_to_end.ratio_to_raw_kafka"), 0);
   EXPECT_GT(Num(report, "end_to_end.ratio_to_raw_rocksdb"), 0);
+  ExpectPhase(report, "end_to_end.cold_start", true);
   ExpectPhase(report, "end_to_end.saturation", true);
   const auto& loads = At(report, "end_to_end.loads").list_value().values();
   ASSERT_FALSE(loads.empty());
