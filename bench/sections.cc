@@ -368,104 +368,89 @@ absl::Status RunEndToEndSection(const BenchOptions& options, chaos::Broker* shar
   return absl::OkStatus();
 }
 
+namespace {
+
+// One scaling point: a fresh pair of clusters, the warm-up, `requests` appends closed loop over
+// `workflows` workflows (the first `workflows` appends each start one), then half of the rate
+// that reached for half a phase.
+struct ScalePoint {
+  PhaseSummary saturation, half_load;
+  int64_t started = 0;
+  std::string error;
+};
+
+ScalePoint RunScalePoint(const BenchOptions& options, chaos::Broker* shared_broker,
+                         const std::string& dir, int32_t shards, int64_t workflows,
+                         int64_t requests, const std::string& label) {
+  ScalePoint point;
+  absl::StatusOr<std::unique_ptr<Environment>> env =
+      Environment::Create(options, shared_broker, dir, shards);
+  if (!env.ok()) {
+    point.error = env.status().ToString();
+    return point;
+  }
+  if (absl::StatusOr<PhaseResult> warm = Warmup(options, **env); !warm.ok()) {
+    point.error = warm.status().ToString();
+    return point;
+  }
+  WorkflowPool pool(workflows);
+  PhaseOptions sat = BasePhase(options, absl::StrCat("saturation, ", label));
+  sat.segments = {{.rate = 0,
+                   .duration = kFillMaxDuration,
+                   .max_requests = requests,
+                   .concurrency = options.concurrency}};
+  absl::StatusOr<PhaseResult> max = RunPhase(**env, pool, sat);
+  if (!max.ok()) {
+    point.error = max.status().ToString();
+    return point;
+  }
+  point.saturation = Summarize(*max, 0);
+  point.started = pool.started();
+  const double rps = kSteadyFraction *
+                     std::min(max->ack_events_per_second, max->replicated_events_per_second) /
+                     options.events_per_request;
+  PhaseOptions half = BasePhase(options, absl::StrCat("half load, ", label));
+  half.segments = {{.rate = rps,
+                    .duration = options.phase_duration / 2,
+                    .max_requests = 0,
+                    .concurrency = options.concurrency}};
+  absl::StatusOr<PhaseResult> result = RunPhase(**env, pool, half);
+  if (result.ok()) {
+    point.half_load = Summarize(*result, rps);
+  } else {
+    point.error = result.status().ToString();
+  }
+  return point;
+}
+
+}  // namespace
+
 void RunScalingSection(const BenchOptions& options, chaos::Broker* shared_broker,
                        const std::string& work_dir, Report& report) {
   if (!options.run_scaling) {
     report.notes.push_back("scaling: skipped (--skip scaling)");
     return;
   }
-  const absl::Duration half_load_duration = options.phase_duration / 2;
   for (int32_t shards : options.scale_shards) {
-    ShardScalePoint point;
-    point.shards = shards;
-    absl::StatusOr<std::unique_ptr<Environment>> env = Environment::Create(
-        options, shared_broker, absl::StrCat(work_dir, "/shards-", shards), shards);
-    if (!env.ok()) {
-      point.error = env.status().ToString();
-      report.shard_scaling.push_back(point);
-      continue;
-    }
-    if (absl::StatusOr<PhaseResult> warm = Warmup(options, **env); !warm.ok()) {
-      point.error = warm.status().ToString();
-      report.shard_scaling.push_back(point);
-      continue;
-    }
-    WorkflowPool pool(kMainWorkflows);
-    PhaseOptions sat = BasePhase(options, absl::StrCat("saturation, ", shards, " shards"));
-    sat.segments = {{.rate = 0,
-                     .duration = kFillMaxDuration,
-                     .max_requests = options.scale_requests,
-                     .concurrency = options.concurrency}};
-    absl::StatusOr<PhaseResult> max = RunPhase(**env, pool, sat);
-    if (!max.ok()) {
-      point.error = max.status().ToString();
-      report.shard_scaling.push_back(point);
-      continue;
-    }
-    point.saturation = Summarize(*max, 0);
-    const double rps = kSteadyFraction *
-                       std::min(max->ack_events_per_second, max->replicated_events_per_second) /
-                       options.events_per_request;
-    PhaseOptions half = BasePhase(options, absl::StrCat("half load, ", shards, " shards"));
-    half.segments = {{.rate = rps,
-                      .duration = half_load_duration,
-                      .max_requests = 0,
-                      .concurrency = options.concurrency}};
-    absl::StatusOr<PhaseResult> result = RunPhase(**env, pool, half);
-    if (result.ok()) {
-      point.half_load = Summarize(*result, rps);
-    } else {
-      point.error = result.status().ToString();
-    }
-    report.shard_scaling.push_back(point);
+    ScalePoint done =
+        RunScalePoint(options, shared_broker, absl::StrCat(work_dir, "/shards-", shards), shards,
+                      kMainWorkflows, options.scale_requests, absl::StrCat(shards, " shards"));
+    report.shard_scaling.push_back({.shards = shards,
+                                    .saturation = done.saturation,
+                                    .half_load = done.half_load,
+                                    .error = done.error});
   }
   for (int64_t workflows : options.scale_workflows) {
-    WorkflowScalePoint point;
-    point.workflows = workflows;
     const std::string dir = absl::StrCat(work_dir, "/workflows-", workflows);
-    absl::StatusOr<std::unique_ptr<Environment>> env =
-        Environment::Create(options, shared_broker, dir, options.shards);
-    if (!env.ok()) {
-      point.error = env.status().ToString();
-      report.workflow_scaling.push_back(point);
-      continue;
-    }
-    if (absl::StatusOr<PhaseResult> warm = Warmup(options, **env); !warm.ok()) {
-      point.error = warm.status().ToString();
-      report.workflow_scaling.push_back(point);
-      continue;
-    }
-    WorkflowPool pool(workflows);
-    PhaseOptions fill = BasePhase(options, absl::StrCat("start ", workflows, " workflows"));
-    fill.segments = {{.rate = 0,
-                      .duration = kFillMaxDuration,
-                      .max_requests = workflows,
-                      .concurrency = options.concurrency}};
-    absl::StatusOr<PhaseResult> filled = RunPhase(**env, pool, fill);
-    if (!filled.ok()) {
-      point.error = filled.status().ToString();
-      report.workflow_scaling.push_back(point);
-      continue;
-    }
-    point.fill = Summarize(*filled, 0);
-    point.started = pool.started();
-    const double rps =
-        kSteadyFraction *
-        std::min(filled->ack_events_per_second, filled->replicated_events_per_second) /
-        options.events_per_request;
-    PhaseOptions half = BasePhase(options, absl::StrCat("half load, ", workflows, " workflows"));
-    half.segments = {{.rate = rps,
-                      .duration = half_load_duration,
-                      .max_requests = 0,
-                      .concurrency = options.concurrency}};
-    absl::StatusOr<PhaseResult> result = RunPhase(**env, pool, half);
-    if (result.ok()) {
-      point.half_load = Summarize(*result, rps);
-    } else {
-      point.error = result.status().ToString();
-    }
-    point.data_dir_bytes = {DirBytes(dir + "/" + kEast), DirBytes(dir + "/" + kWest)};
-    report.workflow_scaling.push_back(point);
+    ScalePoint done = RunScalePoint(options, shared_broker, dir, options.shards, workflows,
+                                    workflows, absl::StrCat(workflows, " workflows"));
+    report.workflow_scaling.push_back(
+        {.workflows = workflows,
+         .started = done.started,
+         .fill = done.saturation,
+         .half_load = done.half_load,
+         .data_dir_bytes = {DirBytes(dir + "/" + kEast), DirBytes(dir + "/" + kWest)},
+         .error = done.error});
   }
 }
 
