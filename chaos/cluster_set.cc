@@ -105,6 +105,12 @@ std::string ClusterSet::address(const std::string& name) const {
   return it == addresses_.end() ? std::string() : it->second;
 }
 
+pid_t ClusterSet::pid(const std::string& name) const {
+  absl::StatusOr<const Member*> member = Find(name);
+  if (!member.ok() || (*member)->process == nullptr) return 0;
+  return (*member)->process->pid();
+}
+
 absl::Status ClusterSet::StartAll() {
   for (const std::string& name : options_.clusters) {
     if (absl::Status s = Start(name); !s.ok()) return s;

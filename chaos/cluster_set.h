@@ -94,6 +94,9 @@ class ClusterSet {
   // Current HTTP address (host:port), "" while not running. Thread-safe.
   [[nodiscard]] std::string address(const std::string& name) const;
   [[nodiscard]] std::string log_path(const std::string& name) const;
+  // The process id of the cluster's latest process (0 if never started; it may have ended), for
+  // /proc readers such as xdc-bench's CPU and RSS sampling. Runner thread only.
+  [[nodiscard]] pid_t pid(const std::string& name) const;
   [[nodiscard]] std::string LogTail(const std::string& name, int max_lines = 30) const;
 
   // Arms and disarms fault points on one running cluster; returns what is armed afterwards.

@@ -481,7 +481,13 @@ absl::StatusOr<std::vector<ReplicationTask>> Store::ReadOutbox(int32_t shard, in
                                                                size_t max_tasks) const {
   std::vector<ReplicationTask> tasks;
   const std::string end = keys::Outbox(shard, outbox_next_task_id_[shard].load());
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kOutbox]));
+  // The bound stops the iterator at this shard's end. Without it, the Next() past the shard's
+  // last task walks the next shard's published tasks, whose point deletes sit in the memtable
+  // until a flush: that walk was the publisher's top cost under load (docs/benchmarks.md).
+  const rocksdb::Slice upper_bound(end);
+  rocksdb::ReadOptions read_options;
+  read_options.iterate_upper_bound = &upper_bound;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options, cfs_[kOutbox]));
   for (it->Seek(keys::Outbox(shard, from_task_id));
        it->Valid() && tasks.size() < max_tasks && it->key().compare(end) < 0; it->Next()) {
     absl::StatusOr<ReplicationTask> task =
