@@ -41,7 +41,7 @@ class GroupCommitter {
       stopping_ = true;
       held_ = false;
     }
-    cv_.notify_all();
+    writer_cv_.notify_one();
     thread_.join();
   }
 
@@ -61,6 +61,9 @@ class GroupCommitter {
     bool queued = false;
     bool done = false;
     absl::Status status;
+    // Signalled once `done`: only this ticket's waiter wakes, not every waiting writer (with
+    // dozens of writers, waking all of them per group was most of the daemon's CPU).
+    std::condition_variable done_cv;
   };
 
   // Queues `write` without waiting. Writes become durable in Enqueue order, so a caller that
@@ -73,7 +76,7 @@ class GroupCommitter {
     ticket.write = &write;
     ticket.queued = true;
     queue_.push_back(&ticket);
-    cv_.notify_all();
+    writer_cv_.notify_one();
     return absl::OkStatus();
   }
 
@@ -81,7 +84,7 @@ class GroupCommitter {
   [[nodiscard]] absl::Status Wait(Ticket& ticket) {
     std::unique_lock lock(mu_);
     if (!ticket.queued) return absl::FailedPreconditionError("write was not enqueued");
-    cv_.wait(lock, [&] { return ticket.done; });
+    ticket.done_cv.wait(lock, [&] { return ticket.done; });
     return ticket.status;
   }
 
@@ -101,7 +104,7 @@ class GroupCommitter {
       std::lock_guard lock(mu_);
       held_ = false;
     }
-    cv_.notify_all();
+    writer_cv_.notify_one();
   }
 
   [[nodiscard]] size_t queued() const {
@@ -126,7 +129,7 @@ class GroupCommitter {
   void Run() {
     std::unique_lock lock(mu_);
     while (true) {
-      cv_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty()); });
+      writer_cv_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty()); });
       if (queue_.empty() && stopping_) return;
       std::vector<Ticket*> group;
       while (!queue_.empty() && group.size() < max_group_size_) {
@@ -155,15 +158,15 @@ class GroupCommitter {
       for (Ticket* t : group) {
         t->status = status;
         t->done = true;
+        t->done_cv.notify_one();
       }
-      cv_.notify_all();
     }
   }
 
   const WriteGroupFn write_group_;
   const size_t max_group_size_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable writer_cv_;  // wakes the writer thread: a write queued, release, stop
   std::deque<Ticket*> queue_;      // guarded by mu_
   bool held_ = false;              // guarded by mu_
   bool stopping_ = false;          // guarded by mu_
