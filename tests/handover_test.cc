@@ -20,13 +20,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-NamespaceRecord GetRecord(HttpClient& client, const std::string& name) {
-  NamespaceRecord record;
-  absl::Status s = client.Call("GET", "/v1/namespaces/" + name, nullptr, record);
-  EXPECT_TRUE(s.ok()) << s;
-  return record;
-}
-
 DescribeNamespaceResponse Describe(HttpClient& client, const std::string& name) {
   DescribeNamespaceResponse response;
   absl::Status s = client.Call("GET", "/v1/namespaces/" + name + "/describe", nullptr, response);
