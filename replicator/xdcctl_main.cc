@@ -62,8 +62,9 @@ Commands:
                                                       back to waiting for a resend
   dlq purge (--all | SEQUENCE...)                     delete entries (they are not applied)
   compare --namespace NS --peer HOST:PORT [--wait SECONDS]
-                                                      compare digests with another cluster; exit 1
-                                                      if they differ (after waiting, if asked)
+                                                      compare every run's content (all branches)
+                                                      with another cluster; exit 1 if they differ
+                                                      (after waiting, if asked)
   load --namespace NS [--workflows N] [--events-per-workflow K] [--signals S]
        [--concurrency C] [--prefix P]                 write a workload; exit 1 on any error
   fault list                                          the armed fault points (tests and chaos
@@ -535,32 +536,8 @@ int Fault(HttpClient& client, const Args& args, bool json) {
   return 0;
 }
 
-// Differences between two digest lists, as human-readable lines (empty: identical).
-std::vector<std::string> DiffDigests(const ListDigestsResponse& a, const ListDigestsResponse& b,
-                                     const std::string& a_name, const std::string& b_name) {
-  std::map<std::string, std::string> left, right;
-  for (const WorkflowDigest& d : a.workflows()) {
-    left[d.workflow_id() + "/" + d.run_id()] = d.digest();
-  }
-  for (const WorkflowDigest& d : b.workflows()) {
-    right[d.workflow_id() + "/" + d.run_id()] = d.digest();
-  }
-  std::vector<std::string> diffs;
-  for (const auto& [key, digest] : left) {
-    auto it = right.find(key);
-    if (it == right.end()) {
-      diffs.push_back(absl::StrFormat("%s: only on %s", key, a_name));
-    } else if (it->second != digest) {
-      diffs.push_back(absl::StrFormat("%s: digest %s on %s, %s on %s", key, digest, a_name,
-                                      it->second, b_name));
-    }
-  }
-  for (const auto& [key, digest] : right) {
-    if (!left.contains(key)) diffs.push_back(absl::StrFormat("%s: only on %s", key, b_name));
-  }
-  return diffs;
-}
-
+// Compares the namespace's content on this cluster and the peer with the digest trees (every
+// run's status, branches and events; see docs/migration.md), until identical or `--wait` passes.
 int Compare(HttpClient& client, const Args& args, bool json) {
   std::string missing;
   const std::string ns = Require(args, "namespace", missing);
@@ -574,28 +551,28 @@ int Compare(HttpClient& client, const Args& args, bool json) {
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
   while (true) {
-    absl::StatusOr<ListDigestsResponse> mine = FetchDigests(client, ns);
-    if (!mine.ok()) return Fail(mine.status());
-    absl::StatusOr<ListDigestsResponse> theirs = FetchDigests(peer, ns);
     // Right after registration a peer may not know the namespace yet: keep waiting.
-    std::vector<std::string> diffs;
-    if (theirs.ok()) {
-      diffs = DiffDigests(*mine, *theirs, client.address(), peer.address());
-    } else if (std::chrono::steady_clock::now() >= deadline) {
-      return Fail(theirs.status());
-    }
-    if (theirs.ok() && diffs.empty()) {
+    absl::StatusOr<MigrationVerifyReport> report = VerifyContent(client, peer, ns);
+    if (report.ok() && report->identical()) {
       if (json) {
-        PrintJson(*mine);
+        PrintJson(*report);
       } else {
-        std::printf("converged: %d workflows identical on %s and %s\n", mine->workflows_size(),
-                    client.address().c_str(), peer.address().c_str());
+        std::printf("converged: %lld workflows identical on %s and %s\n",
+                    static_cast<long long>(report->source_runs()), client.address().c_str(),
+                    peer.address().c_str());
       }
       return 0;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      std::printf("NOT converged: %zu workflows differ\n", diffs.size());
-      for (size_t i = 0; i < diffs.size() && i < 10; ++i) std::printf("  %s\n", diffs[i].c_str());
+      if (!report.ok()) return Fail(report.status());
+      if (json) PrintJson(*report);
+      std::printf("NOT converged: %d workflows differ\n", report->differences_size());
+      for (int i = 0; i < report->differences_size() && i < 10; ++i) {
+        std::printf("  %s\n", DescribeDifference(report->differences(i)).c_str());
+      }
+      for (const std::string& error : report->errors()) {
+        std::printf("  NOT COMPARED: %s\n", error.c_str());
+      }
       return kExitFailed;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(kComparePollMs));  // poll interval

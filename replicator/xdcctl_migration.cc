@@ -57,10 +57,8 @@ int MigrationUsage(const std::string& problem) {
 }
 
 struct Cluster {
-  explicit Cluster(const std::string& address, const std::string& token) : client(address) {
-    client.set_bearer_token(token);
-  }
-  HttpClient client;
+  explicit Cluster(HttpClient& c) : client(c) {}
+  HttpClient& client;
   std::string name;  // from GET /v1/status
   int32_t shard_count = 0;
 };
@@ -194,9 +192,8 @@ void PrintReport(const MigrationVerifyReport& report) {
               report.namespace_().c_str(), report.source_cluster().c_str(),
               report.target_cluster().c_str(), report.shard_count(), report.bucket_count());
   for (const RunDifference& d : report.differences()) {
-    std::printf("  shard %d bucket %d  %s run %s: %s: %s%s%s\n", d.shard(), d.bucket(),
-                d.workflow_id().c_str(), d.run_id().c_str(), KindLabel(d.kind()),
-                d.detail().c_str(), d.repair().empty() ? "" : "; repair: ", d.repair().c_str());
+    std::printf("  %s%s%s\n", DescribeDifference(d).c_str(),
+                d.repair().empty() ? "" : "; repair: ", d.repair().c_str());
   }
   for (const std::string& error : report.errors()) {
     std::printf("  NOT COMPARED: %s\n", error.c_str());
@@ -367,7 +364,8 @@ int VerifyCommand(Cluster& source, Cluster& target, const std::string& ns, const
   return ExitFor(after);
 }
 
-// The highest lag of `follower` behind `leader` over every shard, or why it cannot be trusted.
+// The highest lag of `follower` behind `leader` over every shard, or why a handover from `leader`
+// to `follower` cannot complete (a halted applier, an unknown partition end, missing task ids).
 absl::StatusOr<double> LagSeconds(Cluster& follower, const std::string& leader) {
   StatusResponse status;
   if (absl::Status s = follower.client.Call("GET", "/v1/status", nullptr, status); !s.ok()) {
@@ -379,11 +377,13 @@ absl::StatusOr<double> LagSeconds(Cluster& follower, const std::string& leader) 
   }
   double lag = 0;
   int shards = 0;
+  int64_t missing = 0;
   for (const ShardStatus& shard : status.shards()) {
     for (const PeerShardStatus& peer : shard.peers()) {
       if (peer.peer() != leader) continue;
       ++shards;
       lag = std::max(lag, peer.lag_seconds());
+      missing += peer.missing_tasks();
       if (peer.high_watermark() < 0) {
         return absl::FailedPreconditionError(absl::StrFormat(
             "%s does not know the end of %s's shard %d yet", follower.name, leader, shard.shard()));
@@ -393,6 +393,15 @@ absl::StatusOr<double> LagSeconds(Cluster& follower, const std::string& leader) 
   if (shards == 0) {
     return absl::FailedPreconditionError(
         absl::StrFormat("%s does not apply %s's stream (not a peer)", follower.name, leader));
+  }
+  // The handover's target does not activate while task ids of the source are missing (they may
+  // hold any namespace's writes): starting it would refuse writes until its deadline, then cancel.
+  if (missing > 0) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s counts %d task ids of %s's stream as missing (the 'missing' column of its status): "
+        "a graceful handover waits for them and would refuse writes until its deadline; see "
+        "runbooks/missing-tasks.md",
+        follower.name, missing, leader));
   }
   return lag;
 }
@@ -480,6 +489,28 @@ int HandoverCommand(Cluster& from, Cluster& to, const std::string& ns, const Arg
 
 }  // namespace
 
+absl::StatusOr<MigrationVerifyReport> VerifyContent(HttpClient& source_client,
+                                                    HttpClient& target_client,
+                                                    const std::string& ns) {
+  Cluster source(source_client);
+  Cluster target(target_client);
+  for (Cluster* cluster : {&source, &target}) {
+    if (absl::Status s = Identify(*cluster); !s.ok()) return s;
+  }
+  if (source.shard_count != target.shard_count) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s has %d shards and %s %d: clusters of one federation share "
+                        "shard_count",
+                        source.name, source.shard_count, target.name, target.shard_count));
+  }
+  return VerifyOnce(source, target, ns);
+}
+
+std::string DescribeDifference(const RunDifference& d) {
+  return absl::StrFormat("shard %d bucket %d  %s run %s: %s: %s", d.shard(), d.bucket(),
+                         d.workflow_id(), d.run_id(), KindLabel(d.kind()), d.detail());
+}
+
 bool IsMigrationVerifyVerb(const std::string& verb) {
   return verb == "verify" || verb == "cutover" || verb == "rollback";
 }
@@ -493,8 +524,12 @@ int RunMigrationCommand(const Args& args, const std::string& token, bool json) {
   if (ns.empty() || source_address.empty() || target_address.empty()) {
     return MigrationUsage("migration " + verb + " needs --namespace, --source and --target");
   }
-  Cluster source(source_address, token);
-  Cluster target(target_address, token);
+  HttpClient source_client(source_address);
+  HttpClient target_client(target_address);
+  source_client.set_bearer_token(token);
+  target_client.set_bearer_token(token);
+  Cluster source(source_client);
+  Cluster target(target_client);
   for (Cluster* cluster : {&source, &target}) {
     if (absl::Status s = Identify(*cluster); !s.ok()) return Fail(s);
   }

@@ -11,6 +11,9 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "protocol/xdc.pb.h"
+#include "replicator/http_client.h"
 #include "replicator/xdcctl_common.h"
 
 namespace xdc {
@@ -24,6 +27,16 @@ extern const char* const kMigrationUsage;
 
 // True for the verbs this file implements ("verify", "cutover", "rollback").
 [[nodiscard]] bool IsMigrationVerifyVerb(const std::string& verb);
+
+// One verification pass over every shard (digest trees, then the differing buckets' runs): what
+// `migration verify` and `compare` run. An error only when a cluster cannot be identified or the
+// shard counts differ; a shard that cannot be compared is an error inside the report.
+[[nodiscard]] absl::StatusOr<MigrationVerifyReport> VerifyContent(HttpClient& source,
+                                                                  HttpClient& target,
+                                                                  const std::string& ns);
+
+// "shard 2 bucket 51  order-17 run 5012…: missing on target: only on source (...)".
+[[nodiscard]] std::string DescribeDifference(const RunDifference& difference);
 
 // Runs `xdcctl migration VERB ...`; args.positional[0] is "migration". Returns the exit status.
 int RunMigrationCommand(const Args& args, const std::string& token, bool json);

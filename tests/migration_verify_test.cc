@@ -447,6 +447,14 @@ TEST_F(MigrationTest, VerifyListsExactlyTheCorruptedAndMissingRunsAndRepairMakes
                   Event(WORKFLOW_EXECUTION_COMPLETED, "out")});
       ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &request, appended).ok());
     }
+    // The publisher sends after the commit: keep the fault armed until it has gone through all.
+    ASSERT_TRUE(WaitUntil([&] {
+      const StatusResponse status = GetStatus(*east_client_);
+      return std::all_of(status.shards().begin(), status.shards().end(),
+                         [](const ShardStatus& shard) {
+                           return shard.published_task_id() == shard.outbox_next_task_id();
+                         });
+    }));
   }
   ASSERT_NO_FATAL_FAILURE(WaitWestHasEverythingPublished());
   const std::map<std::string, std::string> on_east = Runs(*east_client_);
@@ -474,6 +482,11 @@ TEST_F(MigrationTest, VerifyListsExactlyTheCorruptedAndMissingRunsAndRepairMakes
   EXPECT_THAT(found.errors(), ::testing::IsEmpty());
   EXPECT_EQ(found.source_runs(), static_cast<int64_t>(on_east.size()));
 
+  const CommandResult human = RunCommand(Ctl("verify"));
+  EXPECT_EQ(human.exit_code, kExitDifferent);
+  EXPECT_THAT(human.output,
+              HasSubstr(absl::StrCat(corrupted, " run ", on_east.at(corrupted),
+                                     ": content differs: branch [(7,1)] has different events")));
   // Cutover is refused while verify is not clean, and nothing changes.
   CommandResult refused = RunCommand(Ctl("cutover --verify-wait 0"));
   EXPECT_EQ(refused.exit_code, kExitRefused) << refused.output;
@@ -505,6 +518,12 @@ TEST_F(MigrationTest, VerifyListsExactlyTheCorruptedAndMissingRunsAndRepairMakes
   EXPECT_EQ(VerifyJson("", 0).target_runs(), static_cast<int64_t>(on_east.size()));
   WaitForConvergence();
   EXPECT_EQ(GetDlq(*west_client_).tasks_size(), 0);
+  // The lost task ids stay counted as missing on west, and a handover's target waits for them:
+  // the cutover says so instead of refusing writes until the handover's deadline.
+  CommandResult blocked = RunCommand(Ctl("cutover"));
+  EXPECT_EQ(blocked.exit_code, kExitRefused) << blocked.output;
+  EXPECT_THAT(blocked.output, HasSubstr("task ids of east's stream as missing"));
+  EXPECT_EQ(GetRecord(*east_client_, kNamespace).state(), NAMESPACE_STATE_ACTIVE);
 }
 
 TEST_F(MigrationTest, ARunOnTheTargetOnlyIsReportedAndNotRepairable) {
