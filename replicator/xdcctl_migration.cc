@@ -217,8 +217,10 @@ int ExitFor(const MigrationVerifyReport& report) {
 }
 
 bool Repairable(const RunDifference& d) {
+  // In flight includes a run whose last task was lost: its target copy stays behind for good.
   return d.kind() == RUN_DIFFERENCE_KIND_MISSING_ON_TARGET ||
          d.kind() == RUN_DIFFERENCE_KIND_CONTENT_DIFFERS ||
+         d.kind() == RUN_DIFFERENCE_KIND_IN_FLIGHT ||
          (d.kind() == RUN_DIFFERENCE_KIND_UNREADABLE &&
           d.detail().starts_with(kUnreadableOnTarget));
 }
