@@ -24,7 +24,7 @@ namespace xdc {
 const char* const kMigrationUsage =
     R"(
 Migration commands (docs/migration.md, runbooks/migration.md). The --token is sent to both
-clusters.
+clusters; --request-timeout SECONDS (30) bounds each request to them.
   migration verify --namespace NS --source ADDR --target ADDR [--repair] [--wait SECONDS]
                     [--repair-timeout SECONDS]
                                 compare every run's content (all branches, all events, status)
@@ -49,6 +49,8 @@ constexpr double kDefaultMaxLagSeconds = 5;
 constexpr double kDefaultRepairTimeoutSeconds = 60;
 constexpr double kDefaultVerifyWaitSeconds = 10;  // cutover/rollback: until verify is clean
 constexpr int kReverifyPollMs = 500;              // between verifications while waiting
+// Per HTTP request; a digest tree of a large shard takes one scan of the namespace to compute.
+constexpr double kDefaultRequestTimeoutSeconds = 30;
 constexpr size_t kLeafBucketsPerRequest = kDigestBucketsPerShard;
 
 int MigrationUsage(const std::string& problem) {
@@ -526,8 +528,14 @@ int RunMigrationCommand(const Args& args, const std::string& token, bool json) {
   if (ns.empty() || source_address.empty() || target_address.empty()) {
     return MigrationUsage("migration " + verb + " needs --namespace, --source and --target");
   }
-  HttpClient source_client(source_address);
-  HttpClient target_client(target_address);
+  double request_timeout = kDefaultRequestTimeoutSeconds;
+  if (args.Has("request-timeout") &&
+      (!absl::SimpleAtod(args.Get("request-timeout"), &request_timeout) || request_timeout <= 0)) {
+    return MigrationUsage("--request-timeout must be a positive number of seconds");
+  }
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(request_timeout * 1000));
+  HttpClient source_client(source_address, timeout);
+  HttpClient target_client(target_address, timeout);
   source_client.set_bearer_token(token);
   target_client.set_bearer_token(token);
   Cluster source(source_client);

@@ -17,6 +17,7 @@
 #include "protocol/shard_hash.h"
 #include "protocol/version_history.h"
 #include "replicator/xdcctl_migration.h"
+#include "tests/armed_fault.h"
 #include "tests/ledger_client.h"
 #include "tests/run_command.h"
 #include "tests/two_clusters.h"
@@ -329,6 +330,64 @@ TEST_F(RunRepairTest, AnIncompleteCopyIsRefused) {
             RepairAction::kRefuse);
 }
 
+// --- the store side of a repair ------------------------------------------------------------------
+
+TEST(RepairStoreTest, AReplacingWriteLeavesExactlyItsEventsAndTouchesNoOtherRun) {
+  ScopedDir dir("store");
+  StoreOptions options;
+  options.path = dir.path();
+  options.identity.set_cluster_name("west");
+  options.identity.set_shard_count(4);
+  options.identity.set_initial_failover_version(2);
+  options.identity.set_failover_version_increment(100);
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto write_run = [&](const TestRun& run, bool replace) {
+    StoreWrite write;
+    WorkflowWrite update;
+    update.state = run.state;
+    for (const auto& events : run.events) update.events.assign(events.begin(), events.end());
+    update.replace_events = replace;
+    write.workflows.push_back(std::move(update));
+    ASSERT_TRUE((*store)->CommitWrite(write).ok());
+  };
+  // "r" and "r2", "wf" and "wf2": runs whose keys share bytes must not share a range.
+  const TestRun two_branches = MakeRun("wf", "r", {{{2, 1}, {5, 2}}, {{4, 1}}});
+  ASSERT_NO_FATAL_FAILURE(write_run(MakeRun("wf", "r", {{{2, 1}, {5, 2}}}), false));
+  ASSERT_NO_FATAL_FAILURE(write_run(MakeRun("wf", "r", {{{4, 1}}}), false));
+  ASSERT_NO_FATAL_FAILURE(write_run(MakeRun("wf", "r2", {{{6, 1}}}), false));
+  ASSERT_NO_FATAL_FAILURE(write_run(MakeRun("wf2", "r", {{{6, 1}}}), false));
+  ASSERT_TRUE((*store)->ReadEvent(two_branches.state.key(), 4, 1).ok());
+
+  ASSERT_NO_FATAL_FAILURE(write_run(MakeRun("wf", "r", {{{3, 1}}}), /*replace=*/true));
+  const WorkflowKey key = two_branches.state.key();
+  EXPECT_TRUE((*store)->ReadEvent(key, 3, 1).ok());
+  EXPECT_TRUE(absl::IsNotFound((*store)->ReadEvent(key, 4, 1).status()));
+  EXPECT_TRUE(absl::IsNotFound((*store)->ReadEvent(key, 3, 2).status()));
+  EXPECT_TRUE(absl::IsNotFound((*store)->ReadEvent(key, 5, 2).status()));
+  WorkflowKey other = key;
+  other.set_run_id("r2");
+  EXPECT_TRUE((*store)->ReadEvent(other, 6, 1).ok());
+  other.set_run_id("r");
+  other.set_workflow_id("wf2");
+  EXPECT_TRUE((*store)->ReadEvent(other, 6, 1).ok());
+
+  // ScanWorkflows visits every run with its key.
+  std::set<std::pair<std::string, std::string>> scanned;
+  ASSERT_TRUE((*store)
+                  ->ScanWorkflows(
+                      "ns",
+                      [&](const WorkflowKey& k, const absl::StatusOr<WorkflowMutableState>& state) {
+                        EXPECT_TRUE(state.ok());
+                        EXPECT_EQ(k.namespace_id(), "ns");
+                        scanned.insert({k.workflow_id(), k.run_id()});
+                        return absl::OkStatus();
+                      })
+                  .ok());
+  EXPECT_EQ(scanned, (std::set<std::pair<std::string, std::string>>{
+                         {"wf", "r"}, {"wf", "r2"}, {"wf2", "r"}}));
+}
+
 // --- xdcctl migration against two in-process clusters ------------------------------------------
 
 std::string Bin(const std::string& name) { return std::string(XDC_BIN_DIR) + "/" + name; }
@@ -411,18 +470,6 @@ class MigrationTest : public TwoClustersTest {
                          [&](const std::string& b) { return runs.contains(b); });
     }));
   }
-};
-
-// Disarms a fault point at the end of a scope (fault points are per process).
-class ArmedFault {
- public:
-  explicit ArmedFault(std::string_view name) : name_(name) { fault::Arm(name_); }
-  ~ArmedFault() { fault::Disarm(name_); }
-  ArmedFault(const ArmedFault&) = delete;
-  ArmedFault& operator=(const ArmedFault&) = delete;
-
- private:
-  std::string name_;
 };
 
 TEST_F(MigrationTest, VerifyListsExactlyTheCorruptedAndMissingRunsAndRepairMakesThemIdentical) {
@@ -581,23 +628,8 @@ TEST_F(MigrationTest, CutoverAndRollbackUnderLoadLoseNoAcknowledgedWrite) {
   EXPECT_THAT(client.errors_, ::testing::IsEmpty());
 
   WaitForConvergence();
-  // Every acknowledged event is on both clusters, at the version it was acknowledged with.
-  std::map<std::string, GetHistoryResponse> histories[2];
-  for (const auto& [workflow, event_id, version] : client.acked_) {
-    int i = 0;
-    for (HttpClient* c : {east_client_.get(), west_client_.get()}) {
-      GetHistoryResponse& history = histories[i++][workflow];
-      if (history.events_size() == 0) {
-        ASSERT_TRUE(
-            c->Call("GET",
-                    absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=", workflow),
-                    nullptr, history)
-                .ok());
-      }
-      ASSERT_GE(history.events_size(), event_id) << workflow;
-      EXPECT_EQ(history.events(event_id - 1).version(), version) << workflow << " " << event_id;
-    }
-  }
+  // Every write acknowledged before, between and after the handovers is on both clusters.
+  ASSERT_NO_FATAL_FAILURE(client.ExpectAcknowledgedOn({east_client_.get(), west_client_.get()}));
   EXPECT_EQ(VerifyJson("", 0).source_runs(), 10 + LedgerClient::kWorkflows);
   // A rollback when the namespace is already on the source is refused.
   CommandResult again = RunCommand(Ctl("rollback --verify-wait 0"));
