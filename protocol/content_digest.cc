@@ -93,6 +93,21 @@ std::optional<std::string> InFlightDetail(const RunDigest& source, const RunDige
       b_last < a_last ? "behind" : "ahead", b_last, a_last);
 }
 
+// HistoryDigest (items, and each event's id, version, time, type and attributes) continued with
+// the origin of every reapplied event, so that no stored field of an event escapes the digest.
+std::string BranchContentDigest(const VersionHistory& branch,
+                                const google::protobuf::RepeatedPtrField<HistoryEvent>& events) {
+  uint64_t h = MixString(kFnv1a64Offset, HistoryDigest(branch, events));
+  for (const HistoryEvent& event : events) {
+    if (!event.has_reapplied_from()) continue;
+    h = Fnv1a64Int(event.event_id(), h);
+    h = MixString(h, event.reapplied_from().run_id());
+    h = Fnv1a64Int(event.reapplied_from().event_id(), h);
+    h = Fnv1a64Int(event.reapplied_from().version(), h);
+  }
+  return Hex(h);
+}
+
 // What differs between two readable leaves with different digests, in words.
 std::string ContentDetail(const RunDigest& source, const RunDigest& target) {
   std::vector<std::string> parts;
@@ -165,7 +180,7 @@ RunDigest MakeRunDigest(const WorkflowMutableState& state,
   for (const BranchContent& content : branches) {
     BranchDigest* branch = leaf.add_branches();
     *branch->mutable_items() = content.branch->items();
-    branch->set_digest(HistoryDigest(*content.branch, *content.events));
+    branch->set_digest(BranchContentDigest(*content.branch, *content.events));
     branch->set_current(content.current);
   }
   std::sort(

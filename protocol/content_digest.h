@@ -2,8 +2,9 @@
 // workflow runs, so that two clusters compare root -> differing buckets -> differing runs and
 // only the differing ranges are listed in detail (docs/migration.md).
 //
-//   leaf    one run: RunContentDigest over its status and every branch (version history and all
-//           its events, via HistoryDigest's canonical byte layout), in canonical branch order
+//   leaf    one run: a digest over its status, next event id and every branch (version history
+//           and all its events: HistoryDigest's canonical byte layout, plus the origin of each
+//           reapplied event), in canonical branch order
 //   bucket  kDigestBucketsPerShard buckets per shard; a run's bucket is DigestBucketFor(workflow
 //           id, run id) (stable: FNV-1a + fmix64, the same in every process and build); a
 //           bucket's digest covers its leaves in (workflow id, run id) order

@@ -185,7 +185,10 @@ TEST(ContentDigestTest, EveryBranchCountsButNotTheLocalBranchOrder) {
   ASSERT_EQ(diffs.size(), 1u);
   EXPECT_EQ(diffs[0].kind(), RUN_DIFFERENCE_KIND_CONTENT_DIFFERS);
   EXPECT_THAT(diffs[0].detail(), HasSubstr("branch [(4,1)] has different events"));
-  // So does the status, and which branch is current.
+  // So does the origin of a reapplied event, and the status, and which branch is current.
+  TestRun reapplied = east;
+  reapplied.events[0].Mutable(4)->mutable_reapplied_from()->set_event_id(3);
+  EXPECT_NE(Leaf(east).digest(), Leaf(reapplied).digest());
   TestRun closed = east;
   closed.state.set_status(WORKFLOW_STATUS_COMPLETED);
   EXPECT_NE(Leaf(east).digest(), Leaf(closed).digest());
