@@ -606,6 +606,50 @@ TEST_F(MigrationTest, ARunOnTheTargetOnlyIsReportedAndNotRepairable) {
   EXPECT_THAT(human.output, HasSubstr("wf-1 run retained-on-west: missing on source"));
 }
 
+TEST_F(MigrationTest, ARepairNeverOverwritesTheOnlyCopyOfAnotherClustersEvent) {
+  WriteWorkflows(east_->http_address(), kNamespace, "wf", 2);
+  WaitForConvergence();
+  // West holds a branch with an event of its own version 2 that east never had: it may be the
+  // only copy of a write west acknowledged.
+  const WorkflowKey key = KeyOf("wf-0", Runs(*west_client_).at("wf-0"));
+  absl::StatusOr<std::optional<WorkflowMutableState>> state = west_->store().GetWorkflowState(key);
+  ASSERT_TRUE(state.ok() && state->has_value());
+  StoreWrite write;
+  WorkflowWrite update;
+  update.state = **state;
+  VersionHistory* branch = update.state.mutable_version_histories()->add_histories();
+  for (const auto& [last, version] : {std::pair<int64_t, int64_t>{3, 1}, {4, 2}}) {
+    VersionHistoryItem* item = branch->add_items();
+    item->set_event_id(last);
+    item->set_version(version);
+  }
+  HistoryEvent only_here;
+  only_here.set_event_id(4);
+  only_here.set_version(2);
+  only_here.set_event_type(WORKFLOW_EXECUTION_SIGNALED);
+  only_here.set_attributes("acknowledged by west");
+  update.events.push_back(only_here);
+  write.workflows.push_back(std::move(update));
+  ASSERT_TRUE(west_->store().CommitWrite(write).ok());
+
+  MigrationVerifyReport report = VerifyJson("--repair --repair-timeout 3", kExitDifferent);
+  ASSERT_EQ(report.differences_size(), 1) << JsonOf(report);
+  EXPECT_EQ(report.differences(0).kind(), RUN_DIFFERENCE_KIND_CONTENT_DIFFERS);
+  EXPECT_THAT(report.differences(0).detail(), HasSubstr("branch [(3,1) (4,2)] only on target"));
+  EXPECT_EQ(report.differences(0).repair(), "sent, but the target still differs");
+  EXPECT_EQ(report.repaired(), 0);
+  // West refused it, said why in its DLQ, and kept its event.
+  ListParkedResponse dlq = GetDlq(*west_client_);
+  ASSERT_EQ(dlq.tasks_size(), 1);
+  EXPECT_EQ(dlq.tasks(0).reason(), PARK_REASON_INVALID_TASK);
+  EXPECT_THAT(dlq.tasks(0).error(),
+              HasSubstr("repair refused: local event 4 (version 2) is of a version 'east' does "
+                        "not own and the copy lacks it"));
+  absl::StatusOr<HistoryEvent> kept = west_->store().ReadEvent(key, 4, 2);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(kept->attributes(), "acknowledged by west");
+}
+
 TEST_F(MigrationTest, CutoverAndRollbackUnderLoadLoseNoAcknowledgedWrite) {
   WriteWorkflows(east_->http_address(), kNamespace, "old", 10);
   WaitForConvergence();
