@@ -6,12 +6,7 @@
 namespace xdc {
 namespace {
 
-uint64_t MixInt(uint64_t h, int64_t value) {
-  char bytes[8];
-  for (int i = 0; i < 8; ++i)
-    bytes[i] = static_cast<char>((static_cast<uint64_t>(value) >> (8 * i)) & 0xFF);
-  return Fnv1a64(std::string_view(bytes, 8), h);
-}
+uint64_t MixInt(uint64_t h, int64_t value) { return Fnv1a64Int(value, h); }
 
 }  // namespace
 

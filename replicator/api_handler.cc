@@ -79,6 +79,11 @@ std::string PercentDecode(std::string_view in) {
   return out;
 }
 
+template <typename Message>
+ApiResponse Reply(const absl::StatusOr<Message>& result) {
+  return result.ok() ? Json(*result) : Error(result.status());
+}
+
 template <typename Request, typename Handler>
 ApiResponse Call(const std::string& body, Handler handler) {
   Request request;
@@ -118,7 +123,8 @@ int HttpStatusFor(absl::StatusCode code) {
 ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
                        WriteService& writes, DlqService& dlq, HandoverCoordinator& handover,
                        std::function<StatusResponse()> status,
-                       std::function<ReadinessResponse()> readiness, xdc::Metrics& metrics)
+                       std::function<ReadinessResponse()> readiness, xdc::Metrics& metrics,
+                       const ContentDigestService& content_digests, RunRepairer& repairer)
     : tunables_(tunables),
       store_(store),
       namespaces_(namespaces),
@@ -127,7 +133,9 @@ ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry
       dlq_(dlq),
       status_(std::move(status)),
       readiness_(std::move(readiness)),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      content_digests_(content_digests),
+      repairer_(repairer) {}
 
 namespace {
 
@@ -135,13 +143,22 @@ constexpr std::string_view kNamespacePrefix = "/v1/namespaces/";
 
 // The paths of the API with the methods each takes (for 405 answers).
 const std::map<std::string, std::string>& AllowedMethods() {
-  static const auto* const kAllowed = new std::map<std::string, std::string>{
-      {"/healthz", "GET"},       {"/readyz", "GET"},
-      {"/metrics", "GET"},       {"/v1/status", "GET"},
-      {"/v1/history", "GET"},    {"/v1/digests", "GET"},
-      {"/v1/dlq", "GET"},        {"/v1/append", "POST"},
-      {"/v1/signal", "POST"},    {"/v1/namespaces", "GET or POST"},
-      {"/v1/dlq/retry", "POST"}, {"/v1/dlq/purge", "POST"}};
+  static const auto* const kAllowed =
+      new std::map<std::string, std::string>{{"/healthz", "GET"},
+                                             {"/readyz", "GET"},
+                                             {"/metrics", "GET"},
+                                             {"/v1/status", "GET"},
+                                             {"/v1/history", "GET"},
+                                             {"/v1/digests", "GET"},
+                                             {"/v1/dlq", "GET"},
+                                             {"/v1/append", "POST"},
+                                             {"/v1/signal", "POST"},
+                                             {"/v1/namespaces", "GET or POST"},
+                                             {"/v1/dlq/retry", "POST"},
+                                             {"/v1/dlq/purge", "POST"},
+                                             {"/v1/digest-tree", "GET"},
+                                             {"/v1/digest-leaves", "GET"},
+                                             {"/v1/migration/repair", "POST"}};
   return *kAllowed;
 }
 
@@ -204,6 +221,12 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
   if (path == "/v1/history" && get) return History(query);
   if (path == "/v1/digests" && get) return Digests(query);
   if (path == "/v1/dlq" && get) return Dlq(query);
+  if (path == "/v1/digest-tree" && get) return Reply(content_digests_.Tree(query));
+  if (path == "/v1/digest-leaves" && get) return Reply(content_digests_.Leaves(query));
+  if (path == "/v1/migration/repair" && post) {
+    return Call<RepairRunsRequest>(
+        body, [&](const RepairRunsRequest& r) { return repairer_.Request(r); });
+  }
   if (path == kFaultPointsPath) return FaultPoints(method, body);
   if (path == "/v1/append" && post) {
     return Call<AppendRequest>(body, [&](const AppendRequest& r) { return writes_.Append(r); });

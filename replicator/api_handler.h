@@ -10,6 +10,9 @@
 //   POST /v1/signal                  SignalRequest -> AppendResponse
 //   GET  /v1/history?namespace=&workflow_id=[&run_id=]   -> GetHistoryResponse
 //   GET  /v1/digests?namespace=      -> ListDigestsResponse
+//   GET  /v1/digest-tree?namespace=&shard=        -> DigestTreeResponse (content_digest_service.h)
+//   GET  /v1/digest-leaves?namespace=&shard=[&buckets=&page_token=&limit=] -> DigestLeavesResponse
+//   POST /v1/migration/repair        RepairRunsRequest -> RepairRunsResponse (run_repairer.h)
 //   GET  /v1/status                  -> StatusResponse
 //   GET  /v1/dlq[?limit=]            -> ListParkedResponse
 //   POST /v1/dlq/retry               DlqRequest -> DlqActionResponse
@@ -37,10 +40,12 @@
 
 #include "absl/status/status.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/content_digest_service.h"
 #include "replicator/dlq_service.h"
 #include "replicator/handover_coordinator.h"
 #include "replicator/metrics.h"
 #include "replicator/namespace_registry.h"
+#include "replicator/run_repairer.h"
 #include "replicator/tunables.h"
 #include "replicator/write_service.h"
 #include "store/store.h"
@@ -79,7 +84,7 @@ class ApiHandler {
   ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
              WriteService& writes, DlqService& dlq, HandoverCoordinator& handover,
              std::function<StatusResponse()> status, std::function<ReadinessResponse()> readiness,
-             Metrics& metrics);
+             Metrics& metrics, const ContentDigestService& content_digests, RunRepairer& repairer);
 
   [[nodiscard]] ApiResponse Handle(const ApiRequest& request);
 
@@ -102,6 +107,8 @@ class ApiHandler {
   std::function<StatusResponse()> status_;
   std::function<ReadinessResponse()> readiness_;
   xdc::Metrics& metrics_;
+  const ContentDigestService& content_digests_;
+  RunRepairer& repairer_;
 };
 
 }  // namespace xdc

@@ -136,9 +136,13 @@ absl::Status Daemon::Init() {
 
   writes_ = std::make_unique<WriteService>(config_, tunables_, *writer_, *namespaces_,
                                            metrics_->write_probe(), clock_);
+  content_digests_ =
+      std::make_unique<ContentDigestService>(*store_, *namespaces_, config_.shard_count());
+  repairer_ = std::make_unique<RunRepairer>(config_, tunables_, *namespaces_, *writer_,
+                                            *task_applier_, clock_);
   api_ = std::make_unique<ApiHandler>(
       tunables_, *store_, *namespaces_, *writes_, *dlq_, *handover_, [this] { return Status(); },
-      [this] { return Readiness(); }, *metrics_);
+      [this] { return Readiness(); }, *metrics_, *content_digests_, *repairer_);
   http_ = std::make_unique<HttpServer>(
       [this](const ApiRequest& r) { return api_->Handle(r); }, tunables_.max_http_connections,
       tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);

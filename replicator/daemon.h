@@ -68,6 +68,8 @@ class Daemon {
   std::unique_ptr<Publisher> publisher_;
   std::vector<std::unique_ptr<PeerApplier>> appliers_;
   std::unique_ptr<WriteService> writes_;
+  std::unique_ptr<ContentDigestService> content_digests_;
+  std::unique_ptr<RunRepairer> repairer_;
   std::unique_ptr<ApiHandler> api_;
   std::unique_ptr<HttpServer> http_;
   uint16_t http_port_ = 0;

@@ -3,7 +3,9 @@
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
 #include "protocol/failover_version.h"
+#include "protocol/run_repair.h"
 #include "protocol/version_history.h"
+#include "replicator/logger.h"
 
 namespace xdc {
 
@@ -39,6 +41,7 @@ ReplicationTask TaskApplier::LocalTask(int32_t shard, const WorkflowMutableState
 
 ApplyDecision TaskApplier::Stage(const ReplicationTask& task, WorkflowWriter::View& view,
                                  StoreWrite& write) const {
+  if (task.has_repair()) return StageRepair(task, view, write);
   absl::StatusOr<std::optional<WorkflowMutableState>> local = view.State(task.workflow());
   if (!local.ok()) {
     ApplyDecision decision;
@@ -61,6 +64,63 @@ ApplyDecision TaskApplier::Stage(const ReplicationTask& task, WorkflowWriter::Vi
     // Reapplied events are writes of this cluster: durable before anything builds on them.
     write.durability = Durability::kSynced;
   }
+  return decision;
+}
+
+}  // namespace xdc
+
+namespace xdc {
+
+ApplyDecision TaskApplier::StageRepair(const ReplicationTask& task, WorkflowWriter::View& view,
+                                       StoreWrite& write) const {
+  ApplyDecision decision;
+  if (task.repair().target_cluster() != config_.cluster_name()) {
+    decision.action = ApplyAction::kDuplicate;
+    decision.reason =
+        absl::StrFormat("a repair for cluster '%s', not this one", task.repair().target_cluster());
+    return decision;
+  }
+  absl::StatusOr<std::optional<WorkflowMutableState>> local = view.State(task.workflow());
+  if (!local.ok()) {
+    decision.action = ApplyAction::kReadError;
+    decision.reason = "reading the workflow's state: " + local.status().ToString();
+    return decision;
+  }
+  const ClusterConfig* sender = FindCluster(config_, task.source_cluster());
+  const std::optional<NamespaceRecord> ns = namespaces_.FindById(task.workflow().namespace_id());
+  RepairAuthority authority;
+  authority.ns = ns.has_value() ? &*ns : nullptr;
+  authority.sender_initial_version = sender != nullptr ? sender->initial_failover_version() : 0;
+  authority.failover_version_increment = config_.failover_version_increment();
+  RepairDecision repair = DecideRepair(*local, view.Events(task.workflow()), task, authority);
+  switch (repair.action) {
+    case RepairAction::kRefuse:
+      decision.action = ApplyAction::kInvalid;
+      decision.reason = "repair refused: " + repair.reason;
+      return decision;
+    case RepairAction::kReadError:
+      decision.action = ApplyAction::kReadError;
+      decision.reason = "repair: " + repair.reason;
+      return decision;
+    case RepairAction::kReplace:
+      break;
+  }
+  WorkflowWrite update;
+  update.state = repair.new_state;
+  update.events = repair.events;
+  update.starts_run = true;  // event 1 is among the copy's events
+  update.replace_events = true;
+  write.workflows.push_back(std::move(update));
+  log::Write(log::Level::kWarning, "repair.applied",
+             absl::StrFormat("repaired workflow %s run %s with %s's copy (%zu events; %lld local "
+                             "events replaced or removed)",
+                             task.workflow().workflow_id(), task.workflow().run_id(),
+                             task.source_cluster(), repair.events.size(),
+                             static_cast<long long>(repair.local_events_replaced)),
+             log::Fields().Workflow(task.workflow().workflow_id()).Peer(task.source_cluster()));
+  decision.action = ApplyAction::kApply;
+  decision.new_state = std::move(repair.new_state);
+  decision.events_to_write = std::move(repair.events);
   return decision;
 }
 

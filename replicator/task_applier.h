@@ -6,6 +6,11 @@
 // Reapplication happens only where this cluster is the namespace's active cluster, owns its
 // failover version and the namespace is not in handover.
 //
+// A task carrying a RunRepair (`xdcctl migration verify --repair`) is decided by the repair rule
+// (protocol/run_repair.h) instead of the conflict resolver: kApply replaces the run's state and
+// events with the sender's copy, a refusal is kInvalid (parked, with the reason), and a repair
+// addressed to another cluster is kDuplicate (dropped: it is not for us).
+//
 // Thread-safety: Stage() is called under the WorkflowWriter's shard lock; the class itself holds
 // no mutable state.
 #pragma once
@@ -39,6 +44,9 @@ class TaskApplier {
   [[nodiscard]] std::optional<ActiveContext> ActiveFor(const std::string& namespace_id) const;
 
  private:
+  [[nodiscard]] ApplyDecision StageRepair(const ReplicationTask& task, WorkflowWriter::View& view,
+                                          StoreWrite& write) const;
+
   const DaemonConfig& config_;
   const int64_t initial_failover_version_;
   NamespaceRegistry& namespaces_;

@@ -19,18 +19,15 @@
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
 #include "replicator/http_client.h"
+#include "replicator/xdcctl_common.h"
 #include "replicator/xdcctl_load.h"
+#include "replicator/xdcctl_migration.h"
 
 namespace xdc {
 namespace {
 
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 constexpr const char* kDefaultAddress = "127.0.0.1:7233";
 constexpr int kComparePollMs = 200;
-constexpr int kHandoverPollMs = 100;
-// How long past its deadline a handover may take to be answered (the target decides the cancel).
-constexpr absl::Duration kHandoverAnswerGrace = absl::Seconds(10);
 
 constexpr const char* kUsage =
     R"(usage: xdcctl [--address HOST:PORT] [--token TOKEN] [--json] COMMAND [FLAGS]
@@ -65,8 +62,9 @@ Commands:
                                                       back to waiting for a resend
   dlq purge (--all | SEQUENCE...)                     delete entries (they are not applied)
   compare --namespace NS --peer HOST:PORT [--wait SECONDS]
-                                                      compare digests with another cluster; exit 1
-                                                      if they differ (after waiting, if asked)
+                                                      compare every run's content (all branches)
+                                                      with another cluster; exit 1 if they differ
+                                                      (after waiting, if asked)
   load --namespace NS [--workflows N] [--events-per-workflow K] [--signals S]
        [--concurrency C] [--prefix P]                 write a workload; exit 1 on any error
   fault list                                          the armed fault points (tests and chaos
@@ -81,80 +79,9 @@ ACTIVITY_TASK_SCHEDULED, TIMER_STARTED, WORKFLOW_EXECUTION_COMPLETED (case-insen
 Exit status: 0 success, 1 the operation failed, 2 usage error.
 )";
 
-struct Args {
-  std::vector<std::string> positional;
-  std::map<std::string, std::vector<std::string>> flags;
-
-  bool Has(const std::string& name) const { return flags.contains(name); }
-  std::string Get(const std::string& name, const std::string& fallback = "") const {
-    auto it = flags.find(name);
-    return it == flags.end() || it->second.empty() ? fallback : it->second.back();
-  }
-};
-
-const std::set<std::string> kBooleanFlags = {"json", "help", "force", "all", "no-wait"};
-
-Args ParseArgs(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) {
-    std::string token = argv[i];
-    if (token.rfind("--", 0) != 0) {
-      args.positional.push_back(token);
-      continue;
-    }
-    token = token.substr(2);
-    const size_t eq = token.find('=');
-    if (eq != std::string::npos) {
-      args.flags[token.substr(0, eq)].push_back(token.substr(eq + 1));
-    } else if (!kBooleanFlags.contains(token) && i + 1 < argc) {
-      args.flags[token].push_back(argv[++i]);
-    } else {
-      args.flags[token].push_back("true");
-    }
-  }
-  return args;
-}
-
 int Usage(const std::string& problem) {
   std::fprintf(stderr, "xdcctl: %s\n\n%s", problem.c_str(), kUsage);
   return kExitUsage;
-}
-
-int Fail(const absl::Status& status) {
-  std::fprintf(stderr, "xdcctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
-               std::string(status.message()).c_str());
-  if (auto active = status.GetPayload(kActiveClusterPayload)) {
-    std::fprintf(stderr, "xdcctl: the namespace is active on cluster '%s'\n",
-                 std::string(*active).c_str());
-  }
-  if (IsRetryable(status)) std::fprintf(stderr, "xdcctl: this error is retryable\n");
-  if (status.code() == absl::StatusCode::kUnauthenticated) {
-    std::fprintf(stderr,
-                 "xdcctl: pass the daemon's API token (api.bearer_token[_file] in its config) "
-                 "with --token TOKEN or the XDC_API_TOKEN environment variable\n");
-  }
-  return kExitFailed;
-}
-
-void PrintJson(const google::protobuf::Message& message) {
-  absl::StatusOr<std::string> json = ToJson(message);
-  std::printf("%s\n", json.ok() ? json->c_str() : "{}");
-}
-
-std::string Query(const std::map<std::string, std::string>& params) {
-  std::vector<std::string> parts;
-  for (const auto& [key, value] : params) {
-    std::string encoded;
-    for (unsigned char c : value) {
-      if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-        encoded.push_back(static_cast<char>(c));
-      } else {
-        encoded += absl::StrFormat("%%%02X", c);
-      }
-    }
-    parts.push_back(key + "=" + encoded);
-  }
-  return parts.empty() ? "" : "?" + absl::StrJoin(parts, "&");
 }
 
 std::string Require(const Args& args, const std::string& flag, std::string& missing) {
@@ -219,60 +146,6 @@ void PrintFailoverHistory(const DescribeNamespaceResponse& response) {
       "heard from). LOST: events left on losing branches; REAPPLIED: of those, signals, cancels "
       "and terminations copied to the winning branch; DROPPED: ones a closed run could not "
       "take.\n");
-}
-
-// Polls the source until the handover is decided. Exit 0 when it ended as asked (completed, or
-// cancelled when `cancelling`); 1, saying what happened, otherwise or when the outcome is still
-// unknown after `wait`.
-int WaitForHandover(HttpClient& client, const std::string& name, NamespaceRecord record,
-                    absl::Duration wait, bool cancelling, bool json) {
-  const std::string source = record.active_cluster();
-  const std::string target = record.handover().target_cluster();
-  const absl::Time give_up = absl::Now() + wait;
-  while (record.state() == NAMESPACE_STATE_HANDOVER && record.active_cluster() == source &&
-         absl::Now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(kHandoverPollMs));
-    if (absl::Status s = client.Call("GET", "/v1/namespaces/" + name, nullptr, record); !s.ok()) {
-      return Fail(s);
-    }
-  }
-  if (json) PrintJson(record);
-  // The entry the decision added: graceful (completed) or cancelled (its reason).
-  const FailoverEvent* last = record.failover_history_size() > 0
-                                  ? &record.failover_history(record.failover_history_size() - 1)
-                                  : nullptr;
-  if (record.active_cluster() != source) {
-    if (!json) {
-      std::printf("handover complete: %s is active on %s at failover version %lld", name.c_str(),
-                  record.active_cluster().c_str(),
-                  static_cast<long long>(record.failover_version()));
-      if (last != nullptr && last->kind() == FAILOVER_KIND_GRACEFUL) {
-        std::printf("; writes were refused for %.3f s",
-                    static_cast<double>(last->writes_refused_micros()) / 1e6);
-      }
-      std::printf("%s\n", cancelling ? " (the target had activated before the cancel)" : "");
-    }
-    return cancelling ? kExitFailed : 0;
-  }
-  if (record.state() == NAMESPACE_STATE_ACTIVE) {
-    if (!json) {
-      std::printf("handover cancelled by %s (%s): %s is active on %s again\n", target.c_str(),
-                  last != nullptr ? last->reason().c_str() : "no reason given", name.c_str(),
-                  source.c_str());
-    }
-    return cancelling ? 0 : kExitFailed;
-  }
-  std::fprintf(stderr,
-               "xdcctl: the outcome of the handover of %s is not known yet: %s is still in "
-               "HANDOVER (refusing writes)%s and %s has not answered.\n"
-               "xdcctl: nothing was guessed. Check %s (xdcctl --address <%s> namespace describe "
-               "%s); cancel with 'xdcctl namespace cancel %s', or, if %s is gone, force a failover "
-               "(see runbooks/forced-failover.md).\n",
-               name.c_str(), source.c_str(),
-               record.handover().cancel_requested() ? ", a cancel was requested," : "",
-               target.c_str(), target.c_str(), target.c_str(), name.c_str(), name.c_str(),
-               target.c_str());
-  return kExitFailed;
 }
 
 int Namespace(HttpClient& client, const Args& args, bool json) {
@@ -663,32 +536,8 @@ int Fault(HttpClient& client, const Args& args, bool json) {
   return 0;
 }
 
-// Differences between two digest lists, as human-readable lines (empty: identical).
-std::vector<std::string> DiffDigests(const ListDigestsResponse& a, const ListDigestsResponse& b,
-                                     const std::string& a_name, const std::string& b_name) {
-  std::map<std::string, std::string> left, right;
-  for (const WorkflowDigest& d : a.workflows()) {
-    left[d.workflow_id() + "/" + d.run_id()] = d.digest();
-  }
-  for (const WorkflowDigest& d : b.workflows()) {
-    right[d.workflow_id() + "/" + d.run_id()] = d.digest();
-  }
-  std::vector<std::string> diffs;
-  for (const auto& [key, digest] : left) {
-    auto it = right.find(key);
-    if (it == right.end()) {
-      diffs.push_back(absl::StrFormat("%s: only on %s", key, a_name));
-    } else if (it->second != digest) {
-      diffs.push_back(absl::StrFormat("%s: digest %s on %s, %s on %s", key, digest, a_name,
-                                      it->second, b_name));
-    }
-  }
-  for (const auto& [key, digest] : right) {
-    if (!left.contains(key)) diffs.push_back(absl::StrFormat("%s: only on %s", key, b_name));
-  }
-  return diffs;
-}
-
+// Compares the namespace's content on this cluster and the peer with the digest trees (every
+// run's status, branches and events; see docs/migration.md), until identical or `--wait` passes.
 int Compare(HttpClient& client, const Args& args, bool json) {
   std::string missing;
   const std::string ns = Require(args, "namespace", missing);
@@ -702,28 +551,28 @@ int Compare(HttpClient& client, const Args& args, bool json) {
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(wait_seconds * 1000));
   while (true) {
-    absl::StatusOr<ListDigestsResponse> mine = FetchDigests(client, ns);
-    if (!mine.ok()) return Fail(mine.status());
-    absl::StatusOr<ListDigestsResponse> theirs = FetchDigests(peer, ns);
     // Right after registration a peer may not know the namespace yet: keep waiting.
-    std::vector<std::string> diffs;
-    if (theirs.ok()) {
-      diffs = DiffDigests(*mine, *theirs, client.address(), peer.address());
-    } else if (std::chrono::steady_clock::now() >= deadline) {
-      return Fail(theirs.status());
-    }
-    if (theirs.ok() && diffs.empty()) {
+    absl::StatusOr<MigrationVerifyReport> report = VerifyContent(client, peer, ns);
+    if (report.ok() && report->identical()) {
       if (json) {
-        PrintJson(*mine);
+        PrintJson(*report);
       } else {
-        std::printf("converged: %d workflows identical on %s and %s\n", mine->workflows_size(),
-                    client.address().c_str(), peer.address().c_str());
+        std::printf("converged: %lld workflows identical on %s and %s\n",
+                    static_cast<long long>(report->source_runs()), client.address().c_str(),
+                    peer.address().c_str());
       }
       return 0;
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      std::printf("NOT converged: %zu workflows differ\n", diffs.size());
-      for (size_t i = 0; i < diffs.size() && i < 10; ++i) std::printf("  %s\n", diffs[i].c_str());
+      if (!report.ok()) return Fail(report.status());
+      if (json) PrintJson(*report);
+      std::printf("NOT converged: %d workflows differ\n", report->differences_size());
+      for (int i = 0; i < report->differences_size() && i < 10; ++i) {
+        std::printf("  %s\n", DescribeDifference(report->differences(i)).c_str());
+      }
+      for (const std::string& error : report->errors()) {
+        std::printf("  NOT COMPARED: %s\n", error.c_str());
+      }
       return kExitFailed;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(kComparePollMs));  // poll interval
@@ -777,7 +626,7 @@ int Load(const std::string& address, const std::string& token, const Args& args,
 int Main(int argc, char** argv) {
   Args args = ParseArgs(argc, argv);
   if (args.Has("help") || args.positional.empty()) {
-    std::printf("%s", kUsage);
+    std::printf("%s%s", kUsage, kMigrationUsage);
     return args.positional.empty() && !args.Has("help") ? kExitUsage : 0;
   }
   const char* env_address = std::getenv("XDC_ADDRESS");
@@ -797,6 +646,10 @@ int Main(int argc, char** argv) {
   if (command == "status") return Status(client, json);
   if (command == "dlq") return Dlq(client, args, json);
   if (command == "compare") return Compare(client, args, json);
+  if (command == "migration" && args.positional.size() > 1 &&
+      IsMigrationVerifyVerb(args.positional[1])) {
+    return RunMigrationCommand(args, token, json);
+  }
   if (command == "load") return Load(address, token, args, json);
   if (command == "fault") return Fault(client, args, json);
   return Usage("unknown command '" + command + "'");

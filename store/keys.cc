@@ -45,6 +45,24 @@ std::string Workflow(const WorkflowKey& key) {
   return out;
 }
 
+bool DecodeWorkflow(std::string_view key, WorkflowKey& out) {
+  std::string parts[3];
+  for (std::string& part : parts) {
+    if (key.size() < 4) return false;
+    uint32_t size = 0;
+    for (int i = 0; i < 4; ++i) size = (size << 8) | static_cast<unsigned char>(key[i]);
+    key.remove_prefix(4);
+    if (key.size() < size) return false;
+    part = std::string(key.substr(0, size));
+    key.remove_prefix(size);
+  }
+  if (!key.empty()) return false;
+  out.set_namespace_id(parts[0]);
+  out.set_workflow_id(parts[1]);
+  out.set_run_id(parts[2]);
+  return true;
+}
+
 std::string CurrentRun(std::string_view namespace_id, std::string_view workflow_id) {
   std::string out = WorkflowPrefix(namespace_id);
   AppendString(out, workflow_id);
@@ -52,6 +70,11 @@ std::string CurrentRun(std::string_view namespace_id, std::string_view workflow_
 }
 
 std::string EventPrefix(const WorkflowKey& key) { return Workflow(key); }
+
+std::string EventPrefixEnd(const WorkflowKey& key) {
+  // Every event key is the prefix and 16 more bytes: the prefix and 17 bytes 0xFF sorts after.
+  return EventPrefix(key) + std::string(17, '\xff');
+}
 
 std::string Event(const WorkflowKey& key, int64_t event_id, int64_t version) {
   std::string out = EventPrefix(key);

@@ -23,6 +23,8 @@ inline constexpr std::string_view kLastParkedSequence = "dlq_last_sequence";
 // workflows CF: (namespace id, workflow id, run id) -> WorkflowMutableState
 [[nodiscard]] std::string Workflow(const WorkflowKey& key);
 [[nodiscard]] std::string WorkflowPrefix(std::string_view namespace_id);
+// Decodes a Workflow key; false if `key` is not one.
+[[nodiscard]] bool DecodeWorkflow(std::string_view key, WorkflowKey& out);
 
 // current_runs CF: (namespace id, workflow id) -> run id
 [[nodiscard]] std::string CurrentRun(std::string_view namespace_id, std::string_view workflow_id);
@@ -31,6 +33,8 @@ inline constexpr std::string_view kLastParkedSequence = "dlq_last_sequence";
 // by side: (event id, version) identifies an event, so branches share their prefix uncopied.
 [[nodiscard]] std::string Event(const WorkflowKey& key, int64_t event_id, int64_t version);
 [[nodiscard]] std::string EventPrefix(const WorkflowKey& key);
+// An exclusive upper bound of every Event key of `key`'s run (for a range delete).
+[[nodiscard]] std::string EventPrefixEnd(const WorkflowKey& key);
 // Decodes the (event id, version) suffix of an Event key; false if `key` is too short.
 [[nodiscard]] bool DecodeEventSuffix(std::string_view key, int64_t& event_id, int64_t& version);
 

@@ -279,6 +279,25 @@ absl::Status Store::ForEachWorkflow(
   return FromRocks(it->status(), "scanning workflows");
 }
 
+absl::Status Store::ScanWorkflows(
+    const std::string& namespace_id,
+    const std::function<absl::Status(
+        const WorkflowKey& key, const absl::StatusOr<WorkflowMutableState>& state)>& visit) const {
+  const std::string prefix = keys::WorkflowPrefix(namespace_id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kWorkflows]));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    WorkflowKey key;
+    if (!keys::DecodeWorkflow(it->key().ToStringView(), key)) {
+      key.set_namespace_id(namespace_id);
+      key.set_workflow_id(absl::StrCat("<undecodable key of ", it->key().size(), " bytes>"));
+    }
+    absl::StatusOr<WorkflowMutableState> state =
+        Parse<WorkflowMutableState>(it->value().ToString(), "workflow state");
+    if (absl::Status s = visit(key, state); !s.ok()) return s;
+  }
+  return FromRocks(it->status(), "scanning workflows");
+}
+
 absl::StatusOr<HistoryEvent> Store::ReadEvent(const WorkflowKey& key, int64_t event_id,
                                               int64_t version) const {
   absl::StatusOr<std::optional<std::string>> stored =
@@ -379,6 +398,9 @@ absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
   for (StoreWrite* write : group) {
     for (const WorkflowWrite& update : write->workflows) {
       const WorkflowKey& key = update.state.key();
+      if (update.replace_events) {
+        batch.DeleteRange(cfs_[kEvents], keys::EventPrefix(key), keys::EventPrefixEnd(key));
+      }
       for (const HistoryEvent& event : update.events) {
         batch.Put(cfs_[kEvents], keys::Event(key, event.event_id(), event.version()),
                   Serialize(event));

@@ -49,6 +49,9 @@ struct WorkflowWrite {
   // an older start late); a run this cluster starts itself always does.
   bool starts_run = false;
   bool started_here = false;
+  // A repair (protocol/run_repair.h): every stored event of the run is deleted, in the same
+  // WriteBatch, before `events` are written, so the run holds exactly `events` afterwards.
+  bool replace_events = false;
 };
 
 // The shard version vector entry for (source cluster, shard) after this write.
@@ -131,6 +134,14 @@ class Store {
   [[nodiscard]] absl::Status ForEachWorkflow(
       const std::string& namespace_id,
       const std::function<absl::Status(const WorkflowMutableState&)>& visit) const;
+
+  // Like ForEachWorkflow, but a run whose stored state cannot be parsed does not stop the scan:
+  // `visit` gets its key (decoded from the store's key) and the error, and the scan goes on. Stops
+  // at an error `visit` returns or one of the scan itself (I/O).
+  [[nodiscard]] absl::Status ScanWorkflows(
+      const std::string& namespace_id,
+      const std::function<absl::Status(
+          const WorkflowKey& key, const absl::StatusOr<WorkflowMutableState>& state)>& visit) const;
 
   // Reads one event of the run; NOT_FOUND if it is not stored.
   [[nodiscard]] absl::StatusOr<HistoryEvent> ReadEvent(const WorkflowKey& key, int64_t event_id,

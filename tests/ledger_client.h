@@ -148,6 +148,29 @@ class LedgerClient {
     return n;
   }
 
+  // Checks that every acknowledged event is in the workflow's current run on each of `clusters`,
+  // at the version it was acknowledged with. Call once Run has returned.
+  void ExpectAcknowledgedOn(const std::vector<HttpClient*>& clusters) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::map<std::string, GetHistoryResponse>> histories(clusters.size());
+    for (const auto& [workflow, event_id, version] : acked_) {
+      for (size_t i = 0; i < clusters.size(); ++i) {
+        GetHistoryResponse& history = histories[i][workflow];
+        if (history.events_size() == 0) {
+          ASSERT_TRUE(clusters[i]
+                          ->Call("GET",
+                                 absl::StrCat("/v1/history?namespace=", namespace_name_,
+                                              "&workflow_id=", workflow),
+                                 nullptr, history)
+                          .ok());
+        }
+        ASSERT_GE(history.events_size(), event_id) << workflow;
+        EXPECT_EQ(history.events(event_id - 1).version(), version)
+            << workflow << " " << event_id << " on " << clusters[i]->address();
+      }
+    }
+  }
+
   // Read by the test: acked_ and versions_ under mu_; errors_ once Run returned.
   std::mutex mu_;
   std::set<std::tuple<std::string, int64_t, int64_t>> acked_;  // (workflow, event id, version)

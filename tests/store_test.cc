@@ -29,6 +29,7 @@
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
 #include "protocol/xdc.pb.h"
+#include "tests/armed_fault.h"
 #include "tests/test_histories.h"
 
 namespace xdc {
@@ -1257,19 +1258,6 @@ TEST_F(StoreTest, OutboxTaskForAnUnknownShardIsRejected) {
   StoreWrite good = StartRun(Key("ns", "good"), 1, 3);
   EXPECT_EQ(Commit(good), 0);
 }
-
-// Arms a fault point for its lifetime, so a failing assertion cannot leave it armed for the
-// tests that follow.
-class ArmedFault {
- public:
-  explicit ArmedFault(std::string_view name) : name_(name) { fault::Arm(name_); }
-  ~ArmedFault() { fault::Disarm(name_); }
-  ArmedFault(const ArmedFault&) = delete;
-  ArmedFault& operator=(const ArmedFault&) = delete;
-
- private:
-  const std::string name_;
-};
 
 TEST_F(StoreTest, FailedDlqWriteLeavesNothingAndLatches) {
   ASSERT_NO_FATAL_FAILURE(Reopen());

@@ -245,6 +245,13 @@ inline absl::StatusOr<ListDigestsResponse> Digests(HttpClient& client, const std
   return response;
 }
 
+inline NamespaceRecord GetRecord(HttpClient& client, const std::string& name) {
+  NamespaceRecord record;
+  absl::Status s = client.Call("GET", "/v1/namespaces/" + name, nullptr, record);
+  EXPECT_TRUE(s.ok()) << s;
+  return record;
+}
+
 inline StatusResponse GetStatus(HttpClient& client) {
   StatusResponse status;
   absl::Status s = client.Call("GET", "/v1/status", nullptr, status);
