@@ -19,6 +19,7 @@
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
 #include "replicator/http_client.h"
+#include "replicator/xdcctl_cluster.h"
 #include "replicator/xdcctl_load.h"
 
 namespace xdc {
@@ -54,6 +55,19 @@ Commands:
   namespace failover NAME --to CLUSTER --force        forced failover: send it to CLUSTER, which
                                                       activates at once
   namespace cancel NAME [--reason TEXT] [--no-wait]   cancel a handover (on its source or target)
+  namespace add-cluster NAME --cluster C              add a member cluster (on the active cluster)
+  namespace remove-cluster NAME --cluster C           remove one; it stops applying the namespace
+  cluster list                                        the federation's clusters, as this one sees it
+  cluster add --from HOST:PORT                        add the new cluster listening there to this
+                                                      cluster's federation (run on every cluster)
+  cluster add NAME --initial-failover-version V --failover-version-increment N --shard-count S
+  cluster remove NAME                                 remove a cluster added online (no namespace
+                                                      may list it)
+  migration start --namespace NS --to C --target-address HOST:PORT [--rate N]
+                                                      backfill NS's existing histories to C (send
+                                                      it to the active cluster); N runs/s
+  migration status --namespace NS                     backfill progress: done/total, rate, ETA
+  migration abort --namespace NS                      stop the backfill (start resumes it)
   append --namespace NS --workflow-id WF --expected-next-event-id N --event TYPE[=ATTRS] ...
          [--run-id RUN]                               append events (N=1 starts a new run)
   signal --namespace NS --workflow-id WF --name SIGNAL [--input TEXT] [--run-id RUN]
@@ -789,6 +803,13 @@ int Main(int argc, char** argv) {
   HttpClient client(address);
   client.set_bearer_token(token);
   const std::string& command = args.positional[0];
+  const std::string verb = args.positional.size() > 1 ? args.positional[1] : "";
+  const CtlCommand ctl{args.positional, args.flags, json};
+  if (command == "cluster") return RunClusterCommand(client, ctl);
+  if (command == "namespace" && IsNamespaceMembersVerb(verb)) {
+    return RunNamespaceMembersCommand(client, ctl);
+  }
+  if (command == "migration" && IsBackfillVerb(verb)) return RunBackfillCommand(client, ctl);
   if (command == "namespace") return Namespace(client, args, json);
   if (command == "append") return Append(client, args, json);
   if (command == "signal") return Signal(client, args, json);
