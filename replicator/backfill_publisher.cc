@@ -151,8 +151,7 @@ absl::StatusOr<MigrationStatusResponse> BackfillPublisher::StartMigration(
     return StatusOf(job);  // a retried request
   }
   BackfillState next = job.state;
-  const bool resume = same_target && (job.state.phase() == BACKFILL_PHASE_ABORTED ||
-                                      job.state.phase() == BACKFILL_PHASE_FAILED);
+  const bool resume = same_target && job.state.phase() == BACKFILL_PHASE_ABORTED;
   const int64_t now = clock_();
   if (!resume) {
     next.Clear();
@@ -355,6 +354,7 @@ void BackfillPublisher::Run() {
     Job& job = it->second;
     if (!next.ok()) {
       job.retry_after_micros = clock_() + int64_t{tunables_.backfill_retry_ms} * 1000;
+      job.state.set_error(next.status().ToString());
       log::Write(log::Level::kWarning, "backfill.step_failed",
                  absl::StrFormat("backfill of namespace '%s' to '%s': a step failed, retrying in "
                                  "%d ms: %s",
@@ -362,8 +362,10 @@ void BackfillPublisher::Run() {
                                  tunables_.backfill_retry_ms, next.status().ToString().c_str()));
       continue;
     }
+    next->clear_error();
     if (absl::Status s = store_.PutBackfillState(*next); !s.ok()) {
       job.retry_after_micros = clock_() + int64_t{tunables_.backfill_retry_ms} * 1000;
+      job.state.set_error(s.ToString());
       log::Write(log::Level::kWarning, "backfill.step_failed",
                  absl::StrFormat("backfill of namespace '%s': storing its cursor failed: %s",
                                  state.namespace_name().c_str(), s.ToString().c_str()));

@@ -105,8 +105,6 @@ std::string PhaseName(BackfillPhase phase) {
       return "completed";
     case BACKFILL_PHASE_ABORTED:
       return "aborted";
-    case BACKFILL_PHASE_FAILED:
-      return "failed";
     default:
       return "unknown";
   }
@@ -127,7 +125,9 @@ void PrintBackfill(const MigrationStatusResponse& status) {
       status.rate_workflows_per_second(), static_cast<long long>(state.rate_workflows_per_second()),
       status.eta_seconds() < 0 ? "unknown" : absl::StrCat(status.eta_seconds(), " s").c_str(),
       static_cast<long long>(state.resumed_count()));
-  if (!state.error().empty()) std::printf("  error: %s\n", state.error().c_str());
+  if (!state.error().empty()) {
+    std::printf("  last step failed (retrying): %s\n", state.error().c_str());
+  }
   for (const BackfillShardProgress& shard : state.shards()) {
     std::printf("  shard %-4d %8lld / %-8lld runs  %10lld events  next task %lld\n", shard.shard(),
                 static_cast<long long>(shard.workflows_done()),
