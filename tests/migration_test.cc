@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "protocol/branch_tasks.h"
 #include "protocol/federation.h"
 #include "replicator/backfill_topic.h"
 #include "replicator/xdcctl_load.h"
@@ -38,6 +39,138 @@ using ::testing::HasSubstr;
 
 constexpr char kNamespace[] = "orders";  // LedgerClient writes to it
 constexpr int32_t kShards = 8;
+
+// Writes `count` two-event workflows (old-0, old-1, ...) to namespace kNamespace at `address`.
+void WriteSmallWorkflows(const std::string& address, int count) {
+  LoadOptions options;
+  options.address = address;
+  options.namespace_name = kNamespace;
+  options.workflow_prefix = "old";
+  options.workflows = count;
+  options.events_per_workflow = 2;
+  options.signals_per_workflow = 0;
+  options.concurrency = 8;
+  absl::StatusOr<LoadResult> written = RunLoad(options);
+  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_EQ(written->workflows_completed, count) << written->first_error;
+}
+
+// --- pure rules (protocol/federation.h, protocol/branch_tasks.h) ---
+
+DaemonConfig TwoClusters() {
+  DaemonConfig config = MakeConfig("east", "/unused", "", kShards);
+  config.mutable_kafka()->set_bootstrap_servers("unused:9092");
+  return config;
+}
+
+NamespaceRecord Orders(std::vector<std::string> members) {
+  NamespaceRecord record;
+  record.set_id("id-1");
+  record.set_name(kNamespace);
+  for (const std::string& member : members) record.add_clusters(member);
+  record.set_active_cluster("east");
+  record.set_failover_version(1);
+  record.set_state(NAMESPACE_STATE_ACTIVE);
+  record.set_config_version(7);
+  return record;
+}
+
+NamespaceClustersRequest Members(const std::string& add, const std::string& remove) {
+  NamespaceClustersRequest request;
+  request.set_add(add);
+  request.set_remove(remove);
+  return request;
+}
+
+TEST(FederationRules, ANamespaceMemberChangeBumpsTheConfigVersionOnce) {
+  const DaemonConfig config = TwoClusters();
+  auto added = ChangeNamespaceMembers(Orders({"east"}), Members("west", ""), "east", config);
+  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_TRUE(added->has_value());
+  EXPECT_EQ((*added)->config_version(), 8);
+  EXPECT_THAT((*added)->clusters(), ::testing::ElementsAre("east", "west"));
+  // Retried: nothing changes.
+  auto again = ChangeNamespaceMembers(**added, Members("west", ""), "east", config);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value());
+  auto removed = ChangeNamespaceMembers(**added, Members("", "west"), "east", config);
+  ASSERT_TRUE(removed.ok() && removed->has_value());
+  EXPECT_THAT((*removed)->clusters(), ::testing::ElementsAre("east"));
+  EXPECT_EQ((*removed)->config_version(), 9);
+}
+
+TEST(FederationRules, MemberChangesThatWouldBreakTheNamespaceAreRefused) {
+  const DaemonConfig config = TwoClusters();
+  // Only on the active cluster.
+  EXPECT_EQ(ChangeNamespaceMembers(Orders({"east", "west"}), Members("", "east"), "west", config)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Not both, not neither.
+  EXPECT_EQ(ChangeNamespaceMembers(Orders({"east"}), Members("west", "east"), "east", config)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ChangeNamespaceMembers(Orders({"east"}), Members("", ""), "east", config).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  // Not a handover's target.
+  NamespaceRecord handing_over = Orders({"east", "west"});
+  handing_over.set_state(NAMESPACE_STATE_HANDOVER);
+  handing_over.mutable_handover()->set_target_cluster("west");
+  auto refused = ChangeNamespaceMembers(handing_over, Members("", "west"), "east", config);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("handing over to 'west'"));
+}
+
+TEST(FederationRules, ANewClusterMustShareTheLayout) {
+  const DaemonConfig config = TwoClusters();
+  AddClusterRequest north;
+  north.set_name("north");
+  north.set_initial_failover_version(3);
+  north.set_failover_version_increment(100);
+  north.set_shard_count(kShards);
+  EXPECT_TRUE(ValidateNewCluster(config, north).ok());
+  AddClusterRequest known = north;
+  known.set_name("west");
+  known.set_initial_failover_version(2);
+  EXPECT_EQ(ValidateNewCluster(config, known).code(), absl::StatusCode::kAlreadyExists);
+  AddClusterRequest zero = north;
+  zero.set_initial_failover_version(0);
+  EXPECT_EQ(ValidateNewCluster(config, zero).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BranchTasks, ABranchSplitsIntoOrderedTasksEachWithItsHistoryPrefix) {
+  WorkflowKey key;
+  key.set_namespace_id("ns");
+  key.set_workflow_id("wf");
+  key.set_run_id("run");
+  VersionHistory branch;
+  VersionHistoryItem* first = branch.add_items();
+  first->set_event_id(3);
+  first->set_version(1);
+  VersionHistoryItem* second = branch.add_items();
+  second->set_event_id(5);
+  second->set_version(2);
+  std::vector<HistoryEvent> events;
+  for (int64_t id = 1; id <= 5; ++id) {
+    HistoryEvent event;
+    event.set_event_id(id);
+    event.set_version(id <= 3 ? 1 : 2);
+    events.push_back(event);
+  }
+  absl::StatusOr<std::vector<ReplicationTask>> tasks =
+      SplitBranchIntoTasks(key, branch, events, /*max_events=*/2, /*max_bytes=*/1 << 20);
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  ASSERT_EQ(tasks->size(), 3u);
+  EXPECT_EQ((*tasks)[0].events(0).event_id(), 1);
+  EXPECT_EQ((*tasks)[1].events(0).event_id(), 3);
+  EXPECT_EQ((*tasks)[2].events(0).event_id(), 5);
+  // The second task ends at event 4: its history is (3, v1), (4, v2).
+  ASSERT_EQ((*tasks)[1].version_history_items_size(), 2);
+  EXPECT_EQ((*tasks)[1].version_history_items(1).event_id(), 4);
+  EXPECT_EQ((*tasks)[2].version_history_items(1).event_id(), 5);
+}
 
 class MigrationTest : public ::testing::Test {
  protected:
@@ -428,17 +561,7 @@ TEST_F(MigrationTest, BackfillsTenThousandWorkflowsUnderLoadWithLiveLagBounded) 
   ASSERT_NO_FATAL_FAILURE(Start("west"));
   ASSERT_NO_FATAL_FAILURE(Register({"east"}));  // west is not a member yet
   ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
-  LoadOptions options;
-  options.address = AddressOf("east");
-  options.namespace_name = kNamespace;
-  options.workflow_prefix = "old";
-  options.workflows = kPreExisting;
-  options.events_per_workflow = 2;
-  options.signals_per_workflow = 0;
-  options.concurrency = 8;
-  absl::StatusOr<LoadResult> written = RunLoad(options);
-  ASSERT_TRUE(written.ok()) << written.status();
-  ASSERT_EQ(written->workflows_completed, kPreExisting) << written->first_error;
+  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(AddressOf("east"), kPreExisting));
 
   // West joins the namespace; steady writes go on from here to the end.
   ASSERT_TRUE(ChangeMembers("east", "west", "").ok());
@@ -550,17 +673,7 @@ TEST_F(MigrationKillTest, BackfillResumesFromItsCursorAfterSigkillOfSourceAndTar
       Ctl(*east_, absl::StrCat("namespace remove-cluster ", kNamespace, " --cluster west"));
   ASSERT_EQ(removed.exit_code, 0) << removed.output;
   ASSERT_TRUE(WaitUntil([&] { return !IsNamespaceMember(RecordOn(*west_), "west"); }));
-  LoadOptions options;
-  options.address = east_->endpoint.address();
-  options.namespace_name = kNamespace;
-  options.workflow_prefix = "old";
-  options.workflows = kPreExisting;
-  options.events_per_workflow = 2;
-  options.signals_per_workflow = 0;
-  options.concurrency = 8;
-  absl::StatusOr<LoadResult> written = RunLoad(options);
-  ASSERT_TRUE(written.ok()) << written.status();
-  ASSERT_EQ(written->workflows_completed, kPreExisting) << written->first_error;
+  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(east_->endpoint.address(), kPreExisting));
 
   CommandResult added =
       Ctl(*east_, absl::StrCat("namespace add-cluster ", kNamespace, " --cluster west"));
