@@ -544,7 +544,7 @@ int Status(HttpClient& client, bool json) {
   }
   std::printf("cluster %s, %d shards, kafka %s\n", status.cluster().c_str(), status.shard_count(),
               status.kafka_bootstrap().c_str());
-  std::printf("%-5s %10s %10s  %-8s %10s %10s %9s %9s %10s %8s %7s %8s\n", "shard", "outbox",
+  std::printf("%-5s %10s %10s  %-14s %10s %10s %9s %9s %10s %8s %7s %8s\n", "shard", "outbox",
               "published", "peer", "applied", "watermark", "lag", "lag_s", "events", "dups",
               "parked", "missing");
   for (const ShardStatus& shard : status.shards()) {
@@ -554,7 +554,7 @@ int Status(HttpClient& client, bool json) {
                   static_cast<long long>(shard.published_task_id()));
     }
     for (const PeerShardStatus& peer : shard.peers()) {
-      std::printf("%-5d %10lld %10lld  %-8s %10lld %10lld %9lld %9.3f %10lld %8lld %7lld %8lld\n",
+      std::printf("%-5d %10lld %10lld  %-14s %10lld %10lld %9lld %9.3f %10lld %8lld %7lld %8lld\n",
                   shard.shard(), static_cast<long long>(shard.outbox_next_task_id()),
                   static_cast<long long>(shard.published_task_id()), peer.peer().c_str(),
                   static_cast<long long>(peer.applied_offset()),

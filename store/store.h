@@ -1,6 +1,7 @@
 // The cluster's durable store: RocksDB with one column family per kind of record.
 //
-//   meta            store identity, per-shard publish pointers
+//   meta            store identity, per-shard publish pointers, clusters added online,
+//                   migration backfill states
 //   namespaces      namespace id -> NamespaceRecord
 //   workflows       workflow key -> WorkflowMutableState
 //   current_runs    (namespace id, workflow id) -> run id
