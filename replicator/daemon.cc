@@ -5,6 +5,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <set>
 
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
@@ -68,6 +70,10 @@ absl::Status Daemon::Init() {
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(store_options);
   if (!store.ok()) return store.status();
   store_ = *std::move(store);
+  std::set<std::string> from_config;
+  for (const ClusterConfig& cluster : config_.clusters()) from_config.insert(cluster.name());
+  // Clusters added online since the config file was written (nothing else runs yet).
+  if (absl::Status s = MembershipService::MergePersisted(*store_, config_); !s.ok()) return s;
 
   bootstrap_ = config_.kafka().bootstrap_servers();
   if (bootstrap_.empty()) {
@@ -77,23 +83,8 @@ absl::Status Daemon::Init() {
     embedded_kafka_ = *std::move(kafka);
     bootstrap_ = embedded_kafka_->bootstrap();
   }
-  std::vector<TopicSpec> topics;
   for (const ClusterConfig& cluster : config_.clusters()) {
-    topics.push_back(
-        {HistoryTopic(cluster.name(), config_.kafka().topic_prefix()), config_.shard_count()});
-    topics.push_back({ControlTopic(cluster.name(), config_.kafka().topic_prefix()), 1});
-  }
-  if (embedded_kafka_ != nullptr) {
-    for (const TopicSpec& topic : topics) {
-      if (absl::Status s = embedded_kafka_->CreateTopic(topic.name, topic.partitions); !s.ok()) {
-        return s;
-      }
-    }
-  }
-  if (absl::Status s = EnsureTopics(bootstrap_, topics, tunables_.topic_create_timeout_ms,
-                                    KafkaPropertiesOf(config_.kafka()));
-      !s.ok()) {
-    return s;
+    if (absl::Status s = EnsureClusterTopics(cluster.name()); !s.ok()) return s;
   }
 
   metrics_ = std::make_unique<Metrics>(config_.cluster_name());
@@ -126,13 +117,18 @@ absl::Status Daemon::Init() {
 
   for (const ClusterConfig& cluster : config_.clusters()) {
     if (cluster.name() == config_.cluster_name()) continue;
-    auto applier = std::make_unique<PeerApplier>(
-        config_, tunables_, cluster.name(), *store_, *writer_, *task_applier_, *namespaces_,
-        *handover_, metrics_->MakeApplierProbe(cluster.name()), clock_,
-        [this](ControlMessage message) { publisher_->SendControl(std::move(message)); });
-    if (absl::Status s = applier->Start(bootstrap_); !s.ok()) return s;
-    appliers_.push_back(std::move(applier));
+    if (absl::Status s = StartPeer(cluster.name()); !s.ok()) return s;
   }
+  backfill_ =
+      std::make_unique<BackfillPublisher>(config_, tunables_, *store_, *namespaces_, clock_);
+  if (absl::Status s = backfill_->Start(bootstrap_); !s.ok()) return s;
+  membership_ = std::make_unique<MembershipService>(
+      config_, config_mu_, std::move(from_config), *store_, *namespaces_, clock_,
+      MembershipService::PeerHooks{
+          .ensure_topics = [this](const std::string& c) { return EnsureClusterTopics(c); },
+          .start_appliers = [this](const std::string& c) { return StartPeer(c); },
+          .stop_appliers = [this](const std::string& c) { StopPeer(c); }});
+  migration_api_ = std::make_unique<MigrationApi>(*membership_, *backfill_);
 
   writes_ = std::make_unique<WriteService>(config_, tunables_, *writer_, *namespaces_,
                                            metrics_->write_probe(), clock_);
@@ -144,7 +140,7 @@ absl::Status Daemon::Init() {
       tunables_, *store_, *namespaces_, *writes_, *dlq_, *handover_, [this] { return Status(); },
       [this] { return Readiness(); }, *metrics_, *content_digests_, *repairer_);
   http_ = std::make_unique<HttpServer>(
-      [this](const ApiRequest& r) { return api_->Handle(r); }, tunables_.max_http_connections,
+      [this](const ApiRequest& r) { return HandleRequest(r); }, tunables_.max_http_connections,
       tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);
   http_->SetProbe(metrics_->api_probe());
   http_->RequireBearerToken(*api_token);
@@ -162,13 +158,68 @@ absl::Status Daemon::Init() {
   return absl::OkStatus();
 }
 
+absl::Status Daemon::EnsureClusterTopics(const std::string& cluster) {
+  const std::string& prefix = config_.kafka().topic_prefix();
+  const std::vector<TopicSpec> topics = {{HistoryTopic(cluster, prefix), config_.shard_count()},
+                                         {ControlTopic(cluster, prefix), 1},
+                                         {BackfillTopic(cluster, prefix), config_.shard_count()}};
+  if (embedded_kafka_ != nullptr) {
+    for (const TopicSpec& topic : topics) {
+      if (absl::Status s = embedded_kafka_->CreateTopic(topic.name, topic.partitions); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return EnsureTopics(bootstrap_, topics, tunables_.topic_create_timeout_ms,
+                      KafkaPropertiesOf(config_.kafka()));
+}
+
+absl::Status Daemon::StartPeer(const std::string& peer) {
+  for (PeerStream stream : {PeerStream::kLive, PeerStream::kBackfill}) {
+    auto applier = std::make_unique<PeerApplier>(
+        config_, tunables_, peer, *store_, *writer_, *task_applier_, *namespaces_, *handover_,
+        metrics_->MakeApplierProbe(StreamProgressKey(peer, stream)), clock_,
+        [this](ControlMessage message) { publisher_->SendControl(std::move(message)); }, stream);
+    if (absl::Status s = applier->Start(bootstrap_); !s.ok()) return s;
+    absl::MutexLock lock(&appliers_mu_);
+    appliers_.push_back(std::move(applier));
+  }
+  return absl::OkStatus();
+}
+
+void Daemon::StopPeer(const std::string& peer) {
+  std::vector<std::unique_ptr<PeerApplier>> stopped;
+  {
+    absl::MutexLock lock(&appliers_mu_);
+    for (auto it = appliers_.begin(); it != appliers_.end();) {
+      if ((*it)->peer() == peer) {
+        stopped.push_back(std::move(*it));
+        it = appliers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& applier : stopped) applier->Stop();
+}
+
+ApiResponse Daemon::HandleRequest(const ApiRequest& request) {
+  if (std::optional<ApiResponse> answered = migration_api_->Handle(request)) return *answered;
+  absl::ReaderMutexLock lock(&config_mu_);
+  return api_->Handle(request);
+}
+
 void Daemon::Stop() {
   // Front to back: stop taking requests, then stop moving data, then close the store.
   if (http_ != nullptr) http_->Stop();
   // No append can be queued any more (the handler threads are joined): detach the publisher
   // before it stops, so nothing calls into it afterwards.
   if (store_ != nullptr) store_->SetOutboxListener(nullptr);
-  for (auto& applier : appliers_) applier->Stop();
+  if (backfill_ != nullptr) backfill_->Stop();
+  {
+    absl::MutexLock lock(&appliers_mu_);
+    for (auto& applier : appliers_) applier->Stop();
+  }
   if (handover_ != nullptr) handover_->Stop();
   if (sweeper_ != nullptr) sweeper_->Stop();
   if (publisher_ != nullptr) publisher_->Stop();
@@ -189,6 +240,7 @@ StatusResponse Daemon::Status() const {
   status.set_cluster(config_.cluster_name());
   status.set_shard_count(config_.shard_count());
   status.set_kafka_bootstrap(bootstrap_);
+  absl::MutexLock lock(&appliers_mu_);
   std::vector<std::vector<PeerShardStatus>> peers;
   for (const auto& applier : appliers_) peers.push_back(applier->Snapshot());
   int64_t total_lag = 0;

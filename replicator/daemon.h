@@ -1,5 +1,9 @@
 // xdcd assembled: store, Kafka, publisher, one applier per peer, write service and HTTP API.
 //
+// Peers can join and leave while it runs (replicator/membership_service.h): `clusters` of the
+// config changes only under config_mu_ held exclusively, and API requests (the only readers of
+// `clusters` after start) are served under it held shared.
+//
 // Thread-safety: Start/Stop from one thread; Status() from any.
 #pragma once
 
@@ -9,14 +13,18 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/api_handler.h"
+#include "replicator/backfill_publisher.h"
 #include "replicator/clock.h"
 #include "replicator/dlq_service.h"
 #include "replicator/handover_coordinator.h"
 #include "replicator/http_server.h"
 #include "replicator/kafka_client.h"
+#include "replicator/membership_service.h"
 #include "replicator/metrics.h"
+#include "replicator/migration_api.h"
 #include "replicator/namespace_registry.h"
 #include "replicator/peer_applier.h"
 #include "replicator/reapply_sweeper.h"
@@ -51,8 +59,15 @@ class Daemon {
  private:
   Daemon(DaemonConfig config, Tunables tunables, Clock clock);
   [[nodiscard]] absl::Status Init();
+  // Creates `cluster`'s history, control and backfill topics if missing.
+  [[nodiscard]] absl::Status EnsureClusterTopics(const std::string& cluster);
+  // Starts the live and backfill appliers of `peer`; StopPeer stops and drops them.
+  [[nodiscard]] absl::Status StartPeer(const std::string& peer);
+  void StopPeer(const std::string& peer);
+  [[nodiscard]] ApiResponse HandleRequest(const ApiRequest& request);
 
-  const DaemonConfig config_;
+  DaemonConfig config_;  // `clusters` guarded by config_mu_ (see the class comment)
+  mutable absl::Mutex config_mu_;
   const Tunables tunables_;
   Clock clock_;
   std::unique_ptr<EmbeddedKafka> embedded_kafka_;
@@ -66,7 +81,11 @@ class Daemon {
   std::unique_ptr<DlqService> dlq_;
   std::unique_ptr<ReapplySweeper> sweeper_;
   std::unique_ptr<Publisher> publisher_;
-  std::vector<std::unique_ptr<PeerApplier>> appliers_;
+  mutable absl::Mutex appliers_mu_;
+  std::vector<std::unique_ptr<PeerApplier>> appliers_ ABSL_GUARDED_BY(appliers_mu_);
+  std::unique_ptr<BackfillPublisher> backfill_;
+  std::unique_ptr<MembershipService> membership_;
+  std::unique_ptr<MigrationApi> migration_api_;
   std::unique_ptr<WriteService> writes_;
   std::unique_ptr<ContentDigestService> content_digests_;
   std::unique_ptr<RunRepairer> repairer_;

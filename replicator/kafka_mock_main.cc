@@ -3,12 +3,11 @@
 //   xdc-kafka-mock [--brokers N] [--cluster NAME]... [--shard-count N] [--topic-prefix P]
 //                  [--control-address HOST:PORT]
 // The mock does not serve CreateTopics, so xdcd cannot create its topics there: for every
-// --cluster NAME this creates P.NAME.history (--shard-count partitions) and P.NAME.control
-// (1 partition) through the mock's own API before printing the address (P defaults to "xdc",
-// as kafka.topic_prefix does).
-// Prints "bootstrap: HOST:PORT,..." and, with --control-address, then "control: HOST:PORT": an
-// HTTP API that injects broker faults (all POST; 200 with a short JSON body, 400 with an
-// ErrorResponse for bad input, 404 for an unknown route):
+// --cluster NAME this creates P.NAME.history and P.NAME.backfill (--shard-count partitions each)
+// and P.NAME.control (1 partition) through the mock's own API before printing the address (P
+// defaults to "xdc", as kafka.topic_prefix does). Prints "bootstrap: HOST:PORT,..." and, with
+// --control-address, then "control: HOST:PORT": an HTTP API that injects broker faults (all POST;
+// 200 with a short JSON body, 400 with an ErrorResponse for bad input, 404 for an unknown route):
 //   /v1/mock/brokers/{id}/down | /up          EmbeddedKafka::SetBrokerDown / SetBrokerUp
 //   /v1/mock/brokers/{id}/rtt?ms=N            EmbeddedKafka::SetBrokerRtt (0 clears)
 //   /v1/mock/request-errors?api=produce|fetch|metadata&count=N
@@ -30,6 +29,7 @@
 #include "absl/strings/str_split.h"
 #include "protocol/config.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/backfill_topic.h"
 #include "replicator/http_client.h"
 #include "replicator/http_server.h"
 #include "replicator/kafka_client.h"
@@ -271,7 +271,8 @@ int main(int argc, char** argv) {
   for (const std::string& cluster : clusters) {
     for (const auto& [topic, partitions] :
          {std::pair{xdc::HistoryTopic(cluster, topic_prefix), shard_count},
-          std::pair{xdc::ControlTopic(cluster, topic_prefix), 1}}) {
+          std::pair{xdc::ControlTopic(cluster, topic_prefix), 1},
+          std::pair{xdc::BackfillTopic(cluster, topic_prefix), shard_count}}) {
       if (absl::Status s = (*kafka)->CreateTopic(topic, partitions); !s.ok()) {
         std::fprintf(stderr, "xdc-kafka-mock: %s\n", s.ToString().c_str());
         return kExitStartError;

@@ -11,7 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "chaos/fault_points.h"
+#include "protocol/branch_tasks.h"
 #include "protocol/conflict_resolver.h"
+#include "protocol/federation.h"
 #include "protocol/message_codec.h"
 #include "protocol/shard_hash.h"
 #include "protocol/task_sequence.h"
@@ -20,15 +22,23 @@
 
 namespace xdc {
 
+std::string StreamProgressKey(const std::string& peer, PeerStream stream) {
+  return stream == PeerStream::kLive ? peer : peer + "#backfill";
+}
+
 PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer,
                          Store& store, WorkflowWriter& writer, const TaskApplier& task_applier,
                          NamespaceRegistry& namespaces, HandoverCoordinator& handover,
                          ApplierProbe probe, Clock clock,
-                         std::function<void(ControlMessage)> send_control)
+                         std::function<void(ControlMessage)> send_control, PeerStream stream)
     : config_(config),
       tunables_(tunables),
       peer_(std::move(peer)),
-      history_topic_(HistoryTopic(peer_, config.kafka().topic_prefix())),
+      stream_(stream),
+      progress_key_(StreamProgressKey(peer_, stream)),
+      history_topic_(stream == PeerStream::kLive
+                         ? HistoryTopic(peer_, config.kafka().topic_prefix())
+                         : BackfillTopic(peer_, config.kafka().topic_prefix())),
       control_topic_(ControlTopic(peer_, config.kafka().topic_prefix())),
       store_(store),
       writer_(writer),
@@ -47,16 +57,17 @@ absl::Status PeerApplier::Start(const std::string& bootstrap) {
   {
     absl::MutexLock lock(&mu_);
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
-      absl::StatusOr<ShardApplyProgress> progress = store_.GetApplyProgress(peer_, shard);
+      absl::StatusOr<ShardApplyProgress> progress = store_.GetApplyProgress(progress_key_, shard);
       if (!progress.ok()) return progress.status();
       shards_[shard].progress = *progress;
     }
-    absl::StatusOr<ShardApplyProgress> control = store_.GetApplyProgress(peer_, kControlShard);
+    absl::StatusOr<ShardApplyProgress> control =
+        store_.GetApplyProgress(progress_key_, kControlShard);
     if (!control.ok()) return control.status();
     control_progress_ = *control;
   }
   absl::StatusOr<std::unique_ptr<KafkaConsumer>> consumer = KafkaConsumer::Create(
-      bootstrap, absl::StrFormat("xdc.%s.from.%s", config_.cluster_name(), peer_),
+      bootstrap, absl::StrFormat("xdc.%s.from.%s", config_.cluster_name(), progress_key_),
       tunables_.fetch_wait_max_ms, KafkaPropertiesOf(config_.kafka()),
       KafkaStatisticsSink{tunables_.kafka_statistics_interval_ms, probe_.kafka_statistics});
   if (!consumer.ok()) return consumer.status();
@@ -72,7 +83,9 @@ std::vector<KafkaConsumer::Assignment> PeerApplier::AppliedOffsets() const {
   for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
     assignments.push_back({history_topic_, shard, shards_[shard].progress.next_offset()});
   }
-  assignments.push_back({control_topic_, 0, control_progress_.next_offset()});
+  if (stream_ == PeerStream::kLive) {
+    assignments.push_back({control_topic_, 0, control_progress_.next_offset()});
+  }
   return assignments;
 }
 
@@ -111,7 +124,7 @@ std::vector<PeerShardStatus> PeerApplier::Snapshot() const {
   std::vector<PeerShardStatus> result;
   for (const ShardView& view : shards_) {
     PeerShardStatus status;
-    status.set_peer(peer_);
+    status.set_peer(progress_key_);
     status.set_applied_offset(view.progress.next_offset());
     status.set_high_watermark(view.high_watermark);
     const int64_t lag =
@@ -129,6 +142,7 @@ std::vector<PeerShardStatus> PeerApplier::Snapshot() const {
     status.set_duplicate_events_dropped(view.progress.duplicate_events_dropped());
     status.set_tasks_parked(view.progress.tasks_parked());
     status.set_missing_tasks(MissingTaskCount(view.progress.task_sequence()));
+    status.set_tasks_skipped_not_member(view.progress.tasks_skipped_not_member());
     result.push_back(std::move(status));
   }
   return result;
@@ -264,7 +278,8 @@ void PeerApplier::Run() {
     }
     SendResendRequests(pending);
     const int64_t now = clock_();
-    if (store_.AwaitingResendCount() > 0 &&
+    // The live applier retries every parked task of this peer, the backfill's included.
+    if (stream_ == PeerStream::kLive && store_.AwaitingResendCount() > 0 &&
         (pending.applied_events ||
          now - last_retry_micros_ >= tunables_.resend_retry_interval_ms * int64_t{1000})) {
       last_retry_micros_ = now;
@@ -323,7 +338,7 @@ void PeerApplier::QueueWithProgress(
         [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
           write.durability = Durability::kUnsynced;
           build(view, write);
-          write.progress.push_back({peer_, shard, ProgressFor(shard, pending)});
+          write.progress.push_back({progress_key_, shard, ProgressFor(shard, pending)});
           return absl::OkStatus();
         });
 }
@@ -425,6 +440,11 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
     park(PARK_REASON_CORRUPT_MESSAGE, std::string(s.message()), nullptr);
     return;
   }
+  if (!decoded.backfill_target().empty() && decoded.backfill_target() != config_.cluster_name()) {
+    // Another cluster's backfill: only the offset moves.
+    QueueWithProgress(shard, pending, [](WorkflowWriter::View&, StoreWrite&) {});
+    return;
+  }
   const ReplicationTask& task = decoded.task();
   if (task.shard() != shard || task.source_cluster() != peer_) {
     park(PARK_REASON_INVALID_TASK,
@@ -451,6 +471,15 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
     QueueWithProgress(shard, pending, [&](WorkflowWriter::View&, StoreWrite& write) {
       handover_.OnMarker(peer_, shard, task.handover_marker(), write);
     });
+    return;
+  }
+  // Removing a member stops replication to it: a task of a namespace this cluster is not a
+  // member of is skipped whole (nothing half-applied). A namespace not known here yet is
+  // applied: its record may still be on its way over the control topic.
+  if (std::optional<NamespaceRecord> ns = namespaces_.FindById(task.workflow().namespace_id());
+      ns.has_value() && !IsNamespaceMember(*ns, config_.cluster_name())) {
+    progress.set_tasks_skipped_not_member(progress.tasks_skipped_not_member() + 1);
+    QueueWithProgress(shard, pending, [](WorkflowWriter::View&, StoreWrite&) {});
     return;
   }
   QueueWithProgress(shard, pending, [&](WorkflowWriter::View& view, StoreWrite& write) {
@@ -567,22 +596,13 @@ void PeerApplier::ServeResend(const ResendRequest& request, Pending& pending) {
     events.push_back(*std::move(event));
   }
   // Chunks small enough for one Kafka message each, in event order.
-  size_t begin = 0;
-  while (begin < events.size()) {
-    ReplicationTask task;
+  absl::StatusOr<std::vector<ReplicationTask>> tasks = SplitBranchIntoTasks(
+      key, branch, events, tunables_.max_events_per_append, tunables_.max_task_bytes);
+  if (!tasks.ok()) return refuse(tasks.status().ToString());
+  for (ReplicationTask& task : *tasks) {
     task.set_shard(shard);
     task.set_source_cluster(config_.cluster_name());
-    *task.mutable_workflow() = key;
     task.set_created_unix_micros(clock_());
-    size_t end = begin;
-    size_t bytes = 0;
-    while (end < events.size() && end - begin < tunables_.max_events_per_append &&
-           (end == begin || bytes + events[end].ByteSizeLong() < tunables_.max_task_bytes / 2)) {
-      bytes += events[end].ByteSizeLong();
-      *task.add_events() = events[end++];
-    }
-    *task.mutable_version_history_items() =
-        TruncateHistory(branch, events[end - 1].event_id())->items();
     const bool queued =
         Queue(shard, pending, [&](WorkflowWriter::View&, StoreWrite& write) -> absl::Status {
           write.durability = Durability::kUnsynced;  // a lost answer is asked for again
@@ -591,7 +611,6 @@ void PeerApplier::ServeResend(const ResendRequest& request, Pending& pending) {
         });
     if (!queued) return;
     probe_.resends_served->Increment();
-    begin = end;
   }
 }
 

@@ -27,6 +27,15 @@
 // Control plane: handover markers on the history topic and handover cancels and decisions on the
 // control topic go to the HandoverCoordinator, in stream order.
 //
+// Two streams per peer: kLive (the history and control topics) and kBackfill (the peer's
+// backfill topic, <prefix>.<peer>.backfill, a partition per shard: whole histories a migration
+// publishes for one target, docs/migration.md). A backfill applier keeps its progress under
+// "<peer>#backfill", skips messages addressed to another target, and leaves parked gaps to the
+// live applier (which retries every parked task of the peer).
+//
+// A task of a namespace this cluster is not a member of (by its local record) is skipped whole
+// and counted (tasks_skipped_not_member): removing a member stops replication to it.
+//
 // Task ids the source skipped over (protocol/task_sequence.h) are kept with the progress and
 // reported as missing_tasks until they arrive: a resend fills them, Kafka data loss does not.
 //
@@ -46,6 +55,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/backfill_topic.h"
 #include "replicator/clock.h"
 #include "replicator/handover_coordinator.h"
 #include "replicator/kafka_client.h"
@@ -61,13 +71,23 @@ namespace xdc {
 // The apply-progress key of a peer's control partition.
 inline constexpr int32_t kControlShard = -1;
 
+enum class PeerStream {
+  kLive,      // <prefix>.<peer>.history and .control
+  kBackfill,  // <prefix>.<peer>.backfill
+};
+
+// The apply-progress key of `peer`'s stream: the peer's name for kLive, "<peer>#backfill" for
+// kBackfill ('#' is never in a cluster name).
+[[nodiscard]] std::string StreamProgressKey(const std::string& peer, PeerStream stream);
+
 class PeerApplier {
  public:
   // `send_control` queues a control message on our own control topic (resend requests).
   PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer, Store& store,
               WorkflowWriter& writer, const TaskApplier& task_applier,
               NamespaceRegistry& namespaces, HandoverCoordinator& handover, ApplierProbe probe,
-              Clock clock, std::function<void(ControlMessage)> send_control);
+              Clock clock, std::function<void(ControlMessage)> send_control,
+              PeerStream stream = PeerStream::kLive);
   ~PeerApplier();
 
   // Loads stored offsets, assigns the partitions and starts the thread.
@@ -75,6 +95,7 @@ class PeerApplier {
   void Stop();
 
   [[nodiscard]] const std::string& peer() const { return peer_; }
+  [[nodiscard]] PeerStream stream() const { return stream_; }
   // Per-shard status (offsets, lag, counters), index = shard.
   [[nodiscard]] std::vector<PeerShardStatus> Snapshot() const;
   // Corrupt messages seen since this process started.
@@ -140,6 +161,8 @@ class PeerApplier {
   const DaemonConfig& config_;
   const Tunables& tunables_;
   const std::string peer_;
+  const PeerStream stream_;
+  const std::string progress_key_;  // StreamProgressKey(peer_, stream_)
   const std::string history_topic_;
   const std::string control_topic_;
   Store& store_;

@@ -54,6 +54,14 @@ struct Tunables {
   int control_tick_ms = 50;  // how often the coordinator re-checks activations and deadlines
   size_t handover_dlq_scan_limit = 10000;  // DLQ entries the activation check reads, at most
 
+  // --- migration backfill (replicator/backfill_publisher.h) ---
+  // Workflow runs per second a backfill publishes when `migration start` sets no --rate.
+  int backfill_default_workflows_per_second = 500;
+  int backfill_max_workflows_per_second = 100000;  // the highest --rate accepted
+  size_t backfill_batch_workflows = 200;  // runs published (and flushed) per cursor step, at most
+  int backfill_flush_timeout_ms = 30000;  // ms a step waits for Kafka's acks before retrying it
+  int backfill_retry_ms = 1000;           // ms before a failed step is tried again
+
   // --- API ---
   size_t max_events_per_append = 1000;      // events
   size_t max_attributes_bytes = 512 << 10;  // bytes per event

@@ -19,6 +19,7 @@
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
 #include "replicator/http_client.h"
+#include "replicator/xdcctl_cluster.h"
 #include "replicator/xdcctl_common.h"
 #include "replicator/xdcctl_load.h"
 #include "replicator/xdcctl_migration.h"
@@ -51,6 +52,19 @@ Commands:
   namespace failover NAME --to CLUSTER --force        forced failover: send it to CLUSTER, which
                                                       activates at once
   namespace cancel NAME [--reason TEXT] [--no-wait]   cancel a handover (on its source or target)
+  namespace add-cluster NAME --cluster C              add a member cluster (on the active cluster)
+  namespace remove-cluster NAME --cluster C           remove one; it stops applying the namespace
+  cluster list                                        the federation's clusters, as this one sees it
+  cluster add --from HOST:PORT                        add the new cluster listening there to this
+                                                      cluster's federation (run on every cluster)
+  cluster add NAME --initial-failover-version V --failover-version-increment N --shard-count S
+  cluster remove NAME                                 remove a cluster added online (no namespace
+                                                      may list it)
+  migration start --namespace NS --to C --target-address HOST:PORT [--rate N]
+                                                      backfill NS's existing histories to C (send
+                                                      it to the active cluster); N runs/s
+  migration status --namespace NS                     backfill progress: done/total, rate, ETA
+  migration abort --namespace NS                      stop the backfill (start resumes it)
   append --namespace NS --workflow-id WF --expected-next-event-id N --event TYPE[=ATTRS] ...
          [--run-id RUN]                               append events (N=1 starts a new run)
   signal --namespace NS --workflow-id WF --name SIGNAL [--input TEXT] [--run-id RUN]
@@ -403,7 +417,7 @@ int Status(HttpClient& client, bool json) {
   }
   std::printf("cluster %s, %d shards, kafka %s\n", status.cluster().c_str(), status.shard_count(),
               status.kafka_bootstrap().c_str());
-  std::printf("%-5s %10s %10s  %-8s %10s %10s %9s %9s %10s %8s %7s %8s\n", "shard", "outbox",
+  std::printf("%-5s %10s %10s  %-14s %10s %10s %9s %9s %10s %8s %7s %8s\n", "shard", "outbox",
               "published", "peer", "applied", "watermark", "lag", "lag_s", "events", "dups",
               "parked", "missing");
   for (const ShardStatus& shard : status.shards()) {
@@ -413,7 +427,7 @@ int Status(HttpClient& client, bool json) {
                   static_cast<long long>(shard.published_task_id()));
     }
     for (const PeerShardStatus& peer : shard.peers()) {
-      std::printf("%-5d %10lld %10lld  %-8s %10lld %10lld %9lld %9.3f %10lld %8lld %7lld %8lld\n",
+      std::printf("%-5d %10lld %10lld  %-14s %10lld %10lld %9lld %9.3f %10lld %8lld %7lld %8lld\n",
                   shard.shard(), static_cast<long long>(shard.outbox_next_task_id()),
                   static_cast<long long>(shard.published_task_id()), peer.peer().c_str(),
                   static_cast<long long>(peer.applied_offset()),
@@ -638,6 +652,13 @@ int Main(int argc, char** argv) {
   HttpClient client(address);
   client.set_bearer_token(token);
   const std::string& command = args.positional[0];
+  const std::string verb = args.positional.size() > 1 ? args.positional[1] : "";
+  const CtlCommand ctl{args.positional, args.flags, json};
+  if (command == "cluster") return RunClusterCommand(client, ctl);
+  if (command == "namespace" && IsNamespaceMembersVerb(verb)) {
+    return RunNamespaceMembersCommand(client, ctl);
+  }
+  if (command == "migration" && IsBackfillVerb(verb)) return RunBackfillCommand(client, ctl);
   if (command == "namespace") return Namespace(client, args, json);
   if (command == "append") return Append(client, args, json);
   if (command == "signal") return Signal(client, args, json);

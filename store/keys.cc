@@ -30,6 +30,14 @@ std::string PublishedTaskId(int32_t shard) {
   return key;
 }
 
+std::string FederationMember(std::string_view cluster_name) {
+  return std::string(kFederationMemberPrefix) + std::string(cluster_name);
+}
+
+std::string Backfill(std::string_view namespace_id) {
+  return std::string(kBackfillPrefix) + std::string(namespace_id);
+}
+
 std::string Namespace(std::string_view namespace_id) { return std::string(namespace_id); }
 
 std::string WorkflowPrefix(std::string_view namespace_id) {

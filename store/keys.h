@@ -16,6 +16,12 @@ namespace xdc::keys {
 inline constexpr std::string_view kIdentity = "identity";
 inline constexpr std::string_view kLastParkedSequence = "dlq_last_sequence";
 [[nodiscard]] std::string PublishedTaskId(int32_t shard);
+// Clusters added to the federation online: "member/<name>" -> FederationMember.
+inline constexpr std::string_view kFederationMemberPrefix = "member/";
+[[nodiscard]] std::string FederationMember(std::string_view cluster_name);
+// A namespace's migration backfill at its source: "backfill/<namespace id>" -> BackfillState.
+inline constexpr std::string_view kBackfillPrefix = "backfill/";
+[[nodiscard]] std::string Backfill(std::string_view namespace_id);
 
 // namespaces CF: namespace id -> NamespaceRecord
 [[nodiscard]] std::string Namespace(std::string_view namespace_id);

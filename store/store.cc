@@ -210,6 +210,53 @@ absl::StatusOr<std::vector<Message>> Store::ListAll(Cf cf, const char* what) con
   return records;
 }
 
+template <typename Message>
+absl::StatusOr<std::vector<Message>> Store::ListMetaPrefix(std::string_view prefix,
+                                                           const char* what) const {
+  std::vector<Message> records;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kMeta]));
+  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Valid() && it->key().starts_with(rocksdb::Slice(prefix.data(), prefix.size()));
+       it->Next()) {
+    absl::StatusOr<Message> record = Parse<Message>(it->value().ToString(), what);
+    if (!record.ok()) return record.status();
+    records.push_back(*std::move(record));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), absl::StrCat("listing ", what, "s"));
+  return records;
+}
+
+absl::Status Store::PutMeta(const std::string& key, const std::string& value, const char* what) {
+  if (absl::Status s = WriteError(); !s.ok()) return s;
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Put(sync, cfs_[kMeta], key, value), absl::StrCat("writing ", what));
+}
+
+absl::Status Store::PutFederationMember(const FederationMember& member) {
+  return PutMeta(keys::FederationMember(member.cluster().name()), Serialize(member),
+                 "federation member");
+}
+
+absl::Status Store::DeleteFederationMember(const std::string& cluster_name) {
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(db_->Delete(sync, cfs_[kMeta], keys::FederationMember(cluster_name)),
+                   "deleting federation member");
+}
+
+absl::StatusOr<std::vector<FederationMember>> Store::ListFederationMembers() const {
+  return ListMetaPrefix<FederationMember>(keys::kFederationMemberPrefix, "federation member");
+}
+
+absl::Status Store::PutBackfillState(const BackfillState& state) {
+  return PutMeta(keys::Backfill(state.namespace_id()), Serialize(state), "backfill state");
+}
+
+absl::StatusOr<std::vector<BackfillState>> Store::ListBackfillStates() const {
+  return ListMetaPrefix<BackfillState>(keys::kBackfillPrefix, "backfill state");
+}
+
 absl::StatusOr<std::vector<NamespaceRecord>> Store::ListNamespaces() const {
   return ListAll<NamespaceRecord>(kNamespaces, "namespace record");
 }
@@ -296,6 +343,24 @@ absl::Status Store::ScanWorkflows(
     if (absl::Status s = visit(key, state); !s.ok()) return s;
   }
   return FromRocks(it->status(), "scanning workflows");
+}
+
+absl::StatusOr<std::vector<WorkflowMutableState>> Store::ListWorkflows(
+    const std::string& namespace_id, const WorkflowKey* after, size_t limit) const {
+  const std::string prefix = keys::WorkflowPrefix(namespace_id);
+  std::vector<WorkflowMutableState> states;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kWorkflows]));
+  const std::string after_key = after == nullptr ? "" : keys::Workflow(*after);
+  it->Seek(after == nullptr ? prefix : after_key);
+  if (after != nullptr && it->Valid() && it->key() == after_key) it->Next();
+  for (; it->Valid() && it->key().starts_with(prefix) && states.size() < limit; it->Next()) {
+    absl::StatusOr<WorkflowMutableState> state =
+        Parse<WorkflowMutableState>(it->value().ToString(), "workflow state");
+    if (!state.ok()) return state.status();
+    states.push_back(*std::move(state));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "scanning workflows");
+  return states;
 }
 
 absl::StatusOr<HistoryEvent> Store::ReadEvent(const WorkflowKey& key, int64_t event_id,

@@ -1,6 +1,7 @@
 // The cluster's durable store: RocksDB with one column family per kind of record.
 //
-//   meta            store identity, per-shard publish pointers
+//   meta            store identity, per-shard publish pointers, clusters added online,
+//                   migration backfill states
 //   namespaces      namespace id -> NamespaceRecord
 //   workflows       workflow key -> WorkflowMutableState
 //   current_runs    (namespace id, workflow id) -> run id
@@ -143,6 +144,11 @@ class Store {
       const std::function<absl::Status(
           const WorkflowKey& key, const absl::StatusOr<WorkflowMutableState>& state)>& visit) const;
 
+  // Up to `limit` workflow runs of the namespace with a key after `after` (nullptr: from the
+  // first), in the same key order as ForEachWorkflow. A backfill walks the namespace with it.
+  [[nodiscard]] absl::StatusOr<std::vector<WorkflowMutableState>> ListWorkflows(
+      const std::string& namespace_id, const WorkflowKey* after, size_t limit) const;
+
   // Reads one event of the run; NOT_FOUND if it is not stored.
   [[nodiscard]] absl::StatusOr<HistoryEvent> ReadEvent(const WorkflowKey& key, int64_t event_id,
                                                        int64_t version) const;
@@ -185,6 +191,14 @@ class Store {
   [[nodiscard]] absl::StatusOr<ShardApplyProgress> GetApplyProgress(
       const std::string& source_cluster, int32_t shard) const;
 
+  // --- federation membership and migration backfill (meta CF; written at once, synced) ---
+  // Rare operator actions, not ordered with the write path: each call is one synced write.
+  [[nodiscard]] absl::Status PutFederationMember(const FederationMember& member);
+  [[nodiscard]] absl::Status DeleteFederationMember(const std::string& cluster_name);
+  [[nodiscard]] absl::StatusOr<std::vector<FederationMember>> ListFederationMembers() const;
+  [[nodiscard]] absl::Status PutBackfillState(const BackfillState& state);
+  [[nodiscard]] absl::StatusOr<std::vector<BackfillState>> ListBackfillStates() const;
+
   // --- DLQ ---
   // Up to `limit` entries with sequence >= `from_sequence`, ascending.
   [[nodiscard]] absl::StatusOr<std::vector<ParkedTask>> ListParked(size_t limit,
@@ -216,6 +230,11 @@ class Store {
   [[nodiscard]] absl::Status RecoverCounters();
   template <typename Message>
   [[nodiscard]] absl::StatusOr<std::vector<Message>> ListAll(Cf cf, const char* what) const;
+  template <typename Message>
+  [[nodiscard]] absl::StatusOr<std::vector<Message>> ListMetaPrefix(std::string_view prefix,
+                                                                    const char* what) const;
+  [[nodiscard]] absl::Status PutMeta(const std::string& key, const std::string& value,
+                                     const char* what);
   [[nodiscard]] absl::Status WriteGroup(const std::vector<StoreWrite*>& group);
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf cf, const std::string& key) const;
   [[nodiscard]] absl::Status PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,

@@ -115,10 +115,14 @@ TEST_F(TwoClustersTest, ReplicatesHistoriesToThePeer) {
   EXPECT_EQ(status.shard_count(), 4);
   ASSERT_EQ(status.shards_size(), 4);
   for (const ShardStatus& shard : status.shards()) {
-    ASSERT_EQ(shard.peers_size(), 1);
+    // East's live stream, and its backfill stream (idle: docs/migration.md).
+    ASSERT_EQ(shard.peers_size(), 2);
     EXPECT_EQ(shard.peers(0).peer(), "east");
-    EXPECT_EQ(shard.peers(0).lag_tasks(), 0);
-    EXPECT_EQ(shard.peers(0).tasks_parked(), 0);
+    EXPECT_EQ(shard.peers(1).peer(), "east#backfill");
+    for (const PeerShardStatus& peer : shard.peers()) {
+      EXPECT_EQ(peer.lag_tasks(), 0);
+      EXPECT_EQ(peer.tasks_parked(), 0);
+    }
   }
   EXPECT_EQ(EventsApplied(status), events_written);
   EXPECT_EQ(status.corrupt_messages(), 0);
@@ -612,6 +616,7 @@ TEST_F(TwoClustersTest, ApplierHaltsWhenThePeerPartitionLostWhatItApplied) {
   for (const char* cluster : {"east", "west"}) {
     ASSERT_TRUE((*empty_kafka)->CreateTopic(HistoryTopic(cluster, TestTopicPrefix()), 4).ok());
     ASSERT_TRUE((*empty_kafka)->CreateTopic(ControlTopic(cluster, TestTopicPrefix()), 1).ok());
+    ASSERT_TRUE((*empty_kafka)->CreateTopic(BackfillTopic(cluster, TestTopicPrefix()), 4).ok());
   }
   Tunables tunables;
   tunables.truncation_confirm_ms = 300;

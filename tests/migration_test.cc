@@ -1,0 +1,725 @@
+// Federation membership online and migration backfill (docs/migration.md), with whole clusters
+// in one process on a Kafka mock the test owns (so a cluster that joins later finds its topics):
+// a third cluster joins while the namespace takes writes and replicates both ways; clusters that
+// do not fit are refused; a removed member stops applying; and 10,000 workflows that existed
+// before a member joined are backfilled to it under steady writes, with live replication lag
+// bounded meanwhile and every acknowledged write on the target.
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "protocol/branch_tasks.h"
+#include "protocol/federation.h"
+#include "replicator/backfill_topic.h"
+#include "replicator/xdcctl_load.h"
+#include "tests/ledger_client.h"
+#include "tests/process_clusters.h"
+#include "tests/run_command.h"
+#include "tests/two_clusters.h"
+
+namespace xdc {
+namespace {
+
+// Stops and joins a load thread when the test returns, also after a failed assertion.
+struct JoinOnExit {
+  std::atomic<bool>& stop;
+  std::thread& thread;
+  ~JoinOnExit() {
+    stop = true;
+    if (thread.joinable()) thread.join();
+  }
+};
+
+using ::testing::HasSubstr;
+
+constexpr char kNamespace[] = "orders";  // LedgerClient writes to it
+constexpr int32_t kShards = 8;
+
+// Writes `count` two-event workflows (old-0, old-1, ...) to namespace kNamespace at `address`.
+void WriteSmallWorkflows(const std::string& address, int count) {
+  LoadOptions options;
+  options.address = address;
+  options.namespace_name = kNamespace;
+  options.workflow_prefix = "old";
+  options.workflows = count;
+  options.events_per_workflow = 2;
+  options.signals_per_workflow = 0;
+  options.concurrency = 8;
+  absl::StatusOr<LoadResult> written = RunLoad(options);
+  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_EQ(written->workflows_completed, count) << written->first_error;
+}
+
+// --- pure rules (protocol/federation.h, protocol/branch_tasks.h) ---
+
+DaemonConfig TwoClusters() {
+  DaemonConfig config = MakeConfig("east", "/unused", "", kShards);
+  config.mutable_kafka()->set_bootstrap_servers("unused:9092");
+  return config;
+}
+
+NamespaceRecord Orders(std::vector<std::string> members) {
+  NamespaceRecord record;
+  record.set_id("id-1");
+  record.set_name(kNamespace);
+  for (const std::string& member : members) record.add_clusters(member);
+  record.set_active_cluster("east");
+  record.set_failover_version(1);
+  record.set_state(NAMESPACE_STATE_ACTIVE);
+  record.set_config_version(7);
+  return record;
+}
+
+NamespaceClustersRequest Members(const std::string& add, const std::string& remove) {
+  NamespaceClustersRequest request;
+  request.set_add(add);
+  request.set_remove(remove);
+  return request;
+}
+
+TEST(FederationRules, ANamespaceMemberChangeBumpsTheConfigVersionOnce) {
+  const DaemonConfig config = TwoClusters();
+  auto added = ChangeNamespaceMembers(Orders({"east"}), Members("west", ""), "east", config);
+  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_TRUE(added->has_value());
+  EXPECT_EQ((*added)->config_version(), 8);
+  EXPECT_THAT((*added)->clusters(), ::testing::ElementsAre("east", "west"));
+  // Retried: nothing changes.
+  auto again = ChangeNamespaceMembers(**added, Members("west", ""), "east", config);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value());
+  auto removed = ChangeNamespaceMembers(**added, Members("", "west"), "east", config);
+  ASSERT_TRUE(removed.ok() && removed->has_value());
+  EXPECT_THAT((*removed)->clusters(), ::testing::ElementsAre("east"));
+  EXPECT_EQ((*removed)->config_version(), 9);
+}
+
+TEST(FederationRules, MemberChangesThatWouldBreakTheNamespaceAreRefused) {
+  const DaemonConfig config = TwoClusters();
+  // Only on the active cluster.
+  EXPECT_EQ(ChangeNamespaceMembers(Orders({"east", "west"}), Members("", "east"), "west", config)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  // Not both, not neither.
+  EXPECT_EQ(ChangeNamespaceMembers(Orders({"east"}), Members("west", "east"), "east", config)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      ChangeNamespaceMembers(Orders({"east"}), Members("", ""), "east", config).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  // Not a handover's target.
+  NamespaceRecord handing_over = Orders({"east", "west"});
+  handing_over.set_state(NAMESPACE_STATE_HANDOVER);
+  handing_over.mutable_handover()->set_target_cluster("west");
+  auto refused = ChangeNamespaceMembers(handing_over, Members("", "west"), "east", config);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("handing over to 'west'"));
+}
+
+TEST(FederationRules, ANewClusterMustShareTheLayout) {
+  const DaemonConfig config = TwoClusters();
+  AddClusterRequest north;
+  north.set_name("north");
+  north.set_initial_failover_version(3);
+  north.set_failover_version_increment(100);
+  north.set_shard_count(kShards);
+  EXPECT_TRUE(ValidateNewCluster(config, north).ok());
+  AddClusterRequest known = north;
+  known.set_name("west");
+  known.set_initial_failover_version(2);
+  EXPECT_EQ(ValidateNewCluster(config, known).code(), absl::StatusCode::kAlreadyExists);
+  AddClusterRequest zero = north;
+  zero.set_initial_failover_version(0);
+  EXPECT_EQ(ValidateNewCluster(config, zero).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BranchTasks, ABranchSplitsIntoOrderedTasksEachWithItsHistoryPrefix) {
+  WorkflowKey key;
+  key.set_namespace_id("ns");
+  key.set_workflow_id("wf");
+  key.set_run_id("run");
+  VersionHistory branch;
+  VersionHistoryItem* first = branch.add_items();
+  first->set_event_id(3);
+  first->set_version(1);
+  VersionHistoryItem* second = branch.add_items();
+  second->set_event_id(5);
+  second->set_version(2);
+  std::vector<HistoryEvent> events;
+  for (int64_t id = 1; id <= 5; ++id) {
+    HistoryEvent event;
+    event.set_event_id(id);
+    event.set_version(id <= 3 ? 1 : 2);
+    events.push_back(event);
+  }
+  absl::StatusOr<std::vector<ReplicationTask>> tasks =
+      SplitBranchIntoTasks(key, branch, events, /*max_events=*/2, /*max_bytes=*/1 << 20);
+  ASSERT_TRUE(tasks.ok()) << tasks.status();
+  ASSERT_EQ(tasks->size(), 3u);
+  EXPECT_EQ((*tasks)[0].events(0).event_id(), 1);
+  EXPECT_EQ((*tasks)[1].events(0).event_id(), 3);
+  EXPECT_EQ((*tasks)[2].events(0).event_id(), 5);
+  // The second task ends at event 4: its history is (3, v1), (4, v2).
+  ASSERT_EQ((*tasks)[1].version_history_items_size(), 2);
+  EXPECT_EQ((*tasks)[1].version_history_items(1).event_id(), 4);
+  EXPECT_EQ((*tasks)[2].version_history_items(1).event_id(), 5);
+}
+
+class MigrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bootstrap_ = RealKafkaBootstrap();
+    if (bootstrap_.empty()) {
+      absl::StatusOr<std::unique_ptr<EmbeddedKafka>> kafka = EmbeddedKafka::Start(1);
+      ASSERT_TRUE(kafka.ok()) << kafka.status();
+      kafka_ = *std::move(kafka);
+      bootstrap_ = kafka_->bootstrap();
+      // The mock does not serve CreateTopics: every cluster's topics exist from the start, as
+      // an operator (or a broker with topic creation) provides them.
+      for (const char* cluster : {"east", "west", "north"}) {
+        for (const auto& [topic, partitions] :
+             {std::pair{HistoryTopic(cluster), kShards}, std::pair{ControlTopic(cluster), 1},
+              std::pair{BackfillTopic(cluster), kShards}}) {
+          ASSERT_TRUE(kafka_->CreateTopic(topic, partitions).ok());
+        }
+      }
+    }
+  }
+
+  void TearDown() override {
+    clients_.clear();
+    daemons_.clear();
+  }
+
+  // east and west as in MakeConfig; north also lists itself (it joins them online).
+  DaemonConfig ConfigFor(const std::string& cluster) {
+    DaemonConfig config = MakeConfig(cluster, dirs_.at(cluster).path(), bootstrap_, kShards);
+    if (cluster == "north") {
+      ClusterConfig* north = config.add_clusters();
+      north->set_name("north");
+      north->set_initial_failover_version(3);
+    }
+    return config;
+  }
+
+  void Start(const std::string& cluster) {
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(ConfigFor(cluster));
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemons_[cluster] = *std::move(daemon);
+    clients_[cluster] = std::make_unique<HttpClient>(daemons_[cluster]->http_address());
+    std::lock_guard<std::mutex> lock(addresses_mu_);
+    addresses_[cluster] = daemons_[cluster]->http_address();
+  }
+
+  void Stop(const std::string& cluster) {
+    clients_.erase(cluster);
+    daemons_.erase(cluster);
+  }
+
+  std::string AddressOf(const std::string& cluster) {
+    std::lock_guard<std::mutex> lock(addresses_mu_);
+    auto it = addresses_.find(cluster);
+    return it == addresses_.end() ? std::string() : it->second;
+  }
+
+  HttpClient& Client(const std::string& cluster) { return *clients_.at(cluster); }
+
+  NamespaceRecord Record(const std::string& cluster) {
+    NamespaceRecord record;
+    absl::Status s =
+        Client(cluster).Call("GET", absl::StrCat("/v1/namespaces/", kNamespace), nullptr, record);
+    return s.ok() ? record : NamespaceRecord();
+  }
+
+  void Register(const std::vector<std::string>& members) {
+    RegisterNamespaceRequest request;
+    request.set_name(kNamespace);
+    for (const std::string& member : members) request.add_clusters(member);
+    request.set_active_cluster("east");
+    NamespaceRecord record;
+    ASSERT_TRUE(Client("east").Call("POST", "/v1/namespaces", &request, record).ok());
+  }
+
+  // POST /v1/clusters on `on` for north (initial version 3, the federation's layout).
+  absl::StatusOr<ListClustersResponse> AddNorth(const std::string& on) {
+    AddClusterRequest request;
+    request.set_name("north");
+    request.set_initial_failover_version(3);
+    request.set_failover_version_increment(100);
+    request.set_shard_count(kShards);
+    ListClustersResponse response;
+    if (absl::Status s = Client(on).Call("POST", "/v1/clusters", &request, response); !s.ok()) {
+      return s;
+    }
+    return response;
+  }
+
+  absl::StatusOr<NamespaceRecord> ChangeMembers(const std::string& on, const std::string& add,
+                                                const std::string& remove) {
+    NamespaceClustersRequest request;
+    request.set_add(add);
+    request.set_remove(remove);
+    NamespaceRecord record;
+    if (absl::Status s = Client(on).Call(
+            "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/clusters"), &request, record);
+        !s.ok()) {
+      return s;
+    }
+    return record;
+  }
+
+  // The peer shard statuses `cluster` reports for the stream named `peer` (e.g. "east" or
+  // "east#backfill").
+  std::vector<PeerShardStatus> PeerStatus(const std::string& cluster, const std::string& peer) {
+    std::vector<PeerShardStatus> result;
+    const StatusResponse status = GetStatus(Client(cluster));
+    for (const ShardStatus& shard : status.shards()) {
+      for (const PeerShardStatus& status : shard.peers()) {
+        if (status.peer() == peer) result.push_back(status);
+      }
+    }
+    return result;
+  }
+
+  bool SameDigests(const std::string& a, const std::string& b) {
+    absl::StatusOr<ListDigestsResponse> left = Digests(Client(a), kNamespace);
+    absl::StatusOr<ListDigestsResponse> right = Digests(Client(b), kNamespace);
+    return left.ok() && right.ok() && left->workflows_size() > 0 &&
+           google::protobuf::util::MessageDifferencer::Equals(*left, *right);
+  }
+
+  // Every event the load had acknowledged is in `cluster`'s history of its workflow.
+  void ExpectAckedOn(LedgerClient& load, const std::string& cluster) {
+    std::map<std::string, GetHistoryResponse> histories;
+    std::lock_guard<std::mutex> lock(load.mu_);
+    ASSERT_GT(load.acked_.size(), 0u);
+    for (const auto& [workflow, event_id, version] : load.acked_) {
+      auto [it, inserted] = histories.try_emplace(workflow);
+      if (inserted) {
+        ASSERT_TRUE(
+            Client(cluster)
+                .Call("GET",
+                      absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=", workflow),
+                      nullptr, it->second)
+                .ok())
+            << workflow << " is missing on " << cluster;
+      }
+      const auto& events = it->second.events();
+      const bool found = std::any_of(events.begin(), events.end(), [&](const HistoryEvent& e) {
+        return e.event_id() == event_id && e.version() == version;
+      });
+      EXPECT_TRUE(found) << "acknowledged event " << event_id << " (version " << version << ") of "
+                         << workflow << " is not on " << cluster;
+    }
+  }
+
+  std::string bootstrap_;
+  std::unique_ptr<EmbeddedKafka> kafka_;
+  std::map<std::string, ScopedDir> dirs_ = [] {
+    std::map<std::string, ScopedDir> dirs;
+    for (const char* name : {"east", "west", "north"}) dirs.try_emplace(name, name);
+    return dirs;
+  }();
+  std::map<std::string, std::unique_ptr<Daemon>> daemons_;
+  std::map<std::string, std::unique_ptr<HttpClient>> clients_;
+  std::mutex addresses_mu_;
+  std::map<std::string, std::string> addresses_;
+};
+
+TEST_F(MigrationTest, AThirdClusterJoinsOnlineWhileTheNamespaceTakesWrites) {
+  ASSERT_NO_FATAL_FAILURE(Start("east"));
+  ASSERT_NO_FATAL_FAILURE(Start("west"));
+  ASSERT_NO_FATAL_FAILURE(Register({"east", "west"}));
+  ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
+  LedgerClient load([&](const std::string& cluster) { return AddressOf(cluster); }, "east",
+                    kNamespace, LedgerClient::TransportErrors::kFail);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] { load.Run(stop); });
+  JoinOnExit join_writer{stop, writer};
+  ASSERT_TRUE(WaitUntil([&] { return load.acked_count() >= 50; }));
+
+  // North starts with a config that lists all three; east and west learn of it online.
+  ASSERT_NO_FATAL_FAILURE(Start("north"));
+  for (const char* existing : {"east", "west"}) {
+    absl::StatusOr<ListClustersResponse> added = AddNorth(existing);
+    ASSERT_TRUE(added.ok()) << existing << ": " << added.status();
+    ASSERT_EQ(added->clusters_size(), 3);
+    EXPECT_EQ(added->clusters(2).name(), "north");
+    EXPECT_FALSE(added->clusters(2).from_config());
+    // A retried request changes nothing.
+    ASSERT_TRUE(AddNorth(existing).ok());
+  }
+  const size_t before_add = load.acked_count();
+  absl::StatusOr<NamespaceRecord> changed = ChangeMembers("east", "north", "");
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(changed->config_version(), 2);
+  EXPECT_THAT(changed->clusters(), ::testing::ElementsAre("east", "west", "north"));
+  ASSERT_TRUE(WaitUntil([&] {
+    return IsNamespaceMember(Record("north"), "north") &&
+           IsNamespaceMember(Record("west"), "north");
+  }));
+  // The namespace kept taking writes throughout.
+  ASSERT_TRUE(WaitUntil([&] { return load.acked_count() >= before_add + 100; }));
+
+  // A workflow started after north became a member replicates to it whole.
+  HttpClient east_client(AddressOf("east"));
+  ASSERT_TRUE(WriteWorkflow(east_client, kNamespace, "after-join", true).ok());
+  ASSERT_TRUE(WaitUntil([&] {
+    GetHistoryResponse east_history;
+    GetHistoryResponse north_history;
+    const std::string target =
+        absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=after-join");
+    return Client("east").Call("GET", target, nullptr, east_history).ok() &&
+           Client("north").Call("GET", target, nullptr, north_history).ok() &&
+           east_history.digest() == north_history.digest();
+  }));
+
+  // Every write acknowledged so far is on all three (north got the runs it missed at their
+  // next write through a resend, the rest live).
+  stop = true;
+  writer.join();
+  ASSERT_THAT(load.errors_, ::testing::IsEmpty());
+  for (const char* standby : {"west", "north"}) {
+    ASSERT_TRUE(WaitUntil([&] { return SameDigests("east", standby); })) << standby;
+    ASSERT_NO_FATAL_FAILURE(ExpectAckedOn(load, standby));
+  }
+
+  // The membership survives a restart of east (it is in east's store, not its config file).
+  Stop("east");
+  ASSERT_NO_FATAL_FAILURE(Start("east"));
+  ListClustersResponse listed;
+  ASSERT_TRUE(Client("east").Call("GET", "/v1/clusters", nullptr, listed).ok());
+  ASSERT_EQ(listed.clusters_size(), 3);
+
+  // Three clusters work both ways: hand the namespace over to north, write there (new runs of
+  // the load's workflows), and east and west apply north's stream (their appliers for it
+  // started online).
+  FailoverRequest to_north;
+  to_north.set_target_cluster("north");
+  NamespaceRecord started;
+  ASSERT_TRUE(Client("east")
+                  .Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"), &to_north,
+                        started)
+                  .ok());
+  ASSERT_TRUE(WaitUntil([&] { return Record("east").active_cluster() == "north"; }));
+  LedgerClient north_load([&](const std::string& cluster) { return AddressOf(cluster); }, "north",
+                          kNamespace, LedgerClient::TransportErrors::kFail);
+  std::atomic<bool> stop_north{false};
+  std::thread north_writer([&] { north_load.Run(stop_north); });
+  const bool north_wrote =
+      WaitUntil([&] { return north_load.acked_at(3) >= 50; });  // north owns version 3
+  stop_north = true;
+  north_writer.join();
+  ASSERT_TRUE(north_wrote);
+  ASSERT_THAT(north_load.errors_, ::testing::IsEmpty());
+  for (const char* standby : {"east", "west"}) {
+    ASSERT_TRUE(WaitUntil([&] { return SameDigests("north", standby); })) << standby;
+    ASSERT_NO_FATAL_FAILURE(ExpectAckedOn(north_load, standby));
+  }
+}
+
+TEST_F(MigrationTest, ClustersThatDoNotFitAreRefusedWithTheReason) {
+  ASSERT_NO_FATAL_FAILURE(Start("east"));
+  ASSERT_NO_FATAL_FAILURE(Register({"east"}));
+  auto refused = [&](const AddClusterRequest& request) {
+    return RequestError(Client("east"), "POST", "/v1/clusters", JsonOf(request));
+  };
+  AddClusterRequest good;
+  good.set_name("north");
+  good.set_initial_failover_version(3);
+  good.set_failover_version_increment(100);
+  good.set_shard_count(kShards);
+
+  AddClusterRequest increment = good;
+  increment.set_failover_version_increment(1000);
+  ApiError error = refused(increment);
+  EXPECT_EQ(error.http_status, 400);
+  EXPECT_THAT(error.error.message(), HasSubstr("failover_version_increment 1000"));
+  EXPECT_THAT(error.error.message(), HasSubstr("uses 100"));
+
+  AddClusterRequest shards = good;
+  shards.set_shard_count(kShards * 2);
+  error = refused(shards);
+  EXPECT_EQ(error.http_status, 400);
+  EXPECT_THAT(error.error.message(), HasSubstr("shard_count 16"));
+
+  AddClusterRequest duplicate = good;
+  duplicate.set_initial_failover_version(2);  // west's
+  error = refused(duplicate);
+  EXPECT_EQ(error.http_status, 400);
+  EXPECT_THAT(error.error.message(), HasSubstr("already used by cluster 'west'"));
+
+  AddClusterRequest out_of_range = good;
+  out_of_range.set_initial_failover_version(100);
+  error = refused(out_of_range);
+  EXPECT_EQ(error.http_status, 400);
+  EXPECT_THAT(error.error.message(), HasSubstr("initial_failover_version 100"));
+
+  AddClusterRequest bad_name = good;
+  bad_name.set_name("no/slash");
+  error = refused(bad_name);
+  EXPECT_EQ(error.http_status, 400);
+  EXPECT_THAT(error.error.message(), HasSubstr("may only contain"));
+
+  // Nothing was added by the refusals.
+  ListClustersResponse listed;
+  ASSERT_TRUE(Client("east").Call("GET", "/v1/clusters", nullptr, listed).ok());
+  EXPECT_EQ(listed.clusters_size(), 2);
+
+  ASSERT_TRUE(AddNorth("east").ok());
+  AddClusterRequest renumbered = good;
+  renumbered.set_initial_failover_version(4);
+  error = refused(renumbered);
+  EXPECT_EQ(error.http_status, 409);
+  EXPECT_THAT(error.error.message(), HasSubstr("never changes"));
+
+  // Namespace members: only clusters of the federation; not the active one; only on the
+  // active cluster; a config-file cluster or a member cannot leave the federation online.
+  error =
+      RequestError(Client("east"), "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/clusters"),
+                   R"({"add":"south"})");
+  EXPECT_EQ(error.http_status, 400);
+  EXPECT_THAT(error.error.message(), HasSubstr("not in the federation"));
+  error =
+      RequestError(Client("east"), "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/clusters"),
+                   R"({"remove":"east"})");
+  EXPECT_EQ(error.http_status, 409);
+  EXPECT_THAT(error.error.message(), HasSubstr("is the active cluster"));
+  ASSERT_TRUE(ChangeMembers("east", "north", "").ok());
+  error = RequestError(Client("east"), "POST", "/v1/clusters/north/remove");
+  EXPECT_EQ(error.http_status, 409);
+  EXPECT_THAT(error.error.message(), HasSubstr("still a member of namespace(s) orders"));
+  error = RequestError(Client("east"), "POST", "/v1/clusters/west/remove");
+  EXPECT_EQ(error.http_status, 409);
+  EXPECT_THAT(error.error.message(), HasSubstr("config file"));
+  ASSERT_TRUE(ChangeMembers("east", "", "north").ok());
+  ListClustersResponse after_remove;
+  ASSERT_TRUE(Client("east").Call("POST", "/v1/clusters/north/remove", nullptr, after_remove).ok());
+  EXPECT_EQ(after_remove.clusters_size(), 2);
+  // And it stays removed across a restart.
+  Stop("east");
+  ASSERT_NO_FATAL_FAILURE(Start("east"));
+  ASSERT_TRUE(Client("east").Call("GET", "/v1/clusters", nullptr, listed).ok());
+  EXPECT_EQ(listed.clusters_size(), 2);
+}
+
+TEST_F(MigrationTest, ARemovedMemberStopsApplyingTheNamespace) {
+  ASSERT_NO_FATAL_FAILURE(Start("east"));
+  ASSERT_NO_FATAL_FAILURE(Start("west"));
+  ASSERT_NO_FATAL_FAILURE(Register({"east", "west"}));
+  HttpClient east(AddressOf("east"));
+  ASSERT_TRUE(WriteWorkflow(east, kNamespace, "before", false).ok());
+  ASSERT_TRUE(WaitUntil([&] { return SameDigests("east", "west"); }));
+
+  absl::StatusOr<NamespaceRecord> removed = ChangeMembers("east", "", "west");
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_THAT(removed->clusters(), ::testing::ElementsAre("east"));
+  ASSERT_TRUE(WaitUntil([&] { return Record("west").config_version() == 2; }));
+  // Failing over to a cluster that is no longer a member is refused.
+  FailoverRequest to_west;
+  to_west.set_target_cluster("west");
+  ApiError error =
+      RequestError(Client("east"), "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"),
+                   JsonOf(to_west));
+  EXPECT_EQ(error.http_status, 400);
+  EXPECT_THAT(error.error.message(), HasSubstr("not a member"));
+
+  ASSERT_TRUE(WriteWorkflow(east, kNamespace, "after", true).ok());
+  // West consumed east's new tasks and skipped them whole: nothing of them applied.
+  ASSERT_TRUE(WaitUntil([&] {
+    int64_t skipped = 0;
+    int64_t lag = 0;
+    for (const PeerShardStatus& shard : PeerStatus("west", "east")) {
+      skipped += shard.tasks_skipped_not_member();
+      lag += shard.lag_tasks();
+    }
+    return skipped >= 4 && lag == 0;
+  }));
+  ApiError missing =
+      RequestError(Client("west"), "GET",
+                   absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=after"));
+  EXPECT_EQ(missing.http_status, 404);
+  EXPECT_EQ(GetStatus(Client("west")).parked_tasks(), 0);
+  // East is unaffected.
+  HttpClient east_again(AddressOf("east"));
+  ASSERT_TRUE(WriteWorkflow(east_again, kNamespace, "still-writing", true).ok());
+}
+
+TEST_F(MigrationTest, BackfillsTenThousandWorkflowsUnderLoadWithLiveLagBounded) {
+  constexpr int kPreExisting = 10000;
+  // s: live replication lag the target may show while the backfill runs (the daemon's readiness
+  // bound, tunables.readyz_max_lag_seconds, is 30 s).
+  constexpr double kLiveLagBoundSeconds = 10;
+  ASSERT_NO_FATAL_FAILURE(Start("east"));
+  ASSERT_NO_FATAL_FAILURE(Start("west"));
+  ASSERT_NO_FATAL_FAILURE(Register({"east"}));  // west is not a member yet
+  ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
+  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(AddressOf("east"), kPreExisting));
+
+  // West joins the namespace; steady writes go on from here to the end.
+  ASSERT_TRUE(ChangeMembers("east", "west", "").ok());
+  ASSERT_TRUE(WaitUntil([&] { return IsNamespaceMember(Record("west"), "west"); }));
+  LedgerClient load([&](const std::string& cluster) { return AddressOf(cluster); }, "east",
+                    kNamespace, LedgerClient::TransportErrors::kFail);
+  std::atomic<bool> stop{false};
+  std::thread writer([&] { load.Run(stop); });
+  JoinOnExit join_writer{stop, writer};
+
+  StartMigrationRequest start;
+  start.set_target_cluster("west");
+  start.set_rate_workflows_per_second(2500);
+  MigrationStatusResponse status;
+  ASSERT_TRUE(
+      Client("east")
+          .Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/backfill"), &start, status)
+          .ok());
+  EXPECT_EQ(status.workflows_total(), kPreExisting);
+  EXPECT_EQ(status.backfill().phase(), BACKFILL_PHASE_RUNNING);
+
+  double max_live_lag = 0;
+  int64_t samples_in_progress = 0;
+  bool saw_rate = false;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const PeerShardStatus& shard : PeerStatus("west", "east")) {
+          max_live_lag = std::max(max_live_lag, shard.lag_seconds());
+        }
+        MigrationStatusResponse now;
+        if (!Client("east")
+                 .Call("GET", absl::StrCat("/v1/namespaces/", kNamespace, "/backfill"), nullptr,
+                       now)
+                 .ok()) {
+          return false;
+        }
+        if (now.backfill().phase() == BACKFILL_PHASE_RUNNING) {
+          ++samples_in_progress;
+          saw_rate = saw_rate || now.rate_workflows_per_second() > 0;
+        }
+        status = now;
+        return now.backfill().phase() == BACKFILL_PHASE_COMPLETED;
+      },
+      std::chrono::seconds(120)))
+      << status.workflows_done() << " of " << status.workflows_total();
+  std::printf("backfill: %lld runs; live lag at most %.2f s while it ran (%lld samples)\n",
+              static_cast<long long>(status.workflows_done()), max_live_lag,
+              static_cast<long long>(samples_in_progress));
+  // Runs the load started after the count are walked (and counted) too.
+  EXPECT_GE(status.workflows_done(), kPreExisting);
+  EXPECT_EQ(status.workflows_done(), status.workflows_total());
+  EXPECT_GT(samples_in_progress, 0);
+  EXPECT_TRUE(saw_rate);
+  EXPECT_LT(max_live_lag, kLiveLagBoundSeconds);
+
+  stop = true;
+  writer.join();
+  ASSERT_THAT(load.errors_, ::testing::IsEmpty());
+  ASSERT_TRUE(WaitUntil([&] { return SameDigests("east", "west"); }, std::chrono::seconds(60)));
+  absl::StatusOr<ListDigestsResponse> digests = Digests(Client("west"), kNamespace);
+  ASSERT_TRUE(digests.ok());
+  EXPECT_EQ(digests->workflows_size(), kPreExisting + LedgerClient::kWorkflows);
+  ASSERT_NO_FATAL_FAILURE(ExpectAckedOn(load, "west"));
+}
+
+// East and west as processes on their own Kafka mock process: west leaves the namespace, east
+// writes workflows west skips, west rejoins, and the backfill (started and watched with xdcctl)
+// survives a SIGKILL of the source and then of the target, resuming from its cursor each time.
+class MigrationKillTest : public ProcessClustersTest {
+ protected:
+  static constexpr int kPreExisting = 3000;
+  static constexpr int kRate = 400;  // runs/s: the backfill lasts several seconds
+
+  MigrationKillTest() : ProcessClustersTest(kNamespace) {}
+
+  CommandResult Ctl(const Cluster& cluster, const std::string& args) {
+    return RunCommand(
+        absl::StrCat(BinPath("xdcctl"), " --address ", cluster.endpoint.address(), " ", args));
+  }
+
+  MigrationStatusResponse BackfillStatus() {
+    MigrationStatusResponse status;
+    HttpClient east(east_->endpoint.address());
+    absl::Status s =
+        east.Call("GET", absl::StrCat("/v1/namespaces/", kNamespace, "/backfill"), nullptr, status);
+    return s.ok() ? status : MigrationStatusResponse();
+  }
+
+  NamespaceRecord RecordOn(const Cluster& cluster) {
+    NamespaceRecord record;
+    HttpClient client(cluster.endpoint.address());
+    absl::Status s =
+        client.Call("GET", absl::StrCat("/v1/namespaces/", kNamespace), nullptr, record);
+    return s.ok() ? record : NamespaceRecord();
+  }
+
+  bool Converged() {
+    HttpClient east(east_->endpoint.address());
+    HttpClient west(west_->endpoint.address());
+    absl::StatusOr<ListDigestsResponse> left = Digests(east, kNamespace);
+    absl::StatusOr<ListDigestsResponse> right = Digests(west, kNamespace);
+    return left.ok() && right.ok() && left->workflows_size() == kPreExisting &&
+           google::protobuf::util::MessageDifferencer::Equals(*left, *right);
+  }
+};
+
+TEST_F(MigrationKillTest, BackfillResumesFromItsCursorAfterSigkillOfSourceAndTarget) {
+  CommandResult removed =
+      Ctl(*east_, absl::StrCat("namespace remove-cluster ", kNamespace, " --cluster west"));
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  ASSERT_TRUE(WaitUntil([&] { return !IsNamespaceMember(RecordOn(*west_), "west"); }));
+  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(east_->endpoint.address(), kPreExisting));
+
+  CommandResult added =
+      Ctl(*east_, absl::StrCat("namespace add-cluster ", kNamespace, " --cluster west"));
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  CommandResult started =
+      Ctl(*east_, absl::StrCat("migration start --namespace ", kNamespace, " --to west --rate ",
+                               kRate, " --target-address ", west_->endpoint.address()));
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  EXPECT_THAT(started.output, HasSubstr("backfill running"));
+
+  // SIGKILL the source a while in: it resumes from its stored cursor, not from zero.
+  MigrationStatusResponse before;
+  ASSERT_TRUE(WaitUntil([&] {
+    before = BackfillStatus();
+    return before.workflows_done() >= kPreExisting / 5;
+  }));
+  ASSERT_LT(before.workflows_done(), kPreExisting) << "the backfill ended before the kill";
+  ASSERT_NO_FATAL_FAILURE(CrashCluster(*east_));
+  ASSERT_NO_FATAL_FAILURE(StartCluster(*east_));
+  MigrationStatusResponse resumed = BackfillStatus();
+  EXPECT_EQ(resumed.backfill().resumed_count(), 1);
+  EXPECT_GE(resumed.workflows_done(), before.workflows_done());
+  EXPECT_LT(resumed.workflows_done(), kPreExisting);
+  CommandResult shown = Ctl(*east_, absl::StrCat("migration status --namespace ", kNamespace));
+  ASSERT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_THAT(shown.output, HasSubstr("resumed 1 times"));
+
+  // SIGKILL the target a while later: its apply progress is in its store, so it goes on.
+  ASSERT_TRUE(WaitUntil([&] {
+    return BackfillStatus().workflows_done() >= resumed.workflows_done() + kPreExisting / 5;
+  }));
+  ASSERT_NO_FATAL_FAILURE(CrashCluster(*west_));
+  ASSERT_NO_FATAL_FAILURE(StartCluster(*west_));
+
+  MigrationStatusResponse done;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        done = BackfillStatus();
+        return done.backfill().phase() == BACKFILL_PHASE_COMPLETED;
+      },
+      std::chrono::seconds(60)))
+      << done.workflows_done() << " of " << done.workflows_total();
+  EXPECT_EQ(done.workflows_done(), kPreExisting);
+  EXPECT_EQ(done.backfill().resumed_count(), 1);
+  ASSERT_TRUE(WaitUntil([&] { return Converged(); }, std::chrono::seconds(60)));
+}
+
+}  // namespace
+}  // namespace xdc
