@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "bench/json_writer.h"
 
@@ -100,6 +101,52 @@ PhaseSummary Summarize(const PhaseResult& phase, double offered_requests_per_sec
                           .lag_ms = LagPercentiles(lags, LagMeasure::kLag)});
   }
   return s;
+}
+
+std::string SummaryText(const Report& r) {
+  std::string out = absl::StrFormat(
+      "raw Kafka      %10.0f msgs/s of %d B (produce->consume)\n"
+      "raw RocksDB    %10.0f records/s of %d B (batches of %d, WAL synced)\n",
+      r.raw_kafka.messages_per_second, r.message_bytes, r.raw_rocksdb.records_per_second,
+      r.message_bytes, r.raw_rocksdb.batch_records);
+  if (r.options.run_end_to_end) {
+    absl::StrAppendFormat(&out,
+                          "xdc end to end %10.0f events/s  (%.1f%% of raw Kafka, %.1f%% of raw "
+                          "RocksDB)\n",
+                          r.max_sustainable_events_per_second, 100 * r.ratio_to_raw_kafka,
+                          100 * r.ratio_to_raw_rocksdb);
+    for (const PhaseSummary& p : r.loads) {
+      absl::StrAppendFormat(
+          &out, "  %-28s offered %7.0f req/s: lag p50 %7.1f p99 %7.1f p999 %7.1f ms\n", p.name,
+          p.offered_requests_per_second, p.lag_ms.p50_ms, p.lag_ms.p99_ms, p.lag_ms.p999_ms);
+    }
+    if (r.options.run_failover) {
+      absl::StrAppendFormat(&out,
+                            "graceful handover %.1f ms, %d writes refused, %d redirected %s\n",
+                            r.graceful.handover_ms, r.graceful.writes_refused,
+                            r.graceful.writes_redirected, r.graceful.error);
+      absl::StrAppendFormat(&out, "forced failover RTO %.1f ms %s\n", r.forced.rto_ms,
+                            r.forced.error);
+    }
+  }
+  for (const ShardScalePoint& s : r.shard_scaling) {
+    absl::StrAppendFormat(
+        &out,
+        "%3d shards: %7.0f events/s, lag p99 %.1f ms; half load lag p50 %.1f "
+        "p99 %.1f ms %s\n",
+        s.shards,
+        std::min(s.saturation.ack_events_per_second, s.saturation.replicated_events_per_second),
+        s.saturation.lag_ms.p99_ms, s.half_load.lag_ms.p50_ms, s.half_load.lag_ms.p99_ms, s.error);
+  }
+  for (const WorkflowScalePoint& w : r.workflow_scaling) {
+    absl::StrAppendFormat(&out,
+                          "%d workflows: started %d in %.1f s; half load lag p50 %.1f p99 %.1f "
+                          "ms %s\n",
+                          w.workflows, w.started, w.fill.duration_seconds,
+                          w.half_load.lag_ms.p50_ms, w.half_load.lag_ms.p99_ms, w.error);
+  }
+  for (const std::string& note : r.notes) absl::StrAppendFormat(&out, "note: %s\n", note);
+  return out;
 }
 
 std::string ReportJson(const Report& r) {

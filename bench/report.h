@@ -117,4 +117,8 @@ struct Report {
 
 [[nodiscard]] std::string ReportJson(const Report& report);
 
+// The few lines xdc-bench prints at the end: the raw limits, then only the sections that ran
+// (report.options.run_*): end to end, failover, and the scaling points (one line each).
+[[nodiscard]] std::string SummaryText(const Report& report);
+
 }  // namespace xdc::bench

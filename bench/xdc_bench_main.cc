@@ -42,26 +42,6 @@ std::string Machine() {
       sysconf(_SC_NPROCESSORS_ONLN), FirstLineWith("/proc/meminfo", "MemTotal"), name.release);
 }
 
-void PrintSummary(const Report& r) {
-  std::printf("raw Kafka      %10.0f msgs/s of %d B (produce->consume)\n",
-              r.raw_kafka.messages_per_second, r.message_bytes);
-  std::printf("raw RocksDB    %10.0f records/s of %d B (batches of %d, WAL synced)\n",
-              r.raw_rocksdb.records_per_second, r.message_bytes, r.raw_rocksdb.batch_records);
-  std::printf("xdc end to end %10.0f events/s  (%.1f%% of raw Kafka, %.1f%% of raw RocksDB)\n",
-              r.max_sustainable_events_per_second, 100 * r.ratio_to_raw_kafka,
-              100 * r.ratio_to_raw_rocksdb);
-  for (const PhaseSummary& p : r.loads) {
-    std::printf("  %-28s offered %7.0f req/s: lag p50 %7.1f p99 %7.1f p999 %7.1f ms\n",
-                p.name.c_str(), p.offered_requests_per_second, p.lag_ms.p50_ms, p.lag_ms.p99_ms,
-                p.lag_ms.p999_ms);
-  }
-  std::printf("graceful handover %.1f ms, %lld writes refused, %lld redirected %s\n",
-              r.graceful.handover_ms, static_cast<long long>(r.graceful.writes_refused),
-              static_cast<long long>(r.graceful.writes_redirected), r.graceful.error.c_str());
-  std::printf("forced failover RTO %.1f ms %s\n", r.forced.rto_ms, r.forced.error.c_str());
-  for (const std::string& note : r.notes) std::printf("note: %s\n", note.c_str());
-}
-
 int Main(int argc, char** argv) {
   absl::StatusOr<BenchOptions> parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
@@ -128,7 +108,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "xdc-bench: cannot write %s\n", json_path.c_str());
     return 1;
   }
-  PrintSummary(report);
+  std::fputs(SummaryText(report).c_str(), stdout);
   std::printf("report: %s\n", json_path.c_str());
   std::filesystem::remove_all(work_dir, ec);
   return 0;

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/lag_calculator.h"
+#include "bench/report.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
@@ -146,6 +147,43 @@ TEST(BenchLagTest, PercentilesAreNearestRankWeightedByEvents) {
   EXPECT_DOUBLE_EQ(lag.max_ms, 1000);
   EXPECT_DOUBLE_EQ(bench::LagPercentiles(lags, bench::LagMeasure::kLatency).p50_ms, 1000);
   EXPECT_EQ(bench::LagPercentiles({}, bench::LagMeasure::kLag).count, 0);
+}
+
+// A run with --skip end-to-end (the 1M-workflow command) printed "xdc end to end 0 events/s" and
+// "graceful handover 0.0 ms" as if they had been measured, and nothing of the scaling it ran.
+TEST(BenchSummaryTest, LeavesOutSkippedSectionsAndShowsScalingPoints) {
+  bench::Report report;
+  report.options.run_end_to_end = false;
+  report.options.run_failover = false;
+  report.raw_kafka.messages_per_second = 146359;
+  bench::WorkflowScalePoint point;
+  point.workflows = 1000000;
+  point.started = 1000000;
+  point.fill.duration_seconds = 188.6;
+  point.half_load.lag_ms.p50_ms = 8.6;
+  point.half_load.lag_ms.p99_ms = 49.3;
+  report.workflow_scaling.push_back(point);
+  report.notes.push_back("end to end, failover and backpressure: skipped (--skip end-to-end)");
+
+  const std::string text = bench::SummaryText(report);
+  EXPECT_NE(text.find("raw Kafka"), std::string::npos) << text;
+  EXPECT_EQ(text.find("xdc end to end"), std::string::npos) << text;
+  EXPECT_EQ(text.find("graceful handover"), std::string::npos) << text;
+  EXPECT_EQ(text.find("forced failover"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("1000000 workflows: started 1000000 in 188.6 s; half load lag p50 8.6 p99 49.3"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("note: end to end, failover and backpressure: skipped"), std::string::npos)
+      << text;
+
+  report.options.run_end_to_end = true;
+  report.options.run_failover = true;
+  report.max_sustainable_events_per_second = 3665;
+  report.graceful.handover_ms = 93.2;
+  const std::string full = bench::SummaryText(report);
+  EXPECT_NE(full.find("xdc end to end       3665 events/s"), std::string::npos) << full;
+  EXPECT_NE(full.find("graceful handover 93.2 ms"), std::string::npos) << full;
 }
 
 TEST(BenchTest, BadFlagExitsWithUsage) {
