@@ -93,7 +93,7 @@ absl::Status Daemon::Init() {
   if (absl::Status s = namespaces_->Load(); !s.ok()) return s;
 
   writer_ = std::make_unique<WorkflowWriter>(*store_, config_.shard_count());
-  task_applier_ = std::make_unique<TaskApplier>(config_, config_mu_, *namespaces_, clock_);
+  task_applier_ = std::make_unique<TaskApplier>(config_, *namespaces_, clock_);
   dlq_ = std::make_unique<DlqService>(*store_, *writer_, *task_applier_, *namespaces_);
   sweeper_ = std::make_unique<ReapplySweeper>(config_, *store_, *writer_, *task_applier_);
   sweeper_->Start();
@@ -175,6 +175,11 @@ absl::Status Daemon::EnsureClusterTopics(const std::string& cluster) {
 }
 
 absl::Status Daemon::StartPeer(const std::string& peer) {
+  // Called at start and, for a cluster that joins online, by MembershipService after it added
+  // the cluster (no other writer of the config then).
+  if (const ClusterConfig* cluster = FindCluster(config_, peer)) {
+    task_applier_->AddPeer(peer, cluster->initial_failover_version());
+  }
   for (PeerStream stream : {PeerStream::kLive, PeerStream::kBackfill}) {
     auto applier = std::make_unique<PeerApplier>(
         config_, tunables_, peer, *store_, *writer_, *task_applier_, *namespaces_, *handover_,

@@ -9,14 +9,27 @@
 
 namespace xdc {
 
-TaskApplier::TaskApplier(const DaemonConfig& config, absl::Mutex& config_mu,
-                         NamespaceRegistry& namespaces, Clock clock)
+TaskApplier::TaskApplier(const DaemonConfig& config, NamespaceRegistry& namespaces, Clock clock)
     : config_(config),
-      config_mu_(config_mu),
       initial_failover_version_(
           FindCluster(config, config.cluster_name())->initial_failover_version()),
       namespaces_(namespaces),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)) {
+  for (const ClusterConfig& cluster : config.clusters()) {
+    initial_versions_[cluster.name()] = cluster.initial_failover_version();
+  }
+}
+
+void TaskApplier::AddPeer(const std::string& cluster, int64_t initial_failover_version) {
+  absl::MutexLock lock(&versions_mu_);
+  initial_versions_[cluster] = initial_failover_version;
+}
+
+int64_t TaskApplier::InitialVersionOf(const std::string& cluster) const {
+  absl::MutexLock lock(&versions_mu_);
+  auto it = initial_versions_.find(cluster);
+  return it == initial_versions_.end() ? 0 : it->second;
+}
 
 std::optional<ActiveContext> TaskApplier::ActiveFor(const std::string& namespace_id) const {
   std::optional<NamespaceRecord> ns = namespaces_.FindById(namespace_id);
@@ -91,11 +104,7 @@ ApplyDecision TaskApplier::StageRepair(const ReplicationTask& task, WorkflowWrit
   const std::optional<NamespaceRecord> ns = namespaces_.FindById(task.workflow().namespace_id());
   RepairAuthority authority;
   authority.ns = ns.has_value() ? &*ns : nullptr;
-  {
-    absl::ReaderMutexLock lock(&config_mu_);  // the cluster list changes online
-    const ClusterConfig* sender = FindCluster(config_, task.source_cluster());
-    authority.sender_initial_version = sender != nullptr ? sender->initial_failover_version() : 0;
-  }
+  authority.sender_initial_version = InitialVersionOf(task.source_cluster());
   authority.failover_version_increment = config_.failover_version_increment();
   RepairDecision repair = DecideRepair(*local, view.Events(task.workflow()), task, authority);
   switch (repair.action) {

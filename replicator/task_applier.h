@@ -15,6 +15,7 @@
 // no mutable state.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,10 +31,14 @@ namespace xdc {
 
 class TaskApplier {
  public:
-  // `config`'s cluster list may grow and shrink online (MembershipService) under `config_mu`
-  // held exclusively; the applier threads read it under `config_mu` held shared.
-  TaskApplier(const DaemonConfig& config, absl::Mutex& config_mu, NamespaceRegistry& namespaces,
-              Clock clock);
+  // Knows the initial failover versions of `config`'s clusters; AddPeer adds a cluster that joins
+  // online (`config`'s cluster list is not read after construction: it changes under a lock the
+  // appliers must not take, see replicator/daemon.h).
+  TaskApplier(const DaemonConfig& config, NamespaceRegistry& namespaces, Clock clock);
+
+  // Records the initial failover version of a cluster that joined the federation online (a
+  // repair's sender must own the namespace's version). Thread-safe.
+  void AddPeer(const std::string& cluster, int64_t initial_failover_version);
 
   // Decides `task` and adds its effects to `write` (nothing unless the action is kApply).
   [[nodiscard]] ApplyDecision Stage(const ReplicationTask& task, WorkflowWriter::View& view,
@@ -51,9 +56,14 @@ class TaskApplier {
   [[nodiscard]] ApplyDecision StageRepair(const ReplicationTask& task, WorkflowWriter::View& view,
                                           StoreWrite& write) const;
 
-  const DaemonConfig& config_;  // `clusters` guarded by config_mu_
-  absl::Mutex& config_mu_;
+  // The initial failover version of the sender of a task, or 0 if the cluster is unknown.
+  [[nodiscard]] int64_t InitialVersionOf(const std::string& cluster) const;
+
+  const DaemonConfig& config_;  // its cluster list is read only in the constructor
   const int64_t initial_failover_version_;
+  // A leaf lock (nothing is acquired while it is held): appliers take it with a shard's lock held.
+  mutable absl::Mutex versions_mu_;
+  std::map<std::string, int64_t> initial_versions_ ABSL_GUARDED_BY(versions_mu_);
   NamespaceRegistry& namespaces_;
   Clock clock_;
 };

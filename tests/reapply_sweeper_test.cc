@@ -49,8 +49,7 @@ class ReapplySweeperTest : public ::testing::Test {
     registry_ = std::make_unique<NamespaceRegistry>(*store_, config_);
     ASSERT_TRUE(registry_->Load().ok());
     writer_ = std::make_unique<WorkflowWriter>(*store_, config_.shard_count());
-    task_applier_ =
-        std::make_unique<TaskApplier>(config_, config_mu_, *registry_, [] { return kNowMicros; });
+    task_applier_ = std::make_unique<TaskApplier>(config_, *registry_, [] { return kNowMicros; });
     sweeper_ = std::make_unique<ReapplySweeper>(config_, *store_, *writer_, *task_applier_);
 
     // West is active (version 2); east is a standby.
@@ -118,7 +117,6 @@ class ReapplySweeperTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<NamespaceRegistry> registry_;
   std::unique_ptr<WorkflowWriter> writer_;
-  absl::Mutex config_mu_;  // TaskApplier reads the cluster list under it
   std::unique_ptr<TaskApplier> task_applier_;
   std::unique_ptr<ReapplySweeper> sweeper_;
   WorkflowKey key_;
