@@ -31,6 +31,19 @@ bool FailoverPartNewer(const NamespaceRecord& a, const NamespaceRecord& b) {
   return a.state_sequence() > b.state_sequence();
 }
 
+const char* FailoverKindName(FailoverKind kind) {
+  switch (kind) {
+    case FAILOVER_KIND_GRACEFUL:
+      return "graceful";
+    case FAILOVER_KIND_FORCED:
+      return "forced";
+    case FAILOVER_KIND_HANDOVER_CANCELLED:
+      return "cancelled";
+    default:
+      return nullptr;
+  }
+}
+
 void AppendFailoverEvent(NamespaceRecord& record, FailoverEvent event) {
   *record.add_failover_history() = std::move(event);
   const int excess = record.failover_history_size() - kMaxFailoverHistory;

@@ -41,6 +41,10 @@ inline constexpr int kMaxHandoverDecisions = 64;
 // True when `a`'s failover part is newer than `b`'s: higher (failover_version, state_sequence).
 [[nodiscard]] bool FailoverPartNewer(const NamespaceRecord& a, const NamespaceRecord& b);
 
+// "graceful", "forced" or "cancelled" (the `kind` of metrics and of `xdcctl namespace history`);
+// nullptr for an unknown kind.
+[[nodiscard]] const char* FailoverKindName(FailoverKind kind);
+
 // Appends `event`, keeping the newest kMaxFailoverHistory entries.
 void AppendFailoverEvent(NamespaceRecord& record, FailoverEvent event);
 

@@ -93,7 +93,7 @@ absl::Status Daemon::Init() {
   if (absl::Status s = namespaces_->Load(); !s.ok()) return s;
 
   writer_ = std::make_unique<WorkflowWriter>(*store_, config_.shard_count());
-  task_applier_ = std::make_unique<TaskApplier>(config_, *namespaces_, clock_);
+  task_applier_ = std::make_unique<TaskApplier>(config_, config_mu_, *namespaces_, clock_);
   dlq_ = std::make_unique<DlqService>(*store_, *writer_, *task_applier_, *namespaces_);
   sweeper_ = std::make_unique<ReapplySweeper>(config_, *store_, *writer_, *task_applier_);
   sweeper_->Start();

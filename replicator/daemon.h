@@ -1,8 +1,8 @@
 // xdcd assembled: store, Kafka, publisher, one applier per peer, write service and HTTP API.
 //
 // Peers can join and leave while it runs (replicator/membership_service.h): `clusters` of the
-// config changes only under config_mu_ held exclusively, and API requests (the only readers of
-// `clusters` after start) are served under it held shared.
+// config changes only under config_mu_ held exclusively; API requests are served under it held
+// shared, and the appliers' TaskApplier reads it under it held shared (a repair's sender).
 //
 // Thread-safety: Start/Stop from one thread; Status() from any.
 #pragma once

@@ -14,20 +14,6 @@ namespace {
 
 double Seconds(int64_t micros) { return static_cast<double>(micros) / 1e6; }
 
-// The `kind` label of failover metrics, or nullptr for an unknown kind.
-const char* FailoverKindLabel(FailoverKind kind) {
-  switch (kind) {
-    case FAILOVER_KIND_GRACEFUL:
-      return "graceful";
-    case FAILOVER_KIND_FORCED:
-      return "forced";
-    case FAILOVER_KIND_HANDOVER_CANCELLED:
-      return "cancelled";
-    default:
-      return nullptr;
-  }
-}
-
 }  // namespace
 
 HandoverCoordinator::HandoverCoordinator(const DaemonConfig& config, const Tunables& tunables,
@@ -535,7 +521,7 @@ std::vector<NamespaceGauges> HandoverCoordinator::Gauges() const {
     }
     for (const char* kind : {"graceful", "forced", "cancelled"}) gauges.failovers_by_kind[kind] = 0;
     for (const FailoverEvent& event : record.failover_history()) {
-      const char* kind = FailoverKindLabel(event.kind());
+      const char* kind = FailoverKindName(event.kind());
       if (kind == nullptr) continue;
       ++gauges.failovers_by_kind[kind];
     }
@@ -548,7 +534,7 @@ std::vector<CompletedFailover> FailoversCompletedBy(const NamespaceRecord& recor
                                                     const std::string& cluster) {
   std::vector<CompletedFailover> completed;
   for (const FailoverEvent& event : record.failover_history()) {
-    const char* kind = FailoverKindLabel(event.kind());
+    const char* kind = FailoverKindName(event.kind());
     const std::string& completer = event.kind() == FAILOVER_KIND_HANDOVER_CANCELLED
                                        ? event.from_cluster()
                                        : event.to_cluster();

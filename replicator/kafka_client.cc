@@ -528,6 +528,17 @@ std::vector<KafkaMessage> KafkaConsumer::Poll(int timeout_ms, size_t max) {
   return messages;
 }
 
+std::optional<int64_t> KafkaConsumer::LowWatermark(const std::string& topic, int32_t partition) {
+  int64_t low = 0;
+  int64_t high = 0;
+  if (rd_kafka_get_watermark_offsets(rk_, topic.c_str(), partition, &low, &high) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      low < 0) {
+    return std::nullopt;
+  }
+  return low;
+}
+
 std::optional<int64_t> KafkaConsumer::HighWatermark(const std::string& topic, int32_t partition) {
   int64_t low = 0;
   int64_t high = 0;

@@ -170,6 +170,9 @@ class KafkaConsumer {
   [[nodiscard]] std::vector<KafkaMessage> Poll(int timeout_ms, size_t max);
   // The partition's end offset as last reported by the broker, if known.
   [[nodiscard]] std::optional<int64_t> HighWatermark(const std::string& topic, int32_t partition);
+  // The partition's first offset (its log start: retention or DeleteRecords move it up) as last
+  // reported by the broker in a fetch, if known.
+  [[nodiscard]] std::optional<int64_t> LowWatermark(const std::string& topic, int32_t partition);
 
  private:
   KafkaConsumer() = default;

@@ -109,6 +109,20 @@ void PeerApplier::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void PeerApplier::SkipDeletedOffsets(int32_t shard) {
+  const std::optional<int64_t> first = consumer_->LowWatermark(history_topic_, shard);
+  ShardApplyProgress& progress = shards_[shard].progress;
+  if (!first.has_value() || *first <= progress.next_offset()) return;
+  log::Write(log::Level::kError, "apply.offsets_deleted",
+             absl::StrFormat("%s partition %d: offsets [%lld, %lld) were deleted from Kafka before "
+                             "this cluster read them (retention shorter than its outage?): their "
+                             "tasks are lost here; see runbooks/standby-beyond-retention.md",
+                             history_topic_, shard, static_cast<long long>(progress.next_offset()),
+                             static_cast<long long>(*first)),
+             log::Fields().Shard(shard).Peer(peer_));
+  progress.set_next_offset(*first);
+}
+
 void PeerApplier::NoteLag(ShardView& view, int64_t now_micros) {
   const bool behind = view.high_watermark > view.progress.next_offset();
   if (!behind) {
@@ -259,6 +273,7 @@ void PeerApplier::Run() {
       absl::MutexLock lock(&mu_);
       for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
         if (high_watermarks[shard] >= 0) shards_[shard].high_watermark = high_watermarks[shard];
+        if (!pending.progress.contains(shard)) SkipDeletedOffsets(shard);
       }
       for (auto& [shard, progress] : pending.progress) {
         if (shard == kControlShard) {

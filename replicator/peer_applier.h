@@ -115,6 +115,13 @@ class PeerApplier {
   };
   // Updates behind_since_micros from the shard's current lag. Caller holds mu_.
   static void NoteLag(ShardView& view, int64_t now_micros);
+  // When Kafka no longer holds the shard's next offset (its log start moved past it: retention,
+  // DeleteRecords), the consumer has reset to the log start and nothing will ever arrive for the
+  // offsets in between: logs them as lost and moves the in-memory next offset to the log start,
+  // so that lag counts only what can still be read. (A task that does arrive past the gap shows
+  // the lost task ids as missing; its commit stores the new offset.) Caller holds mu_; for a
+  // shard with nothing applied in this poll.
+  void SkipDeletedOffsets(int32_t shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Working state of one poll.
   struct Pending {
     std::vector<std::unique_ptr<WorkflowWriter::Pending>> writes;  // queued, in order

@@ -9,8 +9,10 @@
 
 namespace xdc {
 
-TaskApplier::TaskApplier(const DaemonConfig& config, NamespaceRegistry& namespaces, Clock clock)
+TaskApplier::TaskApplier(const DaemonConfig& config, absl::Mutex& config_mu,
+                         NamespaceRegistry& namespaces, Clock clock)
     : config_(config),
+      config_mu_(config_mu),
       initial_failover_version_(
           FindCluster(config, config.cluster_name())->initial_failover_version()),
       namespaces_(namespaces),
@@ -86,11 +88,14 @@ ApplyDecision TaskApplier::StageRepair(const ReplicationTask& task, WorkflowWrit
     decision.reason = "reading the workflow's state: " + local.status().ToString();
     return decision;
   }
-  const ClusterConfig* sender = FindCluster(config_, task.source_cluster());
   const std::optional<NamespaceRecord> ns = namespaces_.FindById(task.workflow().namespace_id());
   RepairAuthority authority;
   authority.ns = ns.has_value() ? &*ns : nullptr;
-  authority.sender_initial_version = sender != nullptr ? sender->initial_failover_version() : 0;
+  {
+    absl::ReaderMutexLock lock(&config_mu_);  // the cluster list changes online
+    const ClusterConfig* sender = FindCluster(config_, task.source_cluster());
+    authority.sender_initial_version = sender != nullptr ? sender->initial_failover_version() : 0;
+  }
   authority.failover_version_increment = config_.failover_version_increment();
   RepairDecision repair = DecideRepair(*local, view.Events(task.workflow()), task, authority);
   switch (repair.action) {

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "protocol/conflict_resolver.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/clock.h"
@@ -29,7 +30,10 @@ namespace xdc {
 
 class TaskApplier {
  public:
-  TaskApplier(const DaemonConfig& config, NamespaceRegistry& namespaces, Clock clock);
+  // `config`'s cluster list may grow and shrink online (MembershipService) under `config_mu`
+  // held exclusively; the applier threads read it under `config_mu` held shared.
+  TaskApplier(const DaemonConfig& config, absl::Mutex& config_mu, NamespaceRegistry& namespaces,
+              Clock clock);
 
   // Decides `task` and adds its effects to `write` (nothing unless the action is kApply).
   [[nodiscard]] ApplyDecision Stage(const ReplicationTask& task, WorkflowWriter::View& view,
@@ -47,7 +51,8 @@ class TaskApplier {
   [[nodiscard]] ApplyDecision StageRepair(const ReplicationTask& task, WorkflowWriter::View& view,
                                           StoreWrite& write) const;
 
-  const DaemonConfig& config_;
+  const DaemonConfig& config_;  // `clusters` guarded by config_mu_
+  absl::Mutex& config_mu_;
   const int64_t initial_failover_version_;
   NamespaceRegistry& namespaces_;
   Clock clock_;

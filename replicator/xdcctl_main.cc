@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "protocol/handover.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
 #include "replicator/http_client.h"
@@ -117,17 +118,10 @@ std::string FormatMicros(int64_t unix_micros) {
                           absl::UTCTimeZone());
 }
 
+// The failover kind's name, "?" for an unknown one.
 const char* KindName(FailoverKind kind) {
-  switch (kind) {
-    case FAILOVER_KIND_GRACEFUL:
-      return "graceful";
-    case FAILOVER_KIND_FORCED:
-      return "forced";
-    case FAILOVER_KIND_HANDOVER_CANCELLED:
-      return "cancelled";
-    default:
-      return "?";
-  }
+  const char* name = FailoverKindName(kind);
+  return name != nullptr ? name : "?";
 }
 
 // The failover history with each failover's damage (RPO) and refused-writes time (RTO).

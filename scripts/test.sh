@@ -35,7 +35,7 @@ trap 'scripts/kafka.sh stop --dir "$kafka_dir" >/dev/null || true' EXIT
 bootstrap="$(scripts/kafka.sh start --dir "$kafka_dir" --port 19092 --controller-port 19093 |
   sed -n 's/^bootstrap: //p')"
 # Each test uses topics of its own on the shared broker (tests/two_clusters.h TestTopicPrefix).
-for suite in integration_test handover_test resend_dlq_test three_clusters_test; do
+for suite in integration_test handover_test resend_dlq_test three_clusters_test retention_test; do
   echo "-- $suite on $bootstrap"
   XDC_TEST_KAFKA_BOOTSTRAP="$bootstrap" "build/$suite" --gtest_brief=1
 done
