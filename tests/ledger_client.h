@@ -59,11 +59,22 @@ class LedgerClient {
         namespace_name_(std::move(namespace_name)),
         transport_errors_(transport_errors) {}
 
+  // Paces the load at about `writes` appends per second (0, the default: as fast as the
+  // cluster answers). A steady rate leaves instants at which a standby has caught up, as a
+  // verification by content needs. Call before Run.
+  void set_writes_per_second(int writes) { writes_per_second_ = writes; }
+
   // Writes until `stop`, or until more than 20 unexpected errors. Call from one thread.
   void Run(std::atomic<bool>& stop) {
     std::map<std::string, int64_t> next;  // workflow -> next event id
     std::set<std::string> unsure;         // workflows whose last write had an unknown outcome
+    auto next_write = std::chrono::steady_clock::now();
     for (int i = 0; !stop.load(); ++i) {
+      if (writes_per_second_ > 0) {
+        // Pacing the load, not waiting for a condition.
+        std::this_thread::sleep_until(next_write);
+        next_write += std::chrono::microseconds(1000000 / writes_per_second_);
+      }
       const std::string workflow = absl::StrCat("load-", i % kWorkflows);
       HttpClient& client = ClientFor(active_);
       if (unsure.contains(workflow)) {
@@ -196,6 +207,7 @@ class LedgerClient {
   std::string active_;  // the cluster written to
   const std::string namespace_name_;
   const TransportErrors transport_errors_;
+  int writes_per_second_ = 0;
   std::map<std::string, std::pair<std::string, std::unique_ptr<HttpClient>>> clients_;
 };
 

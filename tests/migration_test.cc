@@ -18,6 +18,7 @@
 #include "replicator/backfill_topic.h"
 #include "replicator/xdcctl_load.h"
 #include "tests/ledger_client.h"
+#include "tests/migration_clusters.h"
 #include "tests/process_clusters.h"
 #include "tests/run_command.h"
 #include "tests/two_clusters.h"
@@ -25,35 +26,13 @@
 namespace xdc {
 namespace {
 
-// Stops and joins a load thread when the test returns, also after a failed assertion.
-struct JoinOnExit {
-  std::atomic<bool>& stop;
-  std::thread& thread;
-  ~JoinOnExit() {
-    stop = true;
-    if (thread.joinable()) thread.join();
-  }
-};
+using migration::JoinOnExit;
+using migration::kNamespace;
+using migration::kShards;
+using migration::MigrationClusters;
+using migration::WriteSmallWorkflows;
 
 using ::testing::HasSubstr;
-
-constexpr char kNamespace[] = "orders";  // LedgerClient writes to it
-constexpr int32_t kShards = 8;
-
-// Writes `count` two-event workflows (old-0, old-1, ...) to namespace kNamespace at `address`.
-void WriteSmallWorkflows(const std::string& address, int count) {
-  LoadOptions options;
-  options.address = address;
-  options.namespace_name = kNamespace;
-  options.workflow_prefix = "old";
-  options.workflows = count;
-  options.events_per_workflow = 2;
-  options.signals_per_workflow = 0;
-  options.concurrency = 8;
-  absl::StatusOr<LoadResult> written = RunLoad(options);
-  ASSERT_TRUE(written.ok()) << written.status();
-  ASSERT_EQ(written->workflows_completed, count) << written->first_error;
-}
 
 // --- pure rules (protocol/federation.h, protocol/branch_tasks.h) ---
 
@@ -172,166 +151,8 @@ TEST(BranchTasks, ABranchSplitsIntoOrderedTasksEachWithItsHistoryPrefix) {
   EXPECT_EQ((*tasks)[2].version_history_items(1).event_id(), 5);
 }
 
-class MigrationTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    bootstrap_ = RealKafkaBootstrap();
-    if (bootstrap_.empty()) {
-      absl::StatusOr<std::unique_ptr<EmbeddedKafka>> kafka = EmbeddedKafka::Start(1);
-      ASSERT_TRUE(kafka.ok()) << kafka.status();
-      kafka_ = *std::move(kafka);
-      bootstrap_ = kafka_->bootstrap();
-      // The mock does not serve CreateTopics: every cluster's topics exist from the start, as
-      // an operator (or a broker with topic creation) provides them.
-      for (const char* cluster : {"east", "west", "north"}) {
-        for (const auto& [topic, partitions] :
-             {std::pair{HistoryTopic(cluster), kShards}, std::pair{ControlTopic(cluster), 1},
-              std::pair{BackfillTopic(cluster), kShards}}) {
-          ASSERT_TRUE(kafka_->CreateTopic(topic, partitions).ok());
-        }
-      }
-    }
-  }
-
-  void TearDown() override {
-    clients_.clear();
-    daemons_.clear();
-  }
-
-  // east and west as in MakeConfig; north also lists itself (it joins them online).
-  DaemonConfig ConfigFor(const std::string& cluster) {
-    DaemonConfig config = MakeConfig(cluster, dirs_.at(cluster).path(), bootstrap_, kShards);
-    if (cluster == "north") {
-      ClusterConfig* north = config.add_clusters();
-      north->set_name("north");
-      north->set_initial_failover_version(3);
-    }
-    return config;
-  }
-
-  void Start(const std::string& cluster) {
-    absl::StatusOr<std::unique_ptr<Daemon>> daemon = Daemon::Start(ConfigFor(cluster));
-    ASSERT_TRUE(daemon.ok()) << daemon.status();
-    daemons_[cluster] = *std::move(daemon);
-    clients_[cluster] = std::make_unique<HttpClient>(daemons_[cluster]->http_address());
-    std::lock_guard<std::mutex> lock(addresses_mu_);
-    addresses_[cluster] = daemons_[cluster]->http_address();
-  }
-
-  void Stop(const std::string& cluster) {
-    clients_.erase(cluster);
-    daemons_.erase(cluster);
-  }
-
-  std::string AddressOf(const std::string& cluster) {
-    std::lock_guard<std::mutex> lock(addresses_mu_);
-    auto it = addresses_.find(cluster);
-    return it == addresses_.end() ? std::string() : it->second;
-  }
-
-  HttpClient& Client(const std::string& cluster) { return *clients_.at(cluster); }
-
-  NamespaceRecord Record(const std::string& cluster) {
-    NamespaceRecord record;
-    absl::Status s =
-        Client(cluster).Call("GET", absl::StrCat("/v1/namespaces/", kNamespace), nullptr, record);
-    return s.ok() ? record : NamespaceRecord();
-  }
-
-  void Register(const std::vector<std::string>& members) {
-    RegisterNamespaceRequest request;
-    request.set_name(kNamespace);
-    for (const std::string& member : members) request.add_clusters(member);
-    request.set_active_cluster("east");
-    NamespaceRecord record;
-    ASSERT_TRUE(Client("east").Call("POST", "/v1/namespaces", &request, record).ok());
-  }
-
-  // POST /v1/clusters on `on` for north (initial version 3, the federation's layout).
-  absl::StatusOr<ListClustersResponse> AddNorth(const std::string& on) {
-    AddClusterRequest request;
-    request.set_name("north");
-    request.set_initial_failover_version(3);
-    request.set_failover_version_increment(100);
-    request.set_shard_count(kShards);
-    ListClustersResponse response;
-    if (absl::Status s = Client(on).Call("POST", "/v1/clusters", &request, response); !s.ok()) {
-      return s;
-    }
-    return response;
-  }
-
-  absl::StatusOr<NamespaceRecord> ChangeMembers(const std::string& on, const std::string& add,
-                                                const std::string& remove) {
-    NamespaceClustersRequest request;
-    request.set_add(add);
-    request.set_remove(remove);
-    NamespaceRecord record;
-    if (absl::Status s = Client(on).Call(
-            "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/clusters"), &request, record);
-        !s.ok()) {
-      return s;
-    }
-    return record;
-  }
-
-  // The peer shard statuses `cluster` reports for the stream named `peer` (e.g. "east" or
-  // "east#backfill").
-  std::vector<PeerShardStatus> PeerStatus(const std::string& cluster, const std::string& peer) {
-    std::vector<PeerShardStatus> result;
-    const StatusResponse status = GetStatus(Client(cluster));
-    for (const ShardStatus& shard : status.shards()) {
-      for (const PeerShardStatus& status : shard.peers()) {
-        if (status.peer() == peer) result.push_back(status);
-      }
-    }
-    return result;
-  }
-
-  bool SameDigests(const std::string& a, const std::string& b) {
-    absl::StatusOr<ListDigestsResponse> left = Digests(Client(a), kNamespace);
-    absl::StatusOr<ListDigestsResponse> right = Digests(Client(b), kNamespace);
-    return left.ok() && right.ok() && left->workflows_size() > 0 &&
-           google::protobuf::util::MessageDifferencer::Equals(*left, *right);
-  }
-
-  // Every event the load had acknowledged is in `cluster`'s history of its workflow.
-  void ExpectAckedOn(LedgerClient& load, const std::string& cluster) {
-    std::map<std::string, GetHistoryResponse> histories;
-    std::lock_guard<std::mutex> lock(load.mu_);
-    ASSERT_GT(load.acked_.size(), 0u);
-    for (const auto& [workflow, event_id, version] : load.acked_) {
-      auto [it, inserted] = histories.try_emplace(workflow);
-      if (inserted) {
-        ASSERT_TRUE(
-            Client(cluster)
-                .Call("GET",
-                      absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=", workflow),
-                      nullptr, it->second)
-                .ok())
-            << workflow << " is missing on " << cluster;
-      }
-      const auto& events = it->second.events();
-      const bool found = std::any_of(events.begin(), events.end(), [&](const HistoryEvent& e) {
-        return e.event_id() == event_id && e.version() == version;
-      });
-      EXPECT_TRUE(found) << "acknowledged event " << event_id << " (version " << version << ") of "
-                         << workflow << " is not on " << cluster;
-    }
-  }
-
-  std::string bootstrap_;
-  std::unique_ptr<EmbeddedKafka> kafka_;
-  std::map<std::string, ScopedDir> dirs_ = [] {
-    std::map<std::string, ScopedDir> dirs;
-    for (const char* name : {"east", "west", "north"}) dirs.try_emplace(name, name);
-    return dirs;
-  }();
-  std::map<std::string, std::unique_ptr<Daemon>> daemons_;
-  std::map<std::string, std::unique_ptr<HttpClient>> clients_;
-  std::mutex addresses_mu_;
-  std::map<std::string, std::string> addresses_;
-};
+// The fixture of the tests below (tests/migration_clusters.h).
+class MigrationTest : public MigrationClusters {};
 
 TEST_F(MigrationTest, AThirdClusterJoinsOnlineWhileTheNamespaceTakesWrites) {
   ASSERT_NO_FATAL_FAILURE(Start("east"));

@@ -395,7 +395,7 @@ TEST(RepairStoreTest, AReplacingWriteLeavesExactlyItsEventsAndTouchesNoOtherRun)
 
 std::string Bin(const std::string& name) { return std::string(XDC_BIN_DIR) + "/" + name; }
 
-class MigrationTest : public TwoClustersTest {
+class MigrationVerifyTest : public TwoClustersTest {
  protected:
   std::string Ctl(const std::string& verb_and_flags) {
     return absl::StrCat(Bin("xdcctl"), " migration ", verb_and_flags, " --namespace ", kNamespace,
@@ -436,18 +436,7 @@ class MigrationTest : public TwoClustersTest {
 
   // Overwrites event 2 of the run in west's store with other attributes (bit rot).
   void CorruptOnWest(const WorkflowKey& key) {
-    absl::StatusOr<std::optional<WorkflowMutableState>> state =
-        west_->store().GetWorkflowState(key);
-    ASSERT_TRUE(state.ok() && state->has_value()) << state.status();
-    absl::StatusOr<HistoryEvent> event = west_->store().ReadEvent(key, 2, 1);
-    ASSERT_TRUE(event.ok()) << event.status();
-    event->set_attributes("corrupted on west");
-    StoreWrite write;
-    WorkflowWrite update;
-    update.state = **state;
-    update.events.push_back(*event);
-    write.workflows.push_back(std::move(update));
-    ASSERT_TRUE(west_->store().CommitWrite(write).ok());
+    CorruptStoredEvent(west_->store(), key, 2, 1, "corrupted on west");
   }
 
   // Writes one workflow on every shard and waits until west has them all: west has then applied
@@ -475,7 +464,8 @@ class MigrationTest : public TwoClustersTest {
   }
 };
 
-TEST_F(MigrationTest, VerifyListsExactlyTheCorruptedAndMissingRunsAndRepairMakesThemIdentical) {
+TEST_F(MigrationVerifyTest,
+       VerifyListsExactlyTheCorruptedAndMissingRunsAndRepairMakesThemIdentical) {
   WriteWorkflows(east_->http_address(), kNamespace, "settled", 8);
   WaitForConvergence();
   MigrationVerifyReport clean = VerifyJson("", 0);
@@ -576,7 +566,7 @@ TEST_F(MigrationTest, VerifyListsExactlyTheCorruptedAndMissingRunsAndRepairMakes
   EXPECT_EQ(GetRecord(*east_client_, kNamespace).state(), NAMESPACE_STATE_ACTIVE);
 }
 
-TEST_F(MigrationTest, ARunOnTheTargetOnlyIsReportedAndNotRepairable) {
+TEST_F(MigrationVerifyTest, ARunOnTheTargetOnlyIsReportedAndNotRepairable) {
   WriteWorkflows(east_->http_address(), kNamespace, "wf", 3);
   WaitForConvergence();
   // A run west still holds that east no longer has (retained out or deleted on east): written
@@ -606,7 +596,7 @@ TEST_F(MigrationTest, ARunOnTheTargetOnlyIsReportedAndNotRepairable) {
   EXPECT_THAT(human.output, HasSubstr("wf-1 run retained-on-west: missing on source"));
 }
 
-TEST_F(MigrationTest, ARepairNeverOverwritesTheOnlyCopyOfAnotherClustersEvent) {
+TEST_F(MigrationVerifyTest, ARepairNeverOverwritesTheOnlyCopyOfAnotherClustersEvent) {
   WriteWorkflows(east_->http_address(), kNamespace, "wf", 2);
   WaitForConvergence();
   // West holds a branch with an event of its own version 2 that east never had: it may be the
@@ -650,7 +640,7 @@ TEST_F(MigrationTest, ARepairNeverOverwritesTheOnlyCopyOfAnotherClustersEvent) {
   EXPECT_EQ(kept->attributes(), "acknowledged by west");
 }
 
-TEST_F(MigrationTest, CutoverAndRollbackUnderLoadLoseNoAcknowledgedWrite) {
+TEST_F(MigrationVerifyTest, CutoverAndRollbackUnderLoadLoseNoAcknowledgedWrite) {
   WriteWorkflows(east_->http_address(), kNamespace, "old", 10);
   WaitForConvergence();
   LedgerClient client({{"east", east_->http_address()}, {"west", west_->http_address()}}, "east");

@@ -31,20 +31,39 @@ namespace xdc {
 inline const std::set<std::string> kCommandGroups = {"namespace", "dlq", "fault", "migration",
                                                      "cluster"};
 // Flags of xdcctl that take a value (the value is not part of the shape).
-inline const std::set<std::string> kFlagsWithValue = {"--address",   "--token",
-                                                      "--namespace", "--workflow-id",
-                                                      "--peer",      "--wait",
-                                                      "--to",        "--timeout",
-                                                      "--reason",    "--limit",
-                                                      "--clusters",  "--active",
-                                                      "--event",     "--expected-next-event-id",
-                                                      "--source",    "--target",
-                                                      "--rate",      "--max-lag-seconds"};
+inline const std::set<std::string> kFlagsWithValue = {"--address",
+                                                      "--token",
+                                                      "--namespace",
+                                                      "--workflow-id",
+                                                      "--peer",
+                                                      "--wait",
+                                                      "--to",
+                                                      "--timeout",
+                                                      "--reason",
+                                                      "--limit",
+                                                      "--clusters",
+                                                      "--active",
+                                                      "--event",
+                                                      "--expected-next-event-id",
+                                                      "--source",
+                                                      "--target",
+                                                      "--rate",
+                                                      "--max-lag-seconds",
+                                                      "--from",
+                                                      "--cluster",
+                                                      "--target-address"};
 
 // The shape of one command line: "xdcctl dlq retry --all", "curl /metrics". Empty when the line
 // is not an xdcctl or curl command. Pipes, redirections and comments are left out.
 inline std::string Shape(absl::string_view line) {
   std::string command(line);
+  // `for c in $EAST $WEST; do xdcctl --address $c ...; done`: the command is the loop's body.
+  if (absl::StartsWith(command, "for ")) {
+    if (size_t body = command.find("; do "); body != std::string::npos) {
+      command = command.substr(body + 5);
+      if (size_t end = command.find("; done"); end != std::string::npos) command.resize(end);
+    }
+  }
   for (const char* end : {" #", " |", " >"}) {
     if (size_t at = command.find(end); at != std::string::npos) command.resize(at);
   }

@@ -31,6 +31,12 @@ using ::testing::HasSubstr;
 const std::map<std::string, std::string> kRunbooksRunElsewhere = {
     {"standby-beyond-retention.md",
      "RetentionTest.AStandbyBackAfterRetentionExpiredIsRepairedByContentVerification"},
+    {"add-cluster.md",
+     "MigrationE2eTest.AnOperatorMigratesANamespaceWithTenThousandWorkflowsUnderLoad"},
+    {"migration-backfill.md",
+     "MigrationE2eTest.AnOperatorMigratesANamespaceWithTenThousandWorkflowsUnderLoad"},
+    {"migration.md",
+     "MigrationE2eTest.AnOperatorMigratesANamespaceWithTenThousandWorkflowsUnderLoad"},
 };
 
 TEST(RunbookShapeTest, CommandsReduceToTheirProgramSubcommandAndFlags) {
@@ -44,6 +50,8 @@ TEST(RunbookShapeTest, CommandsReduceToTheirProgramSubcommandAndFlags) {
   EXPECT_EQ(Shape("xdcctl --address $CLUSTER status | tail -n 3"), "xdcctl status");
   EXPECT_EQ(Shape("curl -s http://$STANDBY/metrics | grep '^xdc_applier_halted'"), "curl /metrics");
   EXPECT_EQ(Shape("df -h /var/lib/xdc"), "");
+  EXPECT_EQ(Shape("for c in $EAST $WEST; do xdcctl --address $c cluster remove north; done"),
+            "xdcctl cluster remove");
   for (const auto& [runbook, test] : kRunbooksRunElsewhere) {
     EXPECT_TRUE(RunbookFiles().contains(runbook)) << runbook << " (run by " << test << ")";
   }

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -311,6 +312,23 @@ inline double MetricSum(const std::string& text, const std::string& metric,
     }
   }
   return sum;
+}
+
+// Overwrites the attributes of event `event_id` (of `version`) of a run in `store`, as bit rot
+// would: the run's state is rewritten unchanged with the altered event, in one write.
+inline void CorruptStoredEvent(Store& store, const WorkflowKey& key, int64_t event_id,
+                               int64_t version, const std::string& attributes) {
+  absl::StatusOr<std::optional<WorkflowMutableState>> state = store.GetWorkflowState(key);
+  ASSERT_TRUE(state.ok() && state->has_value()) << state.status();
+  absl::StatusOr<HistoryEvent> event = store.ReadEvent(key, event_id, version);
+  ASSERT_TRUE(event.ok()) << event.status();
+  event->set_attributes(attributes);
+  StoreWrite write;
+  WorkflowWrite update;
+  update.state = **state;
+  update.events.push_back(*event);
+  write.workflows.push_back(std::move(update));
+  ASSERT_TRUE(store.CommitWrite(write).ok());
 }
 
 // Two clusters, east (embedded Kafka) and west (on east's Kafka), with one namespace active on
