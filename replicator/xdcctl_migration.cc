@@ -161,13 +161,30 @@ MigrationVerifyReport VerifyOnce(Cluster& source, Cluster& target, const std::st
   return report;
 }
 
-// Verifies until identical or `wait` has passed.
+// How many of the report's differences are runs in flight (a write between the two reads).
+int InFlightRuns(const MigrationVerifyReport& report) {
+  return static_cast<int>(std::count_if(
+      report.differences().begin(), report.differences().end(),
+      [](const RunDifference& d) { return d.kind() == RUN_DIFFERENCE_KIND_IN_FLIGHT; }));
+}
+
+// Whether runs in flight are all that differs (no error): what a cutover accepts.
+bool OnlyInFlight(const MigrationVerifyReport& report) {
+  return report.errors().empty() && InFlightRuns(report) == report.differences_size();
+}
+
+enum class Accept { kIdentical, kInFlight };
+
+// Verifies until the report is acceptable (identical; or, with Accept::kInFlight, nothing but
+// runs in flight differs) or `wait` has passed.
 MigrationVerifyReport Verify(Cluster& source, Cluster& target, const std::string& ns,
-                             absl::Duration wait) {
+                             absl::Duration wait, Accept accept = Accept::kIdentical) {
   const absl::Time deadline = absl::Now() + wait;
   while (true) {
     MigrationVerifyReport report = VerifyOnce(source, target, ns);
-    if (report.identical() || absl::Now() >= deadline) return report;
+    const bool acceptable =
+        report.identical() || (accept == Accept::kInFlight && OnlyInFlight(report));
+    if (acceptable || absl::Now() >= deadline) return report;
     std::this_thread::sleep_for(std::chrono::milliseconds(kReverifyPollMs));
   }
 }
@@ -451,13 +468,12 @@ int HandoverCommand(Cluster& from, Cluster& to, const std::string& ns, const Arg
       return MigrationUsage("--skip-verify is for rollback only");
     std::fprintf(stderr, "xdcctl: verification skipped (--skip-verify)\n");
   } else {
-    MigrationVerifyReport report = Verify(from, to, ns, absl::Seconds(verify_wait));
     // Under live writes some runs are always in flight: the handover itself waits for every
     // acknowledged write to reach the target, so they do not block it. Anything else does.
-    const int in_flight = static_cast<int>(std::count_if(
-        report.differences().begin(), report.differences().end(),
-        [](const RunDifference& d) { return d.kind() == RUN_DIFFERENCE_KIND_IN_FLIGHT; }));
-    if (!report.errors().empty() || in_flight < report.differences_size()) {
+    MigrationVerifyReport report =
+        Verify(from, to, ns, absl::Seconds(verify_wait), Accept::kInFlight);
+    const int in_flight = InFlightRuns(report);
+    if (!OnlyInFlight(report)) {
       PrintReport(report);
       return refuse(absl::StrFormat(
           "verify is not clean (%d runs differ, %d of them only in flight; %d errors) after %.0f "
