@@ -11,12 +11,11 @@
 #include "protocol/federation.h"
 #include "protocol/message_codec.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/xdcctl_common.h"
 
 namespace xdc {
 namespace {
 
-constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 // How long `migration start` waits for the target to list itself as a member of the namespace
 // (the record travels over the control topic), and how often it looks.
 constexpr auto kTargetMemberWait = std::chrono::seconds(30);
@@ -30,17 +29,6 @@ std::string Flag(const CtlCommand& command, const std::string& name) {
 int UsageError(const std::string& problem) {
   std::fprintf(stderr, "xdcctl: %s (see xdcctl --help)\n", problem.c_str());
   return kExitUsage;
-}
-
-int Failed(const absl::Status& status) {
-  std::fprintf(stderr, "xdcctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
-               std::string(status.message()).c_str());
-  return kExitFailed;
-}
-
-void Print(const google::protobuf::Message& message) {
-  absl::StatusOr<std::string> json = ToJson(message);
-  std::printf("%s\n", json.ok() ? json->c_str() : "{}");
 }
 
 void PrintClusters(const ListClustersResponse& list) {
@@ -177,28 +165,28 @@ int RunClusterCommand(HttpClient& client, const CtlCommand& command) {
   ListClustersResponse list;
   if (verb == "list") {
     if (absl::Status s = client.Call("GET", "/v1/clusters", nullptr, list); !s.ok()) {
-      return Failed(s);
+      return Fail(s);
     }
   } else if (verb == "add") {
     absl::StatusOr<AddClusterRequest> request = AddRequestOf(command);
     if (absl::IsInvalidArgument(request.status())) {
       return UsageError(std::string(request.status().message()));
     }
-    if (!request.ok()) return Failed(request.status());
+    if (!request.ok()) return Fail(request.status());
     if (absl::Status s = client.Call("POST", "/v1/clusters", &*request, list); !s.ok()) {
-      return Failed(s);
+      return Fail(s);
     }
   } else if (verb == "remove") {
     if (command.positional.size() < 3) return UsageError("cluster remove needs a NAME");
     if (absl::Status s =
             client.Call("POST", "/v1/clusters/" + command.positional[2] + "/remove", nullptr, list);
         !s.ok()) {
-      return Failed(s);
+      return Fail(s);
     }
   } else {
     return UsageError("cluster needs list, add or remove");
   }
-  command.json ? Print(list) : PrintClusters(list);
+  command.json ? PrintJson(list) : PrintClusters(list);
   return 0;
 }
 
@@ -213,10 +201,10 @@ int RunNamespaceMembersCommand(HttpClient& client, const CtlCommand& command) {
   if (absl::Status s = client.Call("POST", "/v1/namespaces/" + command.positional[2] + "/clusters",
                                    &request, record);
       !s.ok()) {
-    return Failed(s);
+    return Fail(s);
   }
   if (command.json) {
-    Print(record);
+    PrintJson(record);
   } else {
     std::printf("namespace %s: members %s (config_version %lld), active on %s\n",
                 record.name().c_str(), absl::StrJoin(record.clusters(), ",").c_str(),
@@ -249,26 +237,26 @@ int RunBackfillCommand(HttpClient& client, const CtlCommand& command) {
     }
     if (absl::Status s = WaitForTargetMembership(target_address, ns, request.target_cluster());
         !s.ok()) {
-      return Failed(s);
+      return Fail(s);
     }
     if (absl::Status s =
             client.Call("POST", "/v1/namespaces/" + ns + "/backfill", &request, status);
         !s.ok()) {
-      return Failed(s);
+      return Fail(s);
     }
   } else if (verb == "status") {
     if (absl::Status s = client.Call("GET", "/v1/namespaces/" + ns + "/backfill", nullptr, status);
         !s.ok()) {
-      return Failed(s);
+      return Fail(s);
     }
   } else {
     if (absl::Status s =
             client.Call("POST", "/v1/namespaces/" + ns + "/backfill/abort", nullptr, status);
         !s.ok()) {
-      return Failed(s);
+      return Fail(s);
     }
   }
-  command.json ? Print(status) : PrintBackfill(status);
+  command.json ? PrintJson(status) : PrintBackfill(status);
   return 0;
 }
 
