@@ -133,9 +133,12 @@ run() {
   write_config "$dir" "$port" "$controller_port"
   local log_flag="-Dlog4j.configuration=file:$dir/log4j.properties"
   if [ ! -f "$dir/data/meta.properties" ]; then
-    # A KRaft cluster id: 16 random bytes in URL-safe base64 without padding.
-    local cluster_id
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    # A KRaft cluster id: 16 random bytes in URL-safe base64 without padding. One that starts
+    # with '-' would read as an option to StorageTool (1 start in 64 failed): draw again.
+    local cluster_id="-"
+    while [[ "$cluster_id" == -* ]]; do
+      cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+    done
     java -Xmx256m -cp "$LIBS/*" "$log_flag" kafka.tools.StorageTool format \
       -t "$cluster_id" -c "$dir/server.properties" --ignore-formatted
   fi
