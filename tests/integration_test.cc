@@ -136,10 +136,7 @@ TEST_F(TwoClustersTest, ReplicatesHistoriesToThePeer) {
   const bool published = WaitUntil(
       [&] {
         east_status = GetStatus(*east_client_);
-        for (const ShardStatus& shard : east_status.shards()) {
-          if (shard.published_task_id() != shard.outbox_next_task_id()) return false;
-        }
-        return true;
+        return PublishedAll(east_status);
       },
       std::chrono::seconds(5));
   EXPECT_TRUE(published) << east_status.DebugString();

@@ -488,13 +488,7 @@ TEST_F(MigrationVerifyTest,
       ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &request, appended).ok());
     }
     // The publisher sends after the commit: keep the fault armed until it has gone through all.
-    ASSERT_TRUE(WaitUntil([&] {
-      const StatusResponse status = GetStatus(*east_client_);
-      return std::all_of(status.shards().begin(), status.shards().end(),
-                         [](const ShardStatus& shard) {
-                           return shard.published_task_id() == shard.outbox_next_task_id();
-                         });
-    }));
+    ASSERT_TRUE(WaitUntil([&] { return PublishedAll(GetStatus(*east_client_)); }));
   }
   ASSERT_NO_FATAL_FAILURE(WaitWestHasEverythingPublished());
   const std::map<std::string, std::string> on_east = Runs(*east_client_);

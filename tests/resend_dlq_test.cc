@@ -115,13 +115,7 @@ DlqRequest Entries(std::initializer_list<int64_t> sequences) {
 }
 
 // Every shard of east has published (or, with kPublishLoseTask, lost) every task of its outbox.
-bool EastPublishedAll(HttpClient& east) {
-  const StatusResponse status = GetStatus(east);
-  for (const ShardStatus& shard : status.shards()) {
-    if (shard.published_task_id() != shard.outbox_next_task_id()) return false;
-  }
-  return true;
-}
+bool EastPublishedAll(HttpClient& east) { return PublishedAll(GetStatus(east)); }
 
 // workflow id -> digest.
 std::map<std::string, WorkflowDigest> DigestsById(HttpClient& client, const std::string& ns) {

@@ -89,6 +89,9 @@ TEST_F(RetentionTest, AStandbyBackAfterRetentionExpiredIsRepairedByContentVerifi
   // West is away; east writes 8 runs, and Kafka's retention then drops all of it.
   StopWest();
   ASSERT_GT(WriteWorkflows(east_->http_address(), kNamespace, "away", 8), 0);
+  // The publisher sends after the commit: every task must be in Kafka before retention drops it
+  // (a task delivered after the deletion would survive and let west resend its run).
+  ASSERT_TRUE(WaitUntil([&] { return PublishedAll(GetStatus(*east_client_)); }));
   ASSERT_TRUE(DeleteAllRecords(east_->kafka_bootstrap(), HistoryTopic("east", TestTopicPrefix()),
                                /*partitions=*/4)
                   .ok());

@@ -280,6 +280,15 @@ inline bool CaughtUp(const StatusResponse& status) {
   return status.total_lag_tasks() == 0;
 }
 
+// Every shard's publish pointer reached the end of its outbox: each committed task was delivered
+// to Kafka (its delivery report came back), so it is at or below the partition's high watermark.
+inline bool PublishedAll(const StatusResponse& status) {
+  for (const ShardStatus& shard : status.shards()) {
+    if (shard.published_task_id() != shard.outbox_next_task_id()) return false;
+  }
+  return true;
+}
+
 inline int64_t EventsApplied(const StatusResponse& status) {
   int64_t sum = 0;
   for (const ShardStatus& shard : status.shards()) {
