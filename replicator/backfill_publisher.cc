@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "protocol/branch_tasks.h"
@@ -52,6 +53,10 @@ absl::Status BackfillPublisher::Start(const std::string& bootstrap) {
       [](uint64_t, const absl::Status&) {}, KafkaPropertiesOf(config_.kafka()));
   if (!producer.ok()) return producer.status();
   producer_ = *std::move(producer);
+  if (absl::Status s = producer_->LearnTopics({topic_}, tunables_.topic_metadata_timeout_ms);
+      !s.ok()) {
+    log::Write(log::Level::kWarning, "", absl::StrCat("backfill publisher: ", s.ToString()));
+  }
   {
     absl::MutexLock lock(&mu_);
     const int64_t now = clock_();

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "chaos/fault_points.h"
 #include "protocol/config.h"
@@ -371,6 +372,7 @@ absl::StatusOr<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(
 }
 
 KafkaProducer::~KafkaProducer() {
+  for (rd_kafka_topic_t* topic : topics_) rd_kafka_topic_destroy(topic);
   if (rk_ != nullptr) rd_kafka_destroy(rk_);
 }
 
@@ -412,6 +414,35 @@ absl::Status KafkaProducer::CheckReachable(int timeout_ms) {
   rd_kafka_metadata_destroy(metadata);
   if (brokers == 0) return absl::UnavailableError("the cluster reported no brokers");
   return absl::OkStatus();
+}
+
+absl::Status KafkaProducer::LearnTopics(const std::vector<std::string>& topics, int timeout_ms) {
+  for (const std::string& name : topics) {
+    rd_kafka_topic_t* topic = rd_kafka_topic_new(rk_, name.c_str(), nullptr);
+    if (topic == nullptr) {
+      return KafkaError(rd_kafka_last_error(), "creating the handle of topic " + name);
+    }
+    topics_.push_back(topic);
+  }
+  // all_topics=0 without a topic asks for every topic this handle knows: the ones just added.
+  const struct rd_kafka_metadata* metadata = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk_, /*all_topics=*/0, /*only_rkt=*/nullptr, &metadata, timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrFormat("no metadata of %s within %d ms: %s",
+                                                  absl::StrJoin(topics, ", "), timeout_ms,
+                                                  rd_kafka_err2str(err)));
+  }
+  absl::Status result;
+  for (int i = 0; i < metadata->topic_cnt && result.ok(); ++i) {
+    const rd_kafka_metadata_topic& topic = metadata->topics[i];
+    if (topic.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      result = absl::UnavailableError(
+          absl::StrFormat("metadata of topic %s: %s", topic.topic, rd_kafka_err2str(topic.err)));
+    }
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return result;
 }
 
 absl::Status KafkaProducer::Flush(int timeout_ms) {

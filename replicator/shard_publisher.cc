@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "chaos/fault_points.h"
 #include "protocol/message_codec.h"
@@ -79,6 +80,13 @@ absl::Status Publisher::Start(const std::string& bootstrap,
       KafkaStatisticsSink{tunables_.kafka_statistics_interval_ms, probe_.kafka_statistics});
   if (!producer.ok()) return producer.status();
   producer_ = *std::move(producer);
+  if (absl::Status s = producer_->LearnTopics({history_topic_, control_topic_},
+                                              tunables_.topic_metadata_timeout_ms);
+      !s.ok()) {
+    log::Write(log::Level::kWarning, "",
+               absl::StrCat("publisher: ", s.ToString(),
+                            "; the first tasks wait for librdkafka's next topic scan (1 s)"));
+  }
   // Re-announce every record at start: a crash may have come between storing and announcing.
   for (const NamespaceRecord& record : records) Announce(record);
   thread_ = std::thread([this] { Run(); });

@@ -40,7 +40,10 @@ struct Tunables {
 
   // --- Kafka set-up ---
   int topic_create_timeout_ms = 15000;  // ms
-  int embedded_kafka_brokers = 1;       // brokers of the embedded mock cluster
+  // ms a starting producer waits to learn its topics' partitions (KafkaProducer::LearnTopics);
+  // past it, the daemon starts anyway and its first messages wait for librdkafka's topic scan.
+  int topic_metadata_timeout_ms = 5000;
+  int embedded_kafka_brokers = 1;  // brokers of the embedded mock cluster
   // ms between librdkafka statistics of each client (the xdc_kafka_* metrics); 0: none.
   int kafka_statistics_interval_ms = 5000;
 
