@@ -56,4 +56,11 @@ int64_t MissingTaskCount(const TaskSequence& sequence) {
   return count;
 }
 
+int64_t AcknowledgeMissing(TaskSequence& sequence) {
+  const int64_t count = MissingTaskCount(sequence);
+  sequence.clear_missing();
+  sequence.set_acknowledged(sequence.acknowledged() + count);
+  return count;
+}
+
 }  // namespace xdc

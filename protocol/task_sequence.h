@@ -24,4 +24,9 @@ void RecordTask(TaskSequence& sequence, int64_t task_id);
 // Number of task ids skipped over and not yet received.
 [[nodiscard]] int64_t MissingTaskCount(const TaskSequence& sequence);
 
+// Declares every missing task id lost for good (an operator's decision, after checking that no
+// run differs): they leave `missing` and are added to `acknowledged`. A lost id that arrives
+// later anyway is recorded as a duplicate would be. Returns how many were declared.
+int64_t AcknowledgeMissing(TaskSequence& sequence);
+
 }  // namespace xdc

@@ -90,7 +90,8 @@ int HttpStatusFor(absl::StatusCode code) {
 ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
                        WriteService& writes, DlqService& dlq, HandoverCoordinator& handover,
                        std::function<StatusResponse()> status,
-                       std::function<ReadinessResponse()> readiness, xdc::Metrics& metrics,
+                       std::function<ReadinessResponse()> readiness,
+                       AcknowledgeMissingFn acknowledge_missing, xdc::Metrics& metrics,
                        const ContentDigestService& content_digests, RunRepairer& repairer)
     : tunables_(tunables),
       store_(store),
@@ -100,6 +101,7 @@ ApiHandler::ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry
       dlq_(dlq),
       status_(std::move(status)),
       readiness_(std::move(readiness)),
+      acknowledge_missing_(std::move(acknowledge_missing)),
       metrics_(metrics),
       content_digests_(content_digests),
       repairer_(repairer) {}
@@ -123,6 +125,7 @@ const std::map<std::string, std::string>& AllowedMethods() {
                                              {"/v1/namespaces", "GET or POST"},
                                              {"/v1/dlq/retry", "POST"},
                                              {"/v1/dlq/purge", "POST"},
+                                             {"/v1/missing-tasks/acknowledge", "POST"},
                                              {"/v1/digest-tree", "GET"},
                                              {"/v1/digest-leaves", "GET"},
                                              {"/v1/migration/repair", "POST"}};
@@ -242,6 +245,9 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
   }
   if (path == "/v1/dlq/purge" && post) {
     return Call<DlqRequest>(body, [&](const DlqRequest& r) { return dlq_.Purge(r); });
+  }
+  if (path == "/v1/missing-tasks/acknowledge" && post) {
+    return Call<AcknowledgeMissingTasksRequest>(body, acknowledge_missing_);
   }
   if (!name.empty() && action.empty() && get) {
     absl::StatusOr<NamespaceRecord> record = namespaces_.Get(name);

@@ -17,6 +17,8 @@
 //   GET  /v1/dlq[?limit=]            -> ListParkedResponse
 //   POST /v1/dlq/retry               DlqRequest -> DlqActionResponse
 //   POST /v1/dlq/purge               DlqRequest -> DlqActionResponse
+//   POST /v1/missing-tasks/acknowledge  AcknowledgeMissingTasksRequest
+//                                    -> AcknowledgeMissingTasksResponse (PeerApplier)
 //   GET  /v1/fault-points            -> FaultPointsResponse (the armed fault points)
 //   POST /v1/fault-points            FaultPointsRequest -> FaultPointsResponse (arm, then disarm)
 //   GET  /metrics                    Prometheus text format
@@ -81,10 +83,13 @@ inline ApiResponse MakeApiResponse(int status, std::string content_type, std::st
 
 class ApiHandler {
  public:
+  using AcknowledgeMissingFn = std::function<absl::StatusOr<AcknowledgeMissingTasksResponse>(
+      const AcknowledgeMissingTasksRequest&)>;
   ApiHandler(const Tunables& tunables, Store& store, NamespaceRegistry& namespaces,
              WriteService& writes, DlqService& dlq, HandoverCoordinator& handover,
              std::function<StatusResponse()> status, std::function<ReadinessResponse()> readiness,
-             Metrics& metrics, const ContentDigestService& content_digests, RunRepairer& repairer);
+             AcknowledgeMissingFn acknowledge_missing, Metrics& metrics,
+             const ContentDigestService& content_digests, RunRepairer& repairer);
 
   [[nodiscard]] ApiResponse Handle(const ApiRequest& request);
 
@@ -106,6 +111,7 @@ class ApiHandler {
   DlqService& dlq_;
   std::function<StatusResponse()> status_;
   std::function<ReadinessResponse()> readiness_;
+  AcknowledgeMissingFn acknowledge_missing_;
   xdc::Metrics& metrics_;
   const ContentDigestService& content_digests_;
   RunRepairer& repairer_;

@@ -8,7 +8,9 @@
 #include <optional>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "protocol/config.h"
 #include "replicator/logger.h"
 #include "replicator/readiness.h"
@@ -138,7 +140,9 @@ absl::Status Daemon::Init() {
                                             *task_applier_, clock_);
   api_ = std::make_unique<ApiHandler>(
       tunables_, *store_, *namespaces_, *writes_, *dlq_, *handover_, [this] { return Status(); },
-      [this] { return Readiness(); }, *metrics_, *content_digests_, *repairer_);
+      [this] { return Readiness(); },
+      [this](const AcknowledgeMissingTasksRequest& r) { return AcknowledgeMissingTasks(r); },
+      *metrics_, *content_digests_, *repairer_);
   http_ = std::make_unique<HttpServer>(
       [this](const ApiRequest& r) { return HandleRequest(r); }, tunables_.max_http_connections,
       tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);
@@ -181,7 +185,7 @@ absl::Status Daemon::StartPeer(const std::string& peer) {
     task_applier_->AddPeer(peer, cluster->initial_failover_version());
   }
   for (PeerStream stream : {PeerStream::kLive, PeerStream::kBackfill}) {
-    auto applier = std::make_unique<PeerApplier>(
+    auto applier = std::make_shared<PeerApplier>(
         config_, tunables_, peer, *store_, *writer_, *task_applier_, *namespaces_, *handover_,
         metrics_->MakeApplierProbe(StreamProgressKey(peer, stream)), clock_,
         [this](ControlMessage message) { publisher_->SendControl(std::move(message)); }, stream);
@@ -193,7 +197,7 @@ absl::Status Daemon::StartPeer(const std::string& peer) {
 }
 
 void Daemon::StopPeer(const std::string& peer) {
-  std::vector<std::unique_ptr<PeerApplier>> stopped;
+  std::vector<std::shared_ptr<PeerApplier>> stopped;
   {
     absl::MutexLock lock(&appliers_mu_);
     for (auto it = appliers_.begin(); it != appliers_.end();) {
@@ -212,6 +216,37 @@ ApiResponse Daemon::HandleRequest(const ApiRequest& request) {
   if (std::optional<ApiResponse> answered = migration_api_->Handle(request)) return *answered;
   absl::ReaderMutexLock lock(&config_mu_);
   return api_->Handle(request);
+}
+
+absl::StatusOr<AcknowledgeMissingTasksResponse> Daemon::AcknowledgeMissingTasks(
+    const AcknowledgeMissingTasksRequest& request) {
+  std::shared_ptr<PeerApplier> applier;
+  std::vector<std::string> peers;
+  {
+    absl::MutexLock lock(&appliers_mu_);
+    for (const std::shared_ptr<PeerApplier>& candidate : appliers_) {
+      if (candidate->stream() != PeerStream::kLive) continue;
+      peers.push_back(candidate->peer());
+      if (candidate->peer() == request.peer()) applier = candidate;
+    }
+  }
+  const std::string streams = peers.empty() ? "no cluster" : absl::StrJoin(peers, ", ");
+  if (request.peer().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "peer is required: the cluster whose tasks are missing here (one of ", streams, ")"));
+  }
+  if (applier == nullptr) {
+    return absl::NotFoundError(
+        absl::StrFormat("no stream of cluster '%s' here: this cluster applies those of %s",
+                        request.peer(), streams));
+  }
+  absl::StatusOr<std::vector<MissingTasksAcknowledged>> acknowledged = applier->AcknowledgeMissing(
+      {request.shards().begin(), request.shards().end()}, tunables_.acknowledge_missing_timeout_ms);
+  if (!acknowledged.ok()) return acknowledged.status();
+  AcknowledgeMissingTasksResponse response;
+  response.set_peer(request.peer());
+  for (MissingTasksAcknowledged& shard : *acknowledged) *response.add_shards() = std::move(shard);
+  return response;
 }
 
 void Daemon::Stop() {

@@ -67,6 +67,9 @@ class Daemon {
   [[nodiscard]] absl::Status StartPeer(const std::string& peer);
   void StopPeer(const std::string& peer);
   [[nodiscard]] ApiResponse HandleRequest(const ApiRequest& request);
+  // POST /v1/missing-tasks/acknowledge: through the live applier of the named peer.
+  [[nodiscard]] absl::StatusOr<AcknowledgeMissingTasksResponse> AcknowledgeMissingTasks(
+      const AcknowledgeMissingTasksRequest& request);
 
   DaemonConfig config_;  // `clusters` guarded by config_mu_ (see the class comment)
   mutable absl::Mutex config_mu_;
@@ -84,7 +87,8 @@ class Daemon {
   std::unique_ptr<ReapplySweeper> sweeper_;
   std::unique_ptr<Publisher> publisher_;
   mutable absl::Mutex appliers_mu_;
-  std::vector<std::unique_ptr<PeerApplier>> appliers_ ABSL_GUARDED_BY(appliers_mu_);
+  // shared: an acknowledgement (AcknowledgeMissingTasks) may still hold one that StopPeer dropped.
+  std::vector<std::shared_ptr<PeerApplier>> appliers_ ABSL_GUARDED_BY(appliers_mu_);
   std::unique_ptr<BackfillPublisher> backfill_;
   std::unique_ptr<MembershipService> membership_;
   std::unique_ptr<MigrationApi> migration_api_;

@@ -73,8 +73,98 @@ absl::Status PeerApplier::Start(const std::string& bootstrap) {
   if (!consumer.ok()) return consumer.status();
   consumer_ = *std::move(consumer);
   if (absl::Status s = consumer_->Assign(AppliedOffsets()); !s.ok()) return s;
-  thread_ = std::thread([this] { Run(); });
+  {
+    absl::MutexLock lock(&mu_);
+    taking_acknowledgements_ = true;
+  }
+  thread_ = std::thread([this] {
+    Run();
+    std::vector<std::shared_ptr<AcknowledgeRequest>> refused;
+    std::string why;
+    {
+      absl::MutexLock lock(&mu_);
+      taking_acknowledgements_ = false;
+      refused.swap(acknowledge_requests_);
+      why = halt_reason_.empty() ? "the applier stopped" : halt_reason_;
+    }
+    for (auto& request : refused) request->answer.set_value(absl::UnavailableError(why));
+  });
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<MissingTasksAcknowledged>> PeerApplier::AcknowledgeMissing(
+    const std::vector<int32_t>& shards, int timeout_ms) {
+  auto request = std::make_shared<AcknowledgeRequest>();
+  for (int32_t shard : shards) {
+    if (shard < 0 || shard >= config_.shard_count()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "shard %d does not exist: shards are 0 to %d", shard, config_.shard_count() - 1));
+    }
+  }
+  request->shards = shards;
+  if (request->shards.empty()) {
+    for (int32_t shard = 0; shard < config_.shard_count(); ++shard)
+      request->shards.push_back(shard);
+  }
+  std::future<AcknowledgeResult> answer = request->answer.get_future();
+  {
+    absl::MutexLock lock(&mu_);
+    if (!taking_acknowledgements_) {
+      return absl::UnavailableError(halt_reason_.empty() ? "the applier is not running"
+                                                         : halt_reason_);
+    }
+    acknowledge_requests_.push_back(std::move(request));
+  }
+  if (answer.wait_for(std::chrono::milliseconds(timeout_ms)) != std::future_status::ready) {
+    return absl::DeadlineExceededError(
+        absl::StrFormat("the applier for '%s' did not answer within %d ms (it may still store the "
+                        "acknowledgement: see missing_tasks in /v1/status)",
+                        progress_key_, timeout_ms));
+  }
+  return answer.get();
+}
+
+void PeerApplier::TakeAcknowledgements(Pending& pending) {
+  std::vector<std::shared_ptr<AcknowledgeRequest>> requests;
+  {
+    absl::MutexLock lock(&mu_);
+    requests.swap(acknowledge_requests_);
+  }
+  for (std::shared_ptr<AcknowledgeRequest>& request : requests) {
+    std::vector<MissingTasksAcknowledged> answer;
+    for (int32_t shard : request->shards) {
+      ShardApplyProgress& progress = ProgressFor(shard, pending);
+      MissingTasksAcknowledged& acknowledged = answer.emplace_back();
+      acknowledged.set_shard(shard);
+      acknowledged.set_acknowledged(xdc::AcknowledgeMissing(*progress.mutable_task_sequence()));
+      acknowledged.set_total(progress.task_sequence().acknowledged());
+      if (acknowledged.acknowledged() > 0) {
+        log::Write(log::Level::kWarning, "apply.missing_acknowledged",
+                   absl::StrFormat("%s partition %d: %lld missing task ids declared lost by an "
+                                   "operator (%lld so far); a handover here no longer waits for "
+                                   "them",
+                                   history_topic_, shard,
+                                   static_cast<long long>(acknowledged.acknowledged()),
+                                   static_cast<long long>(acknowledged.total())),
+                   log::Fields().Shard(shard).Peer(peer_));
+      }
+      // Synced: an operator's decision is answered only once it is durable.
+      Queue(shard, pending, [&](WorkflowWriter::View&, StoreWrite& write) -> absl::Status {
+        write.progress.push_back({progress_key_, shard, progress});
+        return absl::OkStatus();
+      });
+    }
+    AcknowledgeResult result = std::move(answer);
+    if (!pending.halt_reason.empty()) result = absl::UnavailableError(pending.halt_reason);
+    pending.acknowledgements.emplace_back(std::move(request), std::move(result));
+  }
+}
+
+void PeerApplier::AnswerAcknowledgements(Pending& pending, bool stored, const std::string& reason) {
+  for (auto& [request, result] : pending.acknowledgements) {
+    request->answer.set_value(stored ? std::move(result) : absl::UnavailableError(reason));
+  }
+  pending.acknowledgements.clear();
 }
 
 std::vector<KafkaConsumer::Assignment> PeerApplier::AppliedOffsets() const {
@@ -156,6 +246,7 @@ std::vector<PeerShardStatus> PeerApplier::Snapshot() const {
     status.set_duplicate_events_dropped(view.progress.duplicate_events_dropped());
     status.set_tasks_parked(view.progress.tasks_parked());
     status.set_missing_tasks(MissingTaskCount(view.progress.task_sequence()));
+    status.set_missing_tasks_acknowledged(view.progress.task_sequence().acknowledged());
     status.set_tasks_skipped_not_member(view.progress.tasks_skipped_not_member());
     result.push_back(std::move(status));
   }
@@ -260,6 +351,7 @@ void PeerApplier::Run() {
       return;
     }
     Pending pending;
+    TakeAcknowledgements(pending);
     for (const KafkaMessage& message : messages) {
       if (message.topic == control_topic_) {
         ApplyControl(message, pending);
@@ -268,7 +360,10 @@ void PeerApplier::Run() {
       }
       if (!pending.halt_reason.empty()) break;  // commit what came before it, then halt
     }
-    if (!WaitForWrites(pending)) return;
+    if (!WaitForWrites(pending)) {
+      AnswerAcknowledgements(pending, false, halt_reason());
+      return;
+    }
     {
       absl::MutexLock lock(&mu_);
       for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
@@ -287,6 +382,7 @@ void PeerApplier::Run() {
       const int64_t now = clock_();
       for (ShardView& view : shards_) NoteLag(view, now);
     }
+    AnswerAcknowledgements(pending, true, "");
     if (!pending.halt_reason.empty()) {
       Halt(pending.halt_reason);
       return;

@@ -45,6 +45,7 @@
 
 #include <atomic>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -104,6 +105,14 @@ class PeerApplier {
   }
   // Non-empty once the applier halted (see the class comment for why it does).
   [[nodiscard]] std::string halt_reason() const;
+  // Declares the task ids of this stream missing on `shards` (empty: every shard) lost for good
+  // (protocol/task_sequence.h AcknowledgeMissing), an operator's decision. The applier thread
+  // takes the request at its next poll and answers once the new progress is stored (synced).
+  // INVALID_ARGUMENT for a shard outside [0, shard_count); UNAVAILABLE if the applier has halted
+  // or stops first; DEADLINE_EXCEEDED if it did not answer within `timeout_ms` (it may still
+  // store the request: status tells). Thread-safe.
+  [[nodiscard]] absl::StatusOr<std::vector<MissingTasksAcknowledged>> AcknowledgeMissing(
+      const std::vector<int32_t>& shards, int timeout_ms);
 
  private:
   struct ShardView {
@@ -122,6 +131,11 @@ class PeerApplier {
   // the lost task ids as missing; its commit stores the new offset.) Caller holds mu_; for a
   // shard with nothing applied in this poll.
   void SkipDeletedOffsets(int32_t shard) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  using AcknowledgeResult = absl::StatusOr<std::vector<MissingTasksAcknowledged>>;
+  struct AcknowledgeRequest {
+    std::vector<int32_t> shards;  // never empty
+    std::promise<AcknowledgeResult> answer;
+  };
   // Working state of one poll.
   struct Pending {
     std::vector<std::unique_ptr<WorkflowWriter::Pending>> writes;  // queued, in order
@@ -129,6 +143,8 @@ class PeerApplier {
     std::vector<ResendRequest> resend_requests;  // sent once the writes are durable
     bool applied_events = false;
     std::string halt_reason;  // set when a message can be neither applied nor parked
+    // Acknowledgements taken into this poll, answered once its writes are durable.
+    std::vector<std::pair<std::shared_ptr<AcknowledgeRequest>, AcknowledgeResult>> acknowledgements;
   };
 
   void Run();
@@ -163,6 +179,10 @@ class PeerApplier {
   void SendResendRequests(Pending& pending);
   // Waits for the poll's writes; false (after halting) if the store refused one.
   [[nodiscard]] bool WaitForWrites(Pending& pending);
+  // Takes the queued acknowledgements into the poll: their shards' progress changes and writes.
+  void TakeAcknowledgements(Pending& pending);
+  // Answers the poll's acknowledgements: theirs if `stored`, else UNAVAILABLE with the reason.
+  void AnswerAcknowledgements(Pending& pending, bool stored, const std::string& reason);
   ShardApplyProgress& ProgressFor(int32_t shard, Pending& pending);
 
   const DaemonConfig& config_;
@@ -195,6 +215,9 @@ class PeerApplier {
   std::vector<ShardView> shards_ ABSL_GUARDED_BY(mu_);
   ShardApplyProgress control_progress_ ABSL_GUARDED_BY(mu_);
   std::string halt_reason_ ABSL_GUARDED_BY(mu_);
+  // Acknowledgements not yet taken by the thread, and whether the thread still takes them.
+  std::vector<std::shared_ptr<AcknowledgeRequest>> acknowledge_requests_ ABSL_GUARDED_BY(mu_);
+  bool taking_acknowledgements_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace xdc

@@ -77,6 +77,8 @@ struct Tunables {
   int http_idle_timeout_ms = 60000;          // ms a connection may wait for its next request
   size_t dlq_list_default_limit = 100;       // entries
   size_t dlq_list_max_limit = 10000;         // entries
+  // ms POST /v1/missing-tasks/acknowledge waits for the applier to store the acknowledgement.
+  int acknowledge_missing_timeout_ms = 10000;
 
   // --- tests and chaos runs only ---
   // xdcd enables it when started with XDC_ENABLE_FAULT_POINTS=1; in-process tests set it here.

@@ -76,6 +76,11 @@ Commands:
   dlq retry (--all | SEQUENCE...)                     apply entries now if they can be; gaps go
                                                       back to waiting for a resend
   dlq purge (--all | SEQUENCE...)                     delete entries (they are not applied)
+  missing-tasks acknowledge --peer CLUSTER [--shards N,N,...]
+                                                      declare the task ids of CLUSTER missing
+                                                      here lost for good, once compare shows
+                                                      nothing differs: a handover here no
+                                                      longer waits for them (all shards if none)
   compare --namespace NS --peer HOST:PORT [--wait SECONDS]
                                                       compare every run's content (all branches)
                                                       with another cluster; exit 1 if they differ
@@ -451,6 +456,19 @@ int Status(HttpClient& client, bool json) {
   for (const std::string& halted : status.halted_appliers()) {
     std::printf("HALTED: %s\n", halted.c_str());
   }
+  std::map<std::string, int64_t> acknowledged;
+  for (const ShardStatus& shard : status.shards()) {
+    for (const PeerShardStatus& peer : shard.peers()) {
+      if (peer.missing_tasks_acknowledged() > 0) {
+        acknowledged[peer.peer()] += peer.missing_tasks_acknowledged();
+      }
+    }
+  }
+  for (const auto& [peer, count] : acknowledged) {
+    std::printf(
+        "%lld task ids of %s were declared lost by an operator (missing-tasks acknowledge)\n",
+        static_cast<long long>(count), peer.c_str());
+  }
   return 0;
 }
 
@@ -511,6 +529,47 @@ int Dlq(HttpClient& client, const Args& args, bool json) {
   if (verb == "list") return DlqList(client, args, json);
   if (verb == "retry" || verb == "purge") return DlqAction(client, args, json, verb);
   return Usage("dlq needs list, retry or purge");
+}
+
+// missing-tasks acknowledge --peer CLUSTER [--shards N,N,...]
+int MissingTasks(HttpClient& client, const Args& args, bool json) {
+  const std::string verb = args.positional.size() > 1 ? args.positional[1] : "";
+  if (verb != "acknowledge") return Usage("missing-tasks needs acknowledge");
+  if (!args.Has("peer")) {
+    return Usage(
+        "missing-tasks acknowledge needs --peer CLUSTER (the cluster whose tasks are "
+        "missing here: the peer column of `xdcctl status`)");
+  }
+  AcknowledgeMissingTasksRequest request;
+  request.set_peer(args.Get("peer"));
+  for (absl::string_view shard : absl::StrSplit(args.Get("shards"), ',', absl::SkipEmpty())) {
+    int32_t value = 0;
+    if (!absl::SimpleAtoi(shard, &value)) {
+      return Usage(absl::StrCat("missing-tasks acknowledge: '", shard, "' is not a shard number"));
+    }
+    request.add_shards(value);
+  }
+  AcknowledgeMissingTasksResponse response;
+  if (absl::Status s = client.Call("POST", "/v1/missing-tasks/acknowledge", &request, response);
+      !s.ok()) {
+    return Fail(s);
+  }
+  if (json) {
+    PrintJson(response);
+    return 0;
+  }
+  int64_t declared = 0;
+  for (const MissingTasksAcknowledged& shard : response.shards()) {
+    declared += shard.acknowledged();
+    if (shard.acknowledged() > 0) {
+      std::printf("shard %d: %lld task ids of %s declared lost (%lld in all)\n", shard.shard(),
+                  static_cast<long long>(shard.acknowledged()), response.peer().c_str(),
+                  static_cast<long long>(shard.total()));
+    }
+  }
+  std::printf("%lld missing task ids of %s declared lost on %d shards; none are missing now\n",
+              static_cast<long long>(declared), response.peer().c_str(), response.shards_size());
+  return 0;
 }
 
 // fault list | arm NAME... | disarm NAME...
@@ -660,6 +719,7 @@ int Main(int argc, char** argv) {
   if (command == "digests") return Digests(client, args, json);
   if (command == "status") return Status(client, json);
   if (command == "dlq") return Dlq(client, args, json);
+  if (command == "missing-tasks") return MissingTasks(client, args, json);
   if (command == "compare") return Compare(client, args, json);
   if (command == "migration" && args.positional.size() > 1 &&
       IsMigrationVerifyVerb(args.positional[1])) {

@@ -9,8 +9,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "chaos/fault_points.h"
+#include "tests/armed_fault.h"
 #include "tests/ledger_client.h"
 #include "tests/run_command.h"
 #include "tests/two_clusters.h"
@@ -228,6 +231,11 @@ TEST_F(HandoverTest, EachCompletedFailoverIsObservedOnceOnTheClusterThatComplete
   ASSERT_TRUE(RequestFailover(*east_client_, kNamespace, "east", /*force=*/true).ok());
   ASSERT_TRUE(
       WaitUntil([&] { return GetRecord(*west_client_, kNamespace).active_cluster() == "east"; }));
+  // East learns of the handover's completion when west's record reaches it, which may be after
+  // its own forced failover: the histories are merged then.
+  ASSERT_TRUE(WaitUntil([&] {
+    return GetRecord(*east_client_, kNamespace).failover_history_size() == 2;
+  })) << GetRecord(*east_client_, kNamespace).DebugString();
 
   const std::vector<std::string> graceful = {R"(kind="graceful")"};
   const std::vector<std::string> forced = {R"(kind="forced")"};
@@ -241,7 +249,7 @@ TEST_F(HandoverTest, EachCompletedFailoverIsObservedOnceOnTheClusterThatComplete
     EXPECT_EQ(MetricSum(east, "xdc_failover_duration_seconds_count", graceful), 0);
     // The histogram's sum is the refused time `xdcctl namespace history` shows.
     const NamespaceRecord record = GetRecord(*east_client_, kNamespace);
-    ASSERT_EQ(record.failover_history_size(), 2);
+    ASSERT_EQ(record.failover_history_size(), 2) << record.DebugString();
     EXPECT_DOUBLE_EQ(MetricSum(west, "xdc_failover_writes_refused_seconds_sum", graceful),
                      static_cast<double>(record.failover_history(0).writes_refused_micros()) / 1e6);
   }
@@ -306,6 +314,92 @@ TEST_F(HandoverTest, CancelIsDecidedByTheTargetAndALaterHandoverStillWorks) {
       WaitUntil([&] { return GetRecord(*east_client_, kNamespace).active_cluster() == "west"; }));
   EXPECT_EQ(GetRecord(*west_client_, kNamespace).failover_version(),
             second->handover().proposed_version());
+}
+
+// Task ids lost from Kafka never arrive, so a handover to the cluster that misses them waits.
+// runbooks/missing-tasks.md: once the runs are repaired and nothing differs, the operator
+// declares the ids lost (xdcctl missing-tasks acknowledge) and the handover completes.
+TEST_F(HandoverTest, AHandoverBlockedByLostTaskIdsCompletesOnceTheOperatorDeclaresThemLost) {
+  const std::string east = east_->http_address();
+  const std::string west = west_->http_address();
+  auto ctl = [](const std::string& address, const std::string& args) {
+    return RunCommand(absl::StrCat(XDC_BIN_DIR, "/xdcctl --address ", address, " ", args));
+  };
+  auto missing = [&] {
+    int64_t count = 0;
+    const StatusResponse status = GetStatus(*west_client_);
+    for (const ShardStatus& shard : status.shards()) {
+      for (const PeerShardStatus& peer : shard.peers()) count += peer.missing_tasks();
+    }
+    return count;
+  };
+  {
+    // East's publisher loses every 5th task of a shard; the runs that got a later task are
+    // resent, the others are repaired below.
+    ArmedFault lose(fault::kPublishLoseTask);
+    WriteWorkflows(east, kNamespace, "lost", 20);
+    ASSERT_TRUE(WaitUntil([&] { return PublishedAll(GetStatus(*east_client_)); }));
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    return CaughtUp(GetStatus(*west_client_)) && GetDlq(*west_client_).tasks_size() == 0 &&
+           missing() > 0;
+  }));
+  const int64_t seen_lost = missing();
+  CommandResult repaired =
+      ctl(east, absl::StrCat("migration verify --namespace ", kNamespace, " --source ", east,
+                             " --target ", west, " --repair"));
+  ASSERT_EQ(repaired.exit_code, 0) << repaired.output;
+  EXPECT_THAT(repaired.output, HasSubstr("IDENTICAL"));
+  // Repairs are new tasks: the lost ids stay missing, and a shard's last lost task shows only
+  // now that a later task (a repair) arrived.
+  ASSERT_TRUE(WaitUntil([&] { return CaughtUp(GetStatus(*west_client_)); }));
+  const int64_t lost = missing();
+  EXPECT_GE(lost, seen_lost);
+
+  CommandResult started = ctl(east, "namespace failover orders --to west --no-wait");
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  ASSERT_TRUE(WaitUntil([&] {
+    DescribeNamespaceResponse d = Describe(*west_client_, kNamespace);
+    return d.handover_target().shards_seen_size() == 4 &&
+           absl::StrContains(absl::StrJoin(d.waiting_for(), "\n"), "tasks of 'east' are missing");
+  }));
+  EXPECT_EQ(GetRecord(*east_client_, kNamespace).state(), NAMESPACE_STATE_HANDOVER);
+
+  // Bad requests change nothing and say what was wrong.
+  CommandResult no_peer = ctl(west, "missing-tasks acknowledge");
+  EXPECT_EQ(no_peer.exit_code, 2) << no_peer.output;
+  EXPECT_THAT(no_peer.output, HasSubstr("needs --peer CLUSTER"));
+  CommandResult unknown = ctl(west, "missing-tasks acknowledge --peer north");
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_THAT(unknown.output,
+              HasSubstr("no stream of cluster 'north' here: this cluster applies those of east"));
+  CommandResult bad_shard = ctl(west, "missing-tasks acknowledge --peer east --shards 1,9");
+  EXPECT_EQ(bad_shard.exit_code, 1) << bad_shard.output;
+  EXPECT_THAT(bad_shard.output, HasSubstr("shard 9 does not exist: shards are 0 to 3"));
+  EXPECT_EQ(missing(), lost);
+
+  CommandResult acknowledged = ctl(west, "missing-tasks acknowledge --peer east");
+  ASSERT_EQ(acknowledged.exit_code, 0) << acknowledged.output;
+  EXPECT_THAT(acknowledged.output,
+              HasSubstr(absl::StrCat(lost, " missing task ids of east declared lost on 4 shards")));
+  EXPECT_EQ(missing(), 0);
+  ASSERT_TRUE(
+      WaitUntil([&] { return GetRecord(*east_client_, kNamespace).active_cluster() == "west"; }));
+  EXPECT_EQ(GetRecord(*west_client_, kNamespace).state(), NAMESPACE_STATE_ACTIVE);
+  int64_t declared = 0;
+  const StatusResponse status = GetStatus(*west_client_);
+  for (const ShardStatus& shard : status.shards()) {
+    for (const PeerShardStatus& peer : shard.peers()) {
+      declared += peer.missing_tasks_acknowledged();
+    }
+  }
+  EXPECT_EQ(declared, lost);  // kept, and stored: status still shows that tasks were lost
+  EXPECT_THAT(ctl(west, "status").output,
+              HasSubstr(absl::StrCat(lost, " task ids of east were declared lost by an operator")));
+  ASSERT_NO_FATAL_FAILURE(StopWest());
+  ASSERT_NO_FATAL_FAILURE(StartWest());
+  EXPECT_EQ(missing(), 0);
+  EXPECT_EQ(WaitForConvergence(), 20u);
 }
 
 // Past its deadline the source asks the target to cancel; it still waits for the answer.

@@ -627,6 +627,25 @@ TEST(TaskSequenceTest, AStreamStartingLateReportsWhatItNeverSaw) {
   EXPECT_EQ(MissingTaskCount(sequence), 100);
 }
 
+TEST(TaskSequenceTest, AcknowledgedIdsLeaveMissingAndAreCountedForGood) {
+  TaskSequence sequence;
+  RecordTask(sequence, 0);
+  RecordTask(sequence, 4);  // 1..3 lost
+  RecordTask(sequence, 9);  // 5..8 lost
+  EXPECT_EQ(AcknowledgeMissing(sequence), 7);
+  EXPECT_EQ(MissingTaskCount(sequence), 0);
+  EXPECT_EQ(sequence.acknowledged(), 7);
+  EXPECT_EQ(sequence.next_task_id(), 10);
+  RecordTask(sequence, 2);  // a lost one arrives after all: nothing changes
+  EXPECT_EQ(MissingTaskCount(sequence), 0);
+  RecordTask(sequence, 12);  // later losses are missing again, and add up when acknowledged
+  EXPECT_EQ(MissingTaskCount(sequence), 2);
+  EXPECT_EQ(AcknowledgeMissing(sequence), 2);
+  EXPECT_EQ(sequence.acknowledged(), 9);
+  EXPECT_EQ(AcknowledgeMissing(sequence), 0);
+  EXPECT_EQ(sequence.acknowledged(), 9);
+}
+
 TEST(TaskSequenceTest, MatchesASetModelUnderRandomDelivery) {
   std::mt19937_64 rng(7);
   for (int round = 0; round < 200; ++round) {

@@ -141,6 +141,13 @@ TEST_F(RetentionTest, AStandbyBackAfterRetentionExpiredIsRepairedByContentVerifi
   EXPECT_THAT(op.XdcctlCommand(verify, 0), HasSubstr("IDENTICAL"));
   EXPECT_THAT(op.Xdcctl(active, compare + " --wait 60"), HasSubstr("converged"));
   EXPECT_EQ(WaitForConvergence(), 12u);
+  // The lost task ids stay missing until declared lost; then a handover to west completes.
+  EXPECT_THAT(op.Xdcctl(standby, "missing-tasks acknowledge --peer east"),
+              HasSubstr("none are missing now"));
+  EXPECT_THAT(op.Xdcctl(standby, "status"), HasSubstr("declared lost by an operator"));
+  EXPECT_THAT(op.Xdcctl(active, absl::StrCat("namespace failover ", kNamespace,
+                                             " --to west --timeout 30s")),
+              HasSubstr("handover complete"));
   ExpectRunbookCommandsRun(op.shapes(), {"standby-beyond-retention.md"});
 }
 

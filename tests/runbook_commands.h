@@ -28,8 +28,8 @@
 namespace xdc {
 
 // xdcctl's commands that take a subcommand (`xdcctl dlq retry 2 3`).
-inline const std::set<std::string> kCommandGroups = {"namespace", "dlq", "fault", "migration",
-                                                     "cluster"};
+inline const std::set<std::string> kCommandGroups = {"namespace", "dlq",     "fault",
+                                                     "migration", "cluster", "missing-tasks"};
 // Flags of xdcctl that take a value (the value is not part of the shape).
 inline const std::set<std::string> kFlagsWithValue = {"--address",
                                                       "--token",
@@ -51,7 +51,8 @@ inline const std::set<std::string> kFlagsWithValue = {"--address",
                                                       "--max-lag-seconds",
                                                       "--from",
                                                       "--cluster",
-                                                      "--target-address"};
+                                                      "--target-address",
+                                                      "--shards"};
 
 // The shape of one command line: "xdcctl dlq retry --all", "curl /metrics". Empty when the line
 // is not an xdcctl or curl command. Pipes, redirections and comments are left out.

@@ -151,11 +151,14 @@ TEST_F(RunbookTest, EveryRunbookCommandRunsAgainstLiveDaemons) {
   EXPECT_THAT(op_.Xdcctl(west, "namespace history orders"), HasSubstr("forced"));
   EXPECT_THAT(op_.Xdcctl(west, "compare --namespace orders --peer " + east + " --wait 60"),
               HasSubstr("converged"));
-  // missing-tasks.md: the active cluster resends what differs (nothing here) and verifies.
+  // missing-tasks.md: the active cluster resends what differs (nothing here) and verifies; then
+  // the (here: no) missing task ids are declared lost.
   EXPECT_THAT(op_.XdcctlCommand(absl::StrCat("migration verify --namespace orders --source ", west,
                                              " --target ", east, " --repair"),
                                 0),
               HasSubstr("IDENTICAL"));
+  EXPECT_THAT(op_.Xdcctl(east, "missing-tasks acknowledge --peer west"),
+              HasSubstr("none are missing now"));
 
   // --- dlq.md, corrupt-messages.md, tasks-parked.md: three corrupt messages parked on west ---
   for (int i = 0; i < 2; ++i) ASSERT_NO_FATAL_FAILURE(ProduceGarbage("east"));
