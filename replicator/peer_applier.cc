@@ -103,8 +103,9 @@ absl::StatusOr<std::vector<MissingTasksAcknowledged>> PeerApplier::AcknowledgeMi
   }
   request->shards = shards;
   if (request->shards.empty()) {
-    for (int32_t shard = 0; shard < config_.shard_count(); ++shard)
+    for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
       request->shards.push_back(shard);
+    }
   }
   std::future<AcknowledgeResult> answer = request->answer.get_future();
   {
@@ -353,12 +354,13 @@ void PeerApplier::Run() {
     Pending pending;
     TakeAcknowledgements(pending);
     for (const KafkaMessage& message : messages) {
+      // Commit what came before a write the store refused (an acknowledgement's too), then halt.
+      if (!pending.halt_reason.empty()) break;
       if (message.topic == control_topic_) {
         ApplyControl(message, pending);
       } else {
         ApplyHistory(message, pending);
       }
-      if (!pending.halt_reason.empty()) break;  // commit what came before it, then halt
     }
     if (!WaitForWrites(pending)) {
       AnswerAcknowledgements(pending, false, halt_reason());
