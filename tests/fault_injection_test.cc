@@ -221,11 +221,7 @@ class DeliveryFaultsTest : public TwoClustersTest {
     EXPECT_EQ(on_west, acknowledged);
     ASSERT_TRUE(WaitUntil([&] { return CaughtUp(GetStatus(*west_client_)); }));
     const StatusResponse status = GetStatus(*west_client_);
-    int64_t missing = 0;
-    for (const ShardStatus& shard : status.shards()) {
-      for (const PeerShardStatus& peer : shard.peers()) missing += peer.missing_tasks();
-    }
-    EXPECT_EQ(missing, 0) << status.DebugString();
+    EXPECT_EQ(MissingTasks(status), 0) << status.DebugString();
     EXPECT_THAT(status.halted_appliers(), IsEmpty());
     EXPECT_THAT(GetDlq(*west_client_).tasks(), IsEmpty());
   }
@@ -614,13 +610,9 @@ TEST_F(FaultProcessTest, DeliveryFaultsArmedOnTheStandbyLoseNothing) {
     status = GetStatus(west);
     return CaughtUp(status);
   }));
-  int64_t missing = 0;
   int64_t total = 0;
-  for (const ShardStatus& shard : status.shards()) {
-    for (const PeerShardStatus& peer : shard.peers()) missing += peer.missing_tasks();
-  }
   for (const auto& [id, last_event] : acknowledged) total += last_event;
-  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(MissingTasks(status), 0);
   EXPECT_EQ(EventsApplied(status), total);  // each event applied once
   EXPECT_EQ(status.parked_tasks(), 0);
   EXPECT_EQ(

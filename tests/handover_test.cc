@@ -325,14 +325,7 @@ TEST_F(HandoverTest, AHandoverBlockedByLostTaskIdsCompletesOnceTheOperatorDeclar
   auto ctl = [](const std::string& address, const std::string& args) {
     return RunCommand(absl::StrCat(XDC_BIN_DIR, "/xdcctl --address ", address, " ", args));
   };
-  auto missing = [&] {
-    int64_t count = 0;
-    const StatusResponse status = GetStatus(*west_client_);
-    for (const ShardStatus& shard : status.shards()) {
-      for (const PeerShardStatus& peer : shard.peers()) count += peer.missing_tasks();
-    }
-    return count;
-  };
+  auto missing = [&] { return MissingTasks(GetStatus(*west_client_)); };
   {
     // East's publisher loses every 5th task of a shard; the runs that got a later task are
     // resent, the others are repaired below.

@@ -108,14 +108,7 @@ TEST_F(RetentionTest, AStandbyBackAfterRetentionExpiredIsRepairedByContentVerifi
   ASSERT_NO_FATAL_FAILURE(StartWest());
   ASSERT_TRUE(WaitUntil([&] { return CaughtUp(GetStatus(*west_client_)); }));
   // West saw that task ids are missing: the alert's signal.
-  ASSERT_TRUE(WaitUntil([&] {
-    int64_t missing = 0;
-    const StatusResponse status = GetStatus(*west_client_);
-    for (const ShardStatus& shard : status.shards()) {
-      for (const PeerShardStatus& peer : shard.peers()) missing += peer.missing_tasks();
-    }
-    return missing > 0;
-  }));
+  ASSERT_TRUE(WaitUntil([&] { return MissingTasks(GetStatus(*west_client_)) > 0; }));
 
   // runbooks/standby-beyond-retention.md, as an operator runs it.
   Operator op;

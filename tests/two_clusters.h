@@ -289,6 +289,15 @@ inline bool PublishedAll(const StatusResponse& status) {
   return true;
 }
 
+// Task ids of peers' streams missing here, over every shard (the `missing` column).
+inline int64_t MissingTasks(const StatusResponse& status) {
+  int64_t sum = 0;
+  for (const ShardStatus& shard : status.shards()) {
+    for (const PeerShardStatus& peer : shard.peers()) sum += peer.missing_tasks();
+  }
+  return sum;
+}
+
 inline int64_t EventsApplied(const StatusResponse& status) {
   int64_t sum = 0;
   for (const ShardStatus& shard : status.shards()) {
