@@ -578,8 +578,10 @@ TEST_F(DeadLetterTest, AGapThatCannotBeFilledIsDeadLetteredThenRetriedByTheOpera
   ledger.ExpectWest(*east_client_, *west_client_, /*resends=*/true);
   west_metrics = MetricsText(*west_client_);
   EXPECT_GE(MetricSum(west_metrics, "xdc_parked_tasks_resumed_total"), gaps) << west_metrics;
-  // Every retried entry asked east again (at least once each, after the two before).
-  EXPECT_GE(MetricSum(west_metrics, "xdc_resend_requests_total"), 3 * gaps) << west_metrics;
+  // A retried entry asks east again, unless the answer to its second request filled the gap
+  // first: east may read that request only after the fault was disarmed (a CI run on the real
+  // broker saw 5 requests for 2 gaps), so only the two per gap before the retry are certain.
+  EXPECT_GE(MetricSum(west_metrics, "xdc_resend_requests_total"), 2 * gaps) << west_metrics;
   EXPECT_EQ(MetricSample(west_metrics, "xdc_dlq_entries", "state=\"dead_letter\""), 0);
   EXPECT_GT(MetricSum(MetricsText(*east_client_), "xdc_resend_tasks_served_total"), 0);
 
