@@ -54,6 +54,12 @@ std::string Metrics(HttpClient& client) {
 
 class HandoverTest : public TwoClustersTest {
  protected:
+  // Runs xdcctl against `daemon`, as an operator would.
+  static CommandResult Ctl(Daemon& daemon, const std::string& args) {
+    return RunCommand(
+        absl::StrCat(XDC_BIN_DIR, "/xdcctl --address ", daemon.http_address(), " ", args));
+  }
+
   // Puts a message that is not a frame on east's history partition 0: west parks it, with no
   // workflow to tell which namespace it belonged to, so it blocks a handover to west.
   void ProduceGarbageOnEastShard0() {
@@ -322,9 +328,6 @@ TEST_F(HandoverTest, CancelIsDecidedByTheTargetAndALaterHandoverStillWorks) {
 TEST_F(HandoverTest, AHandoverBlockedByLostTaskIdsCompletesOnceTheOperatorDeclaresThemLost) {
   const std::string east = east_->http_address();
   const std::string west = west_->http_address();
-  auto ctl = [](const std::string& address, const std::string& args) {
-    return RunCommand(absl::StrCat(XDC_BIN_DIR, "/xdcctl --address ", address, " ", args));
-  };
   auto missing = [&] { return MissingTasks(GetStatus(*west_client_)); };
   {
     // East's publisher loses every 5th task of a shard; the runs that got a later task are
@@ -339,14 +342,14 @@ TEST_F(HandoverTest, AHandoverBlockedByLostTaskIdsCompletesOnceTheOperatorDeclar
   }));
   const int64_t seen_lost = missing();
   CommandResult repaired =
-      ctl(east, absl::StrCat("migration verify --namespace ", kNamespace, " --source ", east,
-                             " --target ", west, " --repair"));
+      Ctl(*east_, absl::StrCat("migration verify --namespace ", kNamespace, " --source ", east,
+                               " --target ", west, " --repair"));
   ASSERT_EQ(repaired.exit_code, 0) << repaired.output;
   EXPECT_THAT(repaired.output, HasSubstr("IDENTICAL"));
   // Repairs are new tasks: the lost ids stay missing.
   EXPECT_GE(missing(), seen_lost);
 
-  CommandResult started = ctl(east, "namespace failover orders --to west --no-wait");
+  CommandResult started = Ctl(*east_, "namespace failover orders --to west --no-wait");
   ASSERT_EQ(started.exit_code, 0) << started.output;
   ASSERT_TRUE(WaitUntil([&] {
     DescribeNamespaceResponse d = Describe(*west_client_, kNamespace);
@@ -362,19 +365,19 @@ TEST_F(HandoverTest, AHandoverBlockedByLostTaskIdsCompletesOnceTheOperatorDeclar
   EXPECT_GE(lost, seen_lost);
 
   // Bad requests change nothing and say what was wrong.
-  CommandResult no_peer = ctl(west, "missing-tasks acknowledge");
+  CommandResult no_peer = Ctl(*west_, "missing-tasks acknowledge");
   EXPECT_EQ(no_peer.exit_code, 2) << no_peer.output;
   EXPECT_THAT(no_peer.output, HasSubstr("needs --peer CLUSTER"));
-  CommandResult unknown = ctl(west, "missing-tasks acknowledge --peer north");
+  CommandResult unknown = Ctl(*west_, "missing-tasks acknowledge --peer north");
   EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
   EXPECT_THAT(unknown.output,
               HasSubstr("no stream of cluster 'north' here: this cluster applies those of east"));
-  CommandResult bad_shard = ctl(west, "missing-tasks acknowledge --peer east --shards 1,9");
+  CommandResult bad_shard = Ctl(*west_, "missing-tasks acknowledge --peer east --shards 1,9");
   EXPECT_EQ(bad_shard.exit_code, 1) << bad_shard.output;
   EXPECT_THAT(bad_shard.output, HasSubstr("shard 9 does not exist: shards are 0 to 3"));
   EXPECT_EQ(missing(), lost);
 
-  CommandResult acknowledged = ctl(west, "missing-tasks acknowledge --peer east");
+  CommandResult acknowledged = Ctl(*west_, "missing-tasks acknowledge --peer east");
   ASSERT_EQ(acknowledged.exit_code, 0) << acknowledged.output;
   EXPECT_THAT(acknowledged.output,
               HasSubstr(absl::StrCat(lost, " missing task ids of east declared lost on 4 shards")));
@@ -390,7 +393,7 @@ TEST_F(HandoverTest, AHandoverBlockedByLostTaskIdsCompletesOnceTheOperatorDeclar
     }
   }
   EXPECT_EQ(declared, lost);  // kept, and stored: status still shows that tasks were lost
-  EXPECT_THAT(ctl(west, "status").output,
+  EXPECT_THAT(Ctl(*west_, "status").output,
               HasSubstr(absl::StrCat(lost, " task ids of east were declared lost by an operator")));
   ASSERT_NO_FATAL_FAILURE(StopWest());
   ASSERT_NO_FATAL_FAILURE(StartWest());
@@ -432,11 +435,6 @@ class StuckHandoverTest : public HandoverTest {
     CommandResult waiting = Ctl(*west_, "--json namespace describe orders");
     ASSERT_EQ(waiting.exit_code, 0) << waiting.output;
     EXPECT_THAT(waiting.output, HasSubstr("DLQ entries (1)"));
-  }
-
-  static CommandResult Ctl(Daemon& daemon, const std::string& args) {
-    return RunCommand(
-        absl::StrCat(XDC_BIN_DIR, "/xdcctl --address ", daemon.http_address(), " ", args));
   }
 };
 
