@@ -106,7 +106,7 @@ HandoverMarker MakeHandoverMarker(const NamespaceRecord& handover_record,
 }
 
 std::optional<NamespaceRecord> RequestCancel(const NamespaceRecord& current,
-                                             const std::string& self) {
+                                             const std::string& self, const std::string& reason) {
   if (current.active_cluster() != self || current.state() != NAMESPACE_STATE_HANDOVER ||
       current.handover().cancel_requested()) {
     return std::nullopt;
@@ -114,6 +114,7 @@ std::optional<NamespaceRecord> RequestCancel(const NamespaceRecord& current,
   NamespaceRecord next = current;
   next.set_state_sequence(current.state_sequence() + 1);
   next.mutable_handover()->set_cancel_requested(true);
+  next.mutable_handover()->set_cancel_reason(reason);
   return next;
 }
 

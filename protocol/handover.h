@@ -66,10 +66,12 @@ struct VersionLayout {
 [[nodiscard]] HandoverMarker MakeHandoverMarker(const NamespaceRecord& handover_record,
                                                 std::vector<SourceWatermark> applied);
 
-// A's record after asking the target to cancel (a new state of the same version, so the request
-// survives a restart and replicates). nullopt if not in HANDOVER or already asked.
+// A's record after asking the target to cancel for `reason` (a new state of the same version, so
+// the request and its reason survive a restart and replicate). nullopt if not in HANDOVER or
+// already asked.
 [[nodiscard]] std::optional<NamespaceRecord> RequestCancel(const NamespaceRecord& current,
-                                                           const std::string& self);
+                                                           const std::string& self,
+                                                           const std::string& reason);
 
 // A's record after the target's decision: back to ACTIVE at the same version when the target
 // cancelled A's current proposal. nullopt when the decision does not concern the current state

@@ -103,7 +103,7 @@ void HandoverCoordinator::Tick() {
       const int64_t sent = cancel_sent_micros_[record.id()];
       due = now - sent >= int64_t{tunables_.handover_cancel_resend_ms} * 1000;
     }
-    if (due) SendCancel(record, "");
+    if (due) SendCancel(record);
   }
 }
 
@@ -247,7 +247,7 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::AskTargetToCancel(
       namespaces_.Change(record.id(),
                          [&](const NamespaceRecord& current,
                              StoreWrite&) -> absl::StatusOr<std::optional<NamespaceRecord>> {
-                           return RequestCancel(current, config_.cluster_name());
+                           return RequestCancel(current, config_.cluster_name(), reason);
                          });
   if (!asked.ok()) return asked.status();
   if (asked->state() == NAMESPACE_STATE_HANDOVER &&
@@ -256,19 +256,19 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::AskTargetToCancel(
                absl::StrFormat("namespace '%s': asking '%s' to cancel the handover (%s); writes "
                                "stay refused until it decides",
                                asked->name().c_str(), asked->handover().target_cluster().c_str(),
-                               reason.c_str()));
-    SendCancel(*asked, reason);
+                               asked->handover().cancel_reason().c_str()));
+    SendCancel(*asked);
   }
   return asked;
 }
 
-void HandoverCoordinator::SendCancel(const NamespaceRecord& record, const std::string& reason) {
+void HandoverCoordinator::SendCancel(const NamespaceRecord& record) {
   ControlMessage message;
   HandoverCancel& cancel = *message.mutable_handover_cancel();
   cancel.set_namespace_id(record.id());
   cancel.set_target_cluster(record.handover().target_cluster());
   cancel.set_proposed_version(record.handover().proposed_version());
-  cancel.set_reason(reason);
+  cancel.set_reason(record.handover().cancel_reason());
   {
     absl::MutexLock lock(&mu_);
     cancel_sent_micros_[record.id()] = clock_();

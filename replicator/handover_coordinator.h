@@ -90,7 +90,8 @@ class HandoverCoordinator {
   // Source: records that it asked the target to cancel, and sends the request.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> AskTargetToCancel(const NamespaceRecord& record,
                                                                   const std::string& reason);
-  void SendCancel(const NamespaceRecord& record, const std::string& reason);
+  // Sends (or resends) the cancel request `record` holds, with the reason stored in it.
+  void SendCancel(const NamespaceRecord& record);
   // Target: decides a cancel, stores the decision if new and answers.
   [[nodiscard]] absl::Status DecideCancel(const std::string& source, const HandoverCancel& cancel)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

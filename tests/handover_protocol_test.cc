@@ -219,15 +219,17 @@ TEST_F(HandoverProtocolTest, TheSourceResumesOnlyOnTheTargetsCancelOfItsCurrentP
 }
 
 TEST_F(HandoverProtocolTest, ACancelRequestIsRecordedOnceAsANewStateOfTheSameVersion) {
-  EXPECT_FALSE(RequestCancel(record_, "east").has_value());
+  EXPECT_FALSE(RequestCancel(record_, "east", "freeze").has_value());
   NamespaceRecord handover = Begin(record_, "west");
-  EXPECT_FALSE(RequestCancel(handover, "west").has_value());
-  std::optional<NamespaceRecord> asked = RequestCancel(handover, "east");
+  EXPECT_FALSE(RequestCancel(handover, "west", "freeze").has_value());
+  std::optional<NamespaceRecord> asked = RequestCancel(handover, "east", "freeze");
   ASSERT_TRUE(asked.has_value());
   EXPECT_TRUE(asked->handover().cancel_requested());
+  // Every resend of the request carries the reason, also after a restart.
+  EXPECT_EQ(asked->handover().cancel_reason(), "freeze");
   EXPECT_EQ(asked->state(), NAMESPACE_STATE_HANDOVER);  // still waiting for the target
   EXPECT_TRUE(FailoverPartNewer(*asked, handover));
-  EXPECT_FALSE(RequestCancel(*asked, "east").has_value());
+  EXPECT_FALSE(RequestCancel(*asked, "east", "another reason").has_value());
 }
 
 // --- target ------------------------------------------------------------------------------------
