@@ -177,8 +177,8 @@ void HttpServer::Impl::Serve(Connection& connection) {
     const std::string method(request.method_string());
     // The body was read (so the connection stays usable) but is dropped unseen on a refusal.
     if (std::optional<http::response<http::string_body>> refusal = Refusal(request)) {
-      http::write(socket, *refusal, ec);
       Observe(kRefusedRoute, method, refusal->result_int(), started);
+      http::write(socket, *refusal, ec);
       if (ec || !keep_alive) break;
       continue;
     }
@@ -188,8 +188,9 @@ void HttpServer::Impl::Serve(Connection& connection) {
     } catch (const std::exception& e) {
       api = ErrorJson(500, "INTERNAL", "internal error while handling the request");
     }
-    http::write(socket, MakeResponse(api, request.version(), keep_alive), ec);
+    // Counted before the answer is sent, so a client that has its answer sees it on /metrics.
     Observe(api.route.empty() ? kUnmatchedRoute : api.route, method, api.status, started);
+    http::write(socket, MakeResponse(api, request.version(), keep_alive), ec);
     if (ec || !keep_alive) break;
   }
   socket.shutdown(tcp::socket::shutdown_send, ec);

@@ -114,9 +114,10 @@ Metrics::Metrics(const std::string& cluster)
       api_requests_(Build(prometheus::BuildCounter(), "xdc_api_requests_total",
                           "HTTP API requests answered, by route, method and HTTP status code",
                           cluster, *registry_)),
-      api_latency_(Build(prometheus::BuildHistogram(), "xdc_api_request_duration_seconds",
-                         "Time from a request's arrival to its answer, by route and method",
-                         cluster, *registry_)),
+      api_latency_(
+          Build(prometheus::BuildHistogram(), "xdc_api_request_duration_seconds",
+                "Time from a request's arrival to its answer being ready, by route and method",
+                cluster, *registry_)),
       namespace_active_(Build(prometheus::BuildGauge(), "xdc_namespace_active",
                               "1 when this cluster accepts writes for the namespace", cluster,
                               *registry_)),

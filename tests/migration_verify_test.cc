@@ -622,8 +622,13 @@ TEST_F(MigrationVerifyTest, ARepairNeverOverwritesTheOnlyCopyOfAnotherClustersEv
   EXPECT_THAT(report.differences(0).detail(), HasSubstr("branch [(3,1) (4,2)] only on target"));
   EXPECT_EQ(report.differences(0).repair(), "sent, but the target still differs");
   EXPECT_EQ(report.repaired(), 0);
-  // West refused it, said why in its DLQ, and kept its event.
-  ListParkedResponse dlq = GetDlq(*west_client_);
+  // West refused it, said why in its DLQ, and kept its event. (verify stops waiting after its
+  // repair timeout, which on a slow machine may be before west parks the refused repair.)
+  ListParkedResponse dlq;
+  ASSERT_TRUE(WaitUntil([&] {
+    dlq = GetDlq(*west_client_);
+    return dlq.tasks_size() > 0;
+  }));
   ASSERT_EQ(dlq.tasks_size(), 1);
   EXPECT_EQ(dlq.tasks(0).reason(), PARK_REASON_INVALID_TASK);
   EXPECT_THAT(dlq.tasks(0).error(),

@@ -551,14 +551,21 @@ TEST_F(DeadLetterTest, AGapThatCannotBeFilledIsDeadLetteredThenRetriedByTheOpera
 
   // The source can supply the events again; the operator retries everything. The gaps are still
   // there, so every entry goes back to waiting for a resend, and the automatic path fills them.
+  // An entry whose last request east reads only now (after the fault is disarmed) may have its
+  // gap filled before the operator's retry reaches it: the retry then applies it at once.
   faults.DisarmAll();
+  int64_t applied_by_operator = 0;
   const DlqActionResponse retried = DlqAction(*west_client_, "retry", AllEntries());
   ASSERT_THAT(retried.outcomes(), SizeIs(static_cast<size_t>(gaps)));
   for (const DlqOutcome& outcome : retried.outcomes()) {
+    if (outcome.result() == "applied") {
+      ++applied_by_operator;
+      continue;
+    }
     EXPECT_EQ(outcome.result(), "still_parked") << outcome.DebugString();
     EXPECT_THAT(outcome.error(), HasSubstr("gap")) << outcome.DebugString();
   }
-  EXPECT_EQ(retried.dlq_entries(), gaps);
+  EXPECT_EQ(retried.dlq_entries(), gaps - applied_by_operator);
   // With only two attempts an entry can be dead-lettered again if the answer is slower than
   // 200 ms (a loaded machine); the operator then retries again. Counted and reported.
   int retries = 1;
@@ -566,7 +573,10 @@ TEST_F(DeadLetterTest, AGapThatCannotBeFilledIsDeadLetteredThenRetriedByTheOpera
     status = GetStatus(*west_client_);
     if (status.parked_tasks() == 0) return true;
     if (status.dlq_awaiting_resend() == 0 && retries < 10) {
-      DlqAction(*west_client_, "retry", AllEntries());
+      const DlqActionResponse again = DlqAction(*west_client_, "retry", AllEntries());
+      for (const DlqOutcome& outcome : again.outcomes()) {
+        if (outcome.result() == "applied") ++applied_by_operator;
+      }
       ++retries;
     }
     return false;
@@ -577,7 +587,10 @@ TEST_F(DeadLetterTest, AGapThatCannotBeFilledIsDeadLetteredThenRetriedByTheOpera
   // Each workflow that had a gap now has all east wrote; the others are as before.
   ledger.ExpectWest(*east_client_, *west_client_, /*resends=*/true);
   west_metrics = MetricsText(*west_client_);
-  EXPECT_GE(MetricSum(west_metrics, "xdc_parked_tasks_resumed_total"), gaps) << west_metrics;
+  // Every entry was resumed by the automatic path after a resend, or applied by a retry (which
+  // `xdc_parked_tasks_resumed_total` does not count: its outcome says so).
+  EXPECT_GE(MetricSum(west_metrics, "xdc_parked_tasks_resumed_total") + applied_by_operator, gaps)
+      << west_metrics;
   // A retried entry asks east again, unless the answer to its second request filled the gap
   // first: east may read that request only after the fault was disarmed (a CI run on the real
   // broker saw 5 requests for 2 gaps), so only the two per gap before the retry are certain.

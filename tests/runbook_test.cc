@@ -136,7 +136,8 @@ TEST_F(RunbookTest, EveryRunbookCommandRunsAgainstLiveDaemons) {
   ASSERT_TRUE(op_.XdcctlUntil(west, "dlq list --limit 1000", "PARK_REASON_CORRUPT_MESSAGE"));
   op_.Xdcctl(east, "namespace failover orders --to west --timeout 10m --no-wait");
   EXPECT_THAT(op_.Xdcctl(east, "namespace describe orders"), HasSubstr("HANDOVER"));
-  EXPECT_THAT(op_.Xdcctl(west, "namespace describe orders"), HasSubstr("here:"));
+  // West shows the proposal once the first of its markers has reached it through Kafka.
+  EXPECT_TRUE(op_.XdcctlUntil(west, "namespace describe orders", "here:"));
   EXPECT_THAT(op_.Xdcctl(east, "namespace cancel orders --reason \"west lags, retry tonight\""),
               HasSubstr("handover cancelled by west"));
   EXPECT_THAT(op_.Xdcctl(east, "namespace history orders"), HasSubstr("cancelled"));
@@ -146,6 +147,14 @@ TEST_F(RunbookTest, EveryRunbookCommandRunsAgainstLiveDaemons) {
               HasSubstr("state=NAMESPACE_STATE_ACTIVE"));
 
   // --- forced-failover.md: west takes over; the old active learns it when it hears west ---
+  // West must have heard east's forced failover first: a forced failover takes a version above
+  // the highest its cluster knows, and one below east's would lose to it when they merge.
+  const std::string east_record = op_.Xdcctl(east, "namespace get orders");
+  const size_t at = east_record.find("failover_version=");
+  ASSERT_NE(at, std::string::npos) << east_record;
+  const std::string east_version =
+      east_record.substr(at, east_record.find(' ', at) - at);  // "failover_version=N"
+  ASSERT_TRUE(op_.XdcctlUntil(west, "namespace get orders", east_version + " "));
   EXPECT_THAT(op_.Xdcctl(west, "namespace failover orders --to west --force"), HasSubstr("west"));
   ASSERT_TRUE(op_.XdcctlUntil(east, "namespace describe orders", "active=west"));
   EXPECT_THAT(op_.Xdcctl(west, "namespace history orders"), HasSubstr("forced"));
