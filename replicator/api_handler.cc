@@ -51,6 +51,24 @@ ApiResponse Reply(const absl::StatusOr<Message>& result) {
   return result.ok() ? Json(*result) : Error(result.status());
 }
 
+// The answer to POST /v1/append-batch: one result per append.
+absl::StatusOr<AppendBatchResponse> AnswerBatch(
+    absl::StatusOr<std::vector<absl::StatusOr<AppendResponse>>> results) {
+  if (!results.ok()) return results.status();
+  AppendBatchResponse response;
+  for (const absl::StatusOr<AppendResponse>& result : *results) {
+    AppendResult& answer = *response.add_results();
+    answer.set_http_status(HttpStatusFor(result.status().code()));
+    if (result.ok()) {
+      *answer.mutable_appended() = *result;
+    } else {
+      *answer.mutable_error() = ErrorFor(result.status());
+      response.set_failed(response.failed() + 1);
+    }
+  }
+  return response;
+}
+
 template <typename Request, typename Handler>
 ApiResponse Call(const std::string& body, Handler handler) {
   Request request;
@@ -121,6 +139,7 @@ const std::map<std::string, std::string>& AllowedMethods() {
                                              {"/v1/digests", "GET"},
                                              {"/v1/dlq", "GET"},
                                              {"/v1/append", "POST"},
+                                             {"/v1/append-batch", "POST"},
                                              {"/v1/signal", "POST"},
                                              {"/v1/namespaces", "GET or POST"},
                                              {"/v1/dlq/retry", "POST"},
@@ -200,6 +219,11 @@ ApiResponse ApiHandler::Route(const std::string& method, const std::string& path
   if (path == kFaultPointsPath) return FaultPoints(method, body);
   if (path == "/v1/append" && post) {
     return Call<AppendRequest>(body, [&](const AppendRequest& r) { return writes_.Append(r); });
+  }
+  if (path == "/v1/append-batch" && post) {
+    return Call<AppendBatchRequest>(body, [&](const AppendBatchRequest& r) {
+      return AnswerBatch(writes_.AppendBatch(r.appends()));
+    });
   }
   if (path == "/v1/signal" && post) {
     return Call<SignalRequest>(body, [&](const SignalRequest& r) { return writes_.Signal(r); });

@@ -23,7 +23,7 @@ ApiResponse JsonResponse(const google::protobuf::Message& message, int status) {
   return response;
 }
 
-ApiResponse ErrorResponseFor(const absl::Status& status) {
+ErrorResponse ErrorFor(const absl::Status& status) {
   ErrorResponse error;
   error.set_code(absl::StatusCodeToString(status.code()));
   error.set_message(std::string(status.message()));
@@ -35,7 +35,11 @@ ApiResponse ErrorResponseFor(const absl::Status& status) {
     int64_t ms = 0;
     if (absl::SimpleAtoi(std::string(*after), &ms)) error.set_retry_after_ms(ms);
   }
-  return JsonResponse(error, HttpStatusFor(status.code()));
+  return error;
+}
+
+ApiResponse ErrorResponseFor(const absl::Status& status) {
+  return JsonResponse(ErrorFor(status), HttpStatusFor(status.code()));
 }
 
 absl::Status ParseJsonBody(const std::string& body, google::protobuf::Message& message) {

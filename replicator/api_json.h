@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "google/protobuf/message.h"
+#include "protocol/xdc.pb.h"
 #include "replicator/api_handler.h"
 
 namespace xdc {
@@ -14,7 +15,10 @@ namespace xdc {
 // `message` as JSON with `status` (500 with an INTERNAL error if it cannot be encoded).
 [[nodiscard]] ApiResponse JsonResponse(const google::protobuf::Message& message, int status = 200);
 
-// An ErrorResponse for a non-OK `status` (active cluster and retry hints from its payloads).
+// The ErrorResponse of a non-OK `status` (active cluster and retry hints from its payloads).
+[[nodiscard]] ErrorResponse ErrorFor(const absl::Status& status);
+
+// ErrorFor(status) as JSON, with the HTTP status of its code.
 [[nodiscard]] ApiResponse ErrorResponseFor(const absl::Status& status);
 
 // Parses a JSON request body into `message`; INVALID_ARGUMENT naming the message if it is empty,

@@ -45,9 +45,10 @@ class BackfillPublisher {
   [[nodiscard]] absl::Status Start(const std::string& bootstrap);
   void Stop();
 
-  // Starts (or resumes: an aborted backfill to the same target continues from its cursor; a running one is answered as it is) the backfill of a namespace active here to a
-  // member cluster. The caller makes sure the target already lists itself as a member (xdcctl
-  // migration start checks it): see docs/migration.md.
+  // Starts (or resumes: an aborted backfill to the same target continues from its cursor; a running
+  // one is answered as it is) the backfill of a namespace active here to a member cluster. The
+  // caller makes sure the target already lists itself as a member (xdcctl migration start checks
+  // it): see docs/migration.md.
   [[nodiscard]] absl::StatusOr<MigrationStatusResponse> StartMigration(
       const StartMigrationRequest& request);
   [[nodiscard]] absl::StatusOr<MigrationStatusResponse> Status(const std::string& name) const;

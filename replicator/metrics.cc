@@ -33,7 +33,7 @@ auto& Build(Builder builder, const char* name, const char* help, const std::stri
 Metrics::Metrics(const std::string& cluster)
     : registry_(std::make_shared<prometheus::Registry>()),
       appends_(Build(prometheus::BuildCounter(), "xdc_appends_total",
-                     "Append and signal requests by result", cluster, *registry_)),
+                     "Appends (each of a batch too) and signals by result", cluster, *registry_)),
       events_appended_(Build(prometheus::BuildCounter(), "xdc_events_appended_total",
                              "Events durably appended on this cluster", cluster, *registry_)),
       published_(Build(prometheus::BuildCounter(), "xdc_tasks_published_total",

@@ -67,6 +67,7 @@ struct Tunables {
 
   // --- API ---
   size_t max_events_per_append = 1000;      // events
+  size_t max_appends_per_batch = 1000;      // appends in one POST /v1/append-batch
   size_t max_attributes_bytes = 512 << 10;  // bytes per event
   // Bytes of one replication task (one append). Kafka refuses messages over its
   // message.max.bytes (1,000,000 by default, broker and client), and an accepted append whose

@@ -1,5 +1,8 @@
 #include "replicator/write_service.h"
 
+#include <map>
+#include <utility>
+
 #include "absl/random/random.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -66,14 +69,59 @@ absl::StatusOr<AppendResponse> WriteService::Counted(absl::StatusOr<AppendRespon
 }
 
 absl::StatusOr<AppendResponse> WriteService::Append(const AppendRequest& request) {
-  return Counted(AppendUncounted(request));
+  return Counted(Finish(QueueAppend(request)));
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<AppendResponse>>> WriteService::AppendBatch(
+    const google::protobuf::RepeatedPtrField<AppendRequest>& appends) {
+  if (appends.empty()) {
+    return absl::InvalidArgumentError("appends is empty: send at least one append");
+  }
+  if (static_cast<size_t>(appends.size()) > tunables_.max_appends_per_batch) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%d appends in one batch; at most %d are allowed: split the batch",
+                        appends.size(), tunables_.max_appends_per_batch));
+  }
+  std::vector<absl::StatusOr<QueuedAppend>> queued;
+  queued.reserve(appends.size());
+  // Workflows this batch starts a run of. Without a run id, an append continues the workflow's
+  // stored current run, which is not yet the one an earlier append of the batch started.
+  std::map<std::pair<std::string, std::string>, int> started;  // (namespace, workflow) -> index
+  for (int i = 0; i < appends.size(); ++i) {
+    const AppendRequest& append = appends[i];
+    const std::pair<std::string, std::string> workflow{append.namespace_(), append.workflow_id()};
+    if (append.expected_next_event_id() == 1) {
+      started.emplace(workflow, i);
+    } else if (auto it = started.find(workflow); it != started.end() && append.run_id().empty()) {
+      queued.push_back(absl::InvalidArgumentError(absl::StrFormat(
+          "append %d continues workflow '%s', which append %d of this batch starts: give the run "
+          "id on both (or send it in a later request)",
+          i, append.workflow_id(), it->second)));
+      continue;
+    }
+    queued.push_back(QueueAppend(append));
+  }
+  // Every queued write is waited for (the writer's contract), also after a failure.
+  std::vector<absl::StatusOr<AppendResponse>> results;
+  results.reserve(queued.size());
+  for (absl::StatusOr<QueuedAppend>& append : queued) {
+    results.push_back(Counted(Finish(std::move(append))));
+  }
+  return results;
+}
+
+absl::StatusOr<AppendResponse> WriteService::Finish(absl::StatusOr<QueuedAppend> queued) {
+  if (!queued.ok()) return queued.status();
+  absl::StatusOr<int64_t> task_id = writer_.Wait(*queued->pending);
+  if (!task_id.ok()) return task_id.status();
+  return std::move(queued->response);
 }
 
 absl::StatusOr<AppendResponse> WriteService::Signal(const SignalRequest& request) {
   return Counted(SignalUncounted(request));
 }
 
-absl::StatusOr<AppendResponse> WriteService::AppendUncounted(const AppendRequest& request) {
+absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueAppend(const AppendRequest& request) {
   absl::StatusOr<NamespaceRecord> ns = CheckWritable(request.namespace_());
   if (!ns.ok()) return ns.status();
   if (request.workflow_id().empty()) return absl::InvalidArgumentError("workflow_id is required");
@@ -103,7 +151,7 @@ absl::StatusOr<AppendResponse> WriteService::AppendUncounted(const AppendRequest
     key.set_run_id(*run);
   }
   std::vector<NewEvent> events(request.events().begin(), request.events().end());
-  return AppendToRun(*ns, key, request.expected_next_event_id(), events);
+  return QueueToRun(*ns, key, request.expected_next_event_id(), events);
 }
 
 absl::StatusOr<AppendResponse> WriteService::SignalUncounted(const SignalRequest& request) {
@@ -127,13 +175,12 @@ absl::StatusOr<AppendResponse> WriteService::SignalUncounted(const SignalRequest
   NewEvent event;
   event.set_event_type(WORKFLOW_EXECUTION_SIGNALED);
   event.set_attributes(attributes.SerializeAsString());
-  return AppendToRun(*ns, key, 0, {event});
+  return Finish(QueueToRun(*ns, key, 0, {event}));
 }
 
-absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& ns_at_request,
-                                                         WorkflowKey key,
-                                                         int64_t expected_next_event_id,
-                                                         const std::vector<NewEvent>& events) {
+absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueToRun(
+    const NamespaceRecord& ns_at_request, WorkflowKey key, int64_t expected_next_event_id,
+    const std::vector<NewEvent>& events) {
   for (const NewEvent& event : events) {
     if (event.attributes().size() > tunables_.max_attributes_bytes) {
       return absl::InvalidArgumentError(
@@ -144,8 +191,8 @@ absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& 
   const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
   std::vector<HistoryEvent> appended;
   int64_t version = 0;
-  absl::StatusOr<int64_t> task_id =
-      writer_.Commit(shard, [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+  absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> pending =
+      writer_.Queue(shard, [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
         // The write gate, again under the shard's lock: a handover takes every shard's lock to
         // enter HANDOVER, so a write either is queued before its markers or sees HANDOVER here.
         absl::StatusOr<NamespaceRecord> gate = CheckWritable(ns_at_request.name());
@@ -211,13 +258,14 @@ absl::StatusOr<AppendResponse> WriteService::AppendToRun(const NamespaceRecord& 
         write.outbox_task = std::move(task);
         return absl::OkStatus();
       });
-  if (!task_id.ok()) return task_id.status();
-  AppendResponse response;
-  response.set_first_event_id(appended.front().event_id());
-  response.set_next_event_id(appended.back().event_id() + 1);
-  response.set_version(version);
-  response.set_run_id(key.run_id());
-  return response;
+  if (!pending.ok()) return pending.status();
+  QueuedAppend queued;
+  queued.pending = std::move(*pending);
+  queued.response.set_first_event_id(appended.front().event_id());
+  queued.response.set_next_event_id(appended.back().event_id() + 1);
+  queued.response.set_version(version);
+  queued.response.set_run_id(key.run_id());
+  return queued;
 }
 
 }  // namespace xdc

@@ -10,6 +10,7 @@
 // write of the same shard (applied tasks included) and lets concurrent appends share an fsync.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -33,19 +34,37 @@ class WriteService {
   // new run, whose run id is generated when not given).
   [[nodiscard]] absl::StatusOr<AppendResponse> Append(const AppendRequest& request);
 
+  // Appends each of `appends` in order, as Append would, one result each: not atomic, but all
+  // are queued before any is waited for, so they share fsyncs. A later append of the same run
+  // builds on an earlier one of the batch when both name the run (an append without a run id
+  // that continues a workflow the batch starts is refused: it would continue the stored run).
+  // INVALID_ARGUMENT (nothing written) for an empty batch or one of more than
+  // `max_appends_per_batch`.
+  [[nodiscard]] absl::StatusOr<std::vector<absl::StatusOr<AppendResponse>>> AppendBatch(
+      const google::protobuf::RepeatedPtrField<AppendRequest>& appends);
+
   // Appends a WORKFLOW_EXECUTION_SIGNALED event to the run (default: the current run).
   [[nodiscard]] absl::StatusOr<AppendResponse> Signal(const SignalRequest& request);
 
  private:
+  // An append checked and queued to the store, not yet durable.
+  struct QueuedAppend {
+    std::unique_ptr<WorkflowWriter::Pending> pending;
+    AppendResponse response;  // the answer once `pending` is durable
+  };
+
   // Write gate: the namespace's record if this cluster may write to it.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> CheckWritable(const std::string& name) const;
-  // Appends `events` to the run; `expected_next_event_id` 0 means "whatever is next". The gate is
+  // Queues `events` for the run; `expected_next_event_id` 0 means "whatever is next". The gate is
   // checked again under the shard's lock; `ns_at_request` only names the namespace.
-  [[nodiscard]] absl::StatusOr<AppendResponse> AppendToRun(const NamespaceRecord& ns_at_request,
-                                                           WorkflowKey key,
-                                                           int64_t expected_next_event_id,
-                                                           const std::vector<NewEvent>& events);
-  [[nodiscard]] absl::StatusOr<AppendResponse> AppendUncounted(const AppendRequest& request);
+  [[nodiscard]] absl::StatusOr<QueuedAppend> QueueToRun(const NamespaceRecord& ns_at_request,
+                                                        WorkflowKey key,
+                                                        int64_t expected_next_event_id,
+                                                        const std::vector<NewEvent>& events);
+  // Checks an append request and queues it.
+  [[nodiscard]] absl::StatusOr<QueuedAppend> QueueAppend(const AppendRequest& request);
+  // Waits until a queued append is durable; its answer, or why it failed.
+  [[nodiscard]] absl::StatusOr<AppendResponse> Finish(absl::StatusOr<QueuedAppend> queued);
   [[nodiscard]] absl::StatusOr<AppendResponse> SignalUncounted(const SignalRequest& request);
   // Counts the request (and its events) in the write probe.
   [[nodiscard]] absl::StatusOr<AppendResponse> Counted(absl::StatusOr<AppendResponse> result);

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -308,6 +309,88 @@ TEST_F(TwoClustersTest, BadInputGetsAClearError) {
   ASSERT_EQ(digests->workflows_size(), 1);
   EXPECT_EQ(digests->workflows(0).workflow_id(), "bad-input");
   EXPECT_EQ(digests->workflows(0).next_event_id(), 5);
+}
+
+// POST /v1/append-batch: each append is answered on its own, in order; the good ones are durable
+// and replicate, the bad ones write nothing and say why, as POST /v1/append would.
+TEST_F(TwoClustersTest, ABatchOfAppendsIsAnsweredPerAppendAndReplicates) {
+  AppendBatchRequest batch;
+  *batch.add_appends() = Append(kNamespace, "b1", 1, {Event(WORKFLOW_EXECUTION_STARTED)}, "run-b1");
+  *batch.add_appends() = Append(kNamespace, "b1", 2, {Event(TIMER_STARTED)}, "run-b1");
+  *batch.add_appends() = Append(kNamespace, "b2", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  *batch.add_appends() = Append(kNamespace, "b2", 2, {Event(TIMER_STARTED)});  // no run id
+  *batch.add_appends() = Append("no-such-namespace", "b3", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  *batch.add_appends() = Append(kNamespace, "b1", 9, {Event(TIMER_FIRED)}, "run-b1");
+  *batch.add_appends() = Append(
+      kNamespace, "b1", 3, {Event(TIMER_FIRED), Event(WORKFLOW_EXECUTION_COMPLETED)}, "run-b1");
+  AppendBatchResponse answered;
+  absl::Status s = east_client_->Call("POST", "/v1/append-batch", &batch, answered);
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_THAT(answered.results(), SizeIs(7));
+  EXPECT_EQ(answered.failed(), 3);
+  const std::vector<int> statuses = {200, 200, 200, 400, 404, 409, 200};
+  for (int i = 0; i < 7; ++i) {
+    SCOPED_TRACE(answered.results(i).DebugString());
+    EXPECT_EQ(answered.results(i).http_status(), statuses[i]) << "append " << i;
+    EXPECT_EQ(answered.results(i).has_error(), statuses[i] != 200) << "append " << i;
+  }
+  EXPECT_EQ(answered.results(1).appended().first_event_id(), 2);  // built on append 0
+  EXPECT_EQ(answered.results(6).appended().next_event_id(), 5);
+  EXPECT_EQ(answered.results(6).appended().run_id(), "run-b1");
+  EXPECT_EQ(answered.results(2).appended().version(), 1);
+  EXPECT_THAT(answered.results(3).error().message(), HasSubstr("append 2 of this batch starts"));
+  EXPECT_THAT(answered.results(4).error().message(), HasSubstr("no-such-namespace"));
+  EXPECT_EQ(answered.results(5).error().code(), "FAILED_PRECONDITION");
+  EXPECT_THAT(answered.results(5).error().message(), HasSubstr("next event id 3"));
+
+  // What was acknowledged is durable and replicates; the refused appends wrote nothing.
+  EXPECT_EQ(WaitForConvergence(), 2u);
+  absl::StatusOr<ListDigestsResponse> digests = Digests(*west_client_, kNamespace);
+  ASSERT_TRUE(digests.ok()) << digests.status();
+  std::map<std::string, int64_t> next_event_ids;
+  for (const auto& workflow : digests->workflows()) {
+    next_event_ids[workflow.workflow_id()] = workflow.next_event_id();
+  }
+  EXPECT_EQ(next_event_ids, (std::map<std::string, int64_t>{{"b1", 5}, {"b2", 2}}));
+
+  // On the standby every append is refused, naming the active cluster.
+  AppendBatchRequest on_standby;
+  *on_standby.add_appends() = Append(kNamespace, "b4", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  AppendBatchResponse refused;
+  s = west_client_->Call("POST", "/v1/append-batch", &on_standby, refused);
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_THAT(refused.results(), SizeIs(1));
+  EXPECT_EQ(refused.failed(), 1);
+  EXPECT_EQ(refused.results(0).http_status(), 409);
+  EXPECT_EQ(refused.results(0).error().active_cluster(), "east");
+
+  // A batch that is not one is refused whole.
+  {
+    SCOPED_TRACE("empty batch");
+    const ApiError e = RequestError(*east_client_, "POST", "/v1/append-batch", "{}");
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_THAT(e.error.message(), HasSubstr("appends is empty"));
+  }
+  {
+    SCOPED_TRACE("too many appends");
+    AppendBatchRequest large;
+    for (size_t i = 0; i <= east_tunables_.max_appends_per_batch; ++i) {
+      *large.add_appends() =
+          Append(kNamespace, absl::StrCat("big-", i), 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+    }
+    const ApiError e = RequestError(*east_client_, "POST", "/v1/append-batch", JsonOf(large));
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_THAT(e.error.message(), HasSubstr("at most 1000"));
+  }
+  {
+    SCOPED_TRACE("malformed JSON");
+    const ApiError e = RequestError(*east_client_, "POST", "/v1/append-batch", R"({"appends": [)");
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_THAT(e.error.message(), HasSubstr("malformed JSON"));
+  }
+  absl::StatusOr<ListDigestsResponse> after = Digests(*east_client_, kNamespace);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->workflows_size(), 2);
 }
 
 TEST_F(TwoClustersTest, CorruptKafkaMessagesAreParkedWithTheirBytes) {
