@@ -1,5 +1,6 @@
 #include "bench/open_loop.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -73,33 +74,100 @@ OpenLoopResult RunOpenLoop(const OpenLoopOptions& options, Route& route, Workflo
     std::vector<RequestRecord> records;
     int64_t ok = 0, refused = 0, redirected = 0, failed = 0, events_ok = 0;
     std::string first_error;
-    for (;;) {
-      const int64_t i = next.fetch_add(1);
-      if (options.max_requests > 0 && i >= options.max_requests) break;
-      const int64_t due =
-          options.rate > 0
-              ? start + static_cast<int64_t>(static_cast<double>(i) * 1e6 / options.rate)
-              : MonoMicros();
-      if (due >= end) break;
-      if (const int64_t now = MonoMicros(); due > now) {
-        std::this_thread::sleep_for(std::chrono::microseconds(due - now));
+    // Books one append's outcome: 200 with its answer, or its error as POST /v1/append gives it.
+    auto settle = [&](RequestRecord& record, const WorkflowPool::Lease& lease, int http_status,
+                      const AppendResponse& appended, const ErrorResponse& error) {
+      const int named = route.IndexOf(error.active_cluster());
+      if (http_status == 200) {
+        record.outcome = Outcome::kOk;
+        ++ok;
+        events_ok += record.events;
+        pool.Return(lease.index, appended.next_event_id());
+        return;
       }
-      std::optional<WorkflowPool::Lease> lease;
-      while (!(lease = pool.Take())) std::this_thread::sleep_for(kPoolEmptyBackoff);
-      const std::string workflow_id = pool.WorkflowId(lease->index);
-      RequestRecord record;
-      record.due_us = due;
-      record.shard = ShardFor(options.namespace_id, workflow_id, options.shard_count);
-      record.events = options.events_per_request;
-      record.cluster = static_cast<int8_t>(route.active());
-      const std::string address = route.Address(record.cluster);
-      if (address.empty()) {  // the active cluster is down: nothing was sent
-        record.sent_us = record.done_us = MonoMicros();
+      if (http_status == 503 && error.retryable()) {
+        record.outcome = Outcome::kRefused;
+        ++refused;
+      } else if (http_status == 409 && named >= 0 && named != record.cluster) {
+        record.outcome = Outcome::kRedirected;
+        ++redirected;
+        route.set_active(named);
+      } else {
         record.outcome = Outcome::kFailed;
         ++failed;
-        if (first_error.empty()) first_error = "active cluster not running";
-        pool.Return(lease->index, lease->next_event_id);
-        records.push_back(record);
+        if (first_error.empty()) {
+          first_error =
+              absl::StrCat("HTTP ", http_status, ": ", error.code(), " ", error.message());
+        }
+      }
+      pool.Return(lease.index, lease.next_event_id);  // refused: nothing was written
+    };
+    // Books appends whose outcome is unknown (or that were never sent) as failed.
+    auto fail = [&](std::vector<RequestRecord>& batch, std::vector<WorkflowPool::Lease>& leases,
+                    const std::string& why, bool written_maybe) {
+      for (size_t k = 0; k < batch.size(); ++k) {
+        batch[k].outcome = Outcome::kFailed;
+        ++failed;
+        if (written_maybe) {
+          pool.Drop(leases[k].index);  // it may or may not have been written
+        } else {
+          pool.Return(leases[k].index, leases[k].next_event_id);
+        }
+      }
+      if (first_error.empty()) first_error = why;
+    };
+    for (;;) {
+      // Appends [first, first + per_request) go out together, when the last of them is due.
+      const int64_t first = next.fetch_add(options.appends_per_request);
+      int64_t count = options.appends_per_request;
+      if (options.max_requests > 0) count = std::min(count, options.max_requests - first);
+      auto due_of = [&](int64_t i) {
+        return options.rate > 0
+                   ? start + static_cast<int64_t>(static_cast<double>(i) * 1e6 / options.rate)
+                   : MonoMicros();
+      };
+      while (count > 0 && due_of(first + count - 1) >= end) --count;
+      if (count <= 0) break;
+      if (const int64_t last_due = due_of(first + count - 1), now = MonoMicros(); last_due > now) {
+        std::this_thread::sleep_for(std::chrono::microseconds(last_due - now));
+      }
+      // As many free workflows as there are appends, or fewer if the pool runs dry (never
+      // waiting while holding some: two workers could each hold what the other waits for).
+      std::vector<WorkflowPool::Lease> leases;
+      while (leases.empty()) {
+        while (static_cast<int64_t>(leases.size()) < count) {
+          std::optional<WorkflowPool::Lease> lease = pool.Take();
+          if (!lease) break;
+          leases.push_back(*lease);
+        }
+        if (leases.empty()) std::this_thread::sleep_for(kPoolEmptyBackoff);
+      }
+      const int8_t cluster = static_cast<int8_t>(route.active());
+      std::vector<RequestRecord> batch(leases.size());
+      std::string body;
+      for (size_t k = 0; k < leases.size(); ++k) {
+        const std::string workflow_id = pool.WorkflowId(leases[k].index);
+        batch[k].due_us = options.rate > 0 ? due_of(first + static_cast<int64_t>(k)) : MonoMicros();
+        batch[k].shard = ShardFor(options.namespace_id, workflow_id, options.shard_count);
+        batch[k].events = options.events_per_request;
+        batch[k].cluster = cluster;
+        absl::StrAppend(&body, k == 0 ? "" : ",",
+                        AppendJson(options, workflow_id, leases[k].next_event_id, payload));
+      }
+      const bool batched = options.appends_per_request > 1;
+      if (batched) body = absl::StrCat(R"({"appends":[)", body, "]}");
+      const std::string address = route.Address(cluster);
+      auto finish = [&](int64_t sent, int64_t done) {
+        for (RequestRecord& record : batch) {
+          record.sent_us = sent;
+          record.done_us = done;
+          records.push_back(record);
+        }
+      };
+      if (address.empty()) {  // the active cluster is down: nothing was sent
+        const int64_t now = MonoMicros();
+        fail(batch, leases, "active cluster not running", /*written_maybe=*/false);
+        finish(now, now);
         continue;
       }
       std::unique_ptr<HttpClient>& client = clients[address];
@@ -107,50 +175,42 @@ OpenLoopResult RunOpenLoop(const OpenLoopOptions& options, Route& route, Workflo
         client = std::make_unique<HttpClient>(
             address, std::chrono::milliseconds(absl::ToInt64Milliseconds(kRequestTimeout)));
       }
-      const std::string body = AppendJson(options, workflow_id, lease->next_event_id, payload);
-      record.sent_us = MonoMicros();
-      absl::StatusOr<HttpResult> http = client->Request("POST", "/v1/append", body);
-      record.done_us = MonoMicros();
+      const int64_t sent = MonoMicros();
+      absl::StatusOr<HttpResult> http =
+          client->Request("POST", batched ? "/v1/append-batch" : "/v1/append", body);
+      const int64_t done = MonoMicros();
       if (!http.ok()) {
-        record.outcome = Outcome::kFailed;
-        ++failed;
-        if (first_error.empty()) first_error = http.status().ToString();
-        pool.Drop(lease->index);  // it may or may not have been written
+        fail(batch, leases, http.status().ToString(), /*written_maybe=*/true);
         clients.erase(address);
-      } else if (http->status == 200) {
-        AppendResponse response;
-        if (absl::Status s = FromJson(http->body, response); !s.ok()) {
-          record.outcome = Outcome::kFailed;
-          ++failed;
-          if (first_error.empty()) first_error = s.ToString();
-          pool.Drop(lease->index);
-        } else {
-          record.outcome = Outcome::kOk;
-          ++ok;
-          events_ok += record.events;
-          pool.Return(lease->index, response.next_event_id());
+      } else if (!batched) {
+        AppendResponse appended;
+        ErrorResponse error;
+        absl::Status parsed =
+            http->status == 200 ? FromJson(http->body, appended) : FromJson(http->body, error);
+        if (http->status == 200 && !parsed.ok()) {
+          fail(batch, leases, parsed.ToString(), /*written_maybe=*/true);
+        } else {  // an unparsable error body is a plain failure in settle
+          settle(batch[0], leases[0], http->status, appended, error);
         }
       } else {
-        ErrorResponse error;
-        (void)FromJson(http->body, error);  // an unparsable body is a plain failure below
-        const int named = route.IndexOf(error.active_cluster());
-        if (http->status == 503 && error.retryable()) {
-          record.outcome = Outcome::kRefused;
-          ++refused;
-        } else if (http->status == 409 && named >= 0 && named != record.cluster) {
-          record.outcome = Outcome::kRedirected;
-          ++redirected;
-          route.set_active(named);
+        AppendBatchResponse answer;
+        absl::Status parsed =
+            http->status == 200
+                ? FromJson(http->body, answer)
+                : absl::InternalError(absl::StrCat("HTTP ", http->status, ": ", http->body));
+        if (parsed.ok() && answer.results_size() != static_cast<int>(batch.size())) {
+          parsed = absl::InternalError("the batch answer does not have one result per append");
+        }
+        if (!parsed.ok()) {
+          fail(batch, leases, parsed.ToString(), /*written_maybe=*/http->status == 200);
         } else {
-          record.outcome = Outcome::kFailed;
-          ++failed;
-          if (first_error.empty()) {
-            first_error = absl::StrCat("HTTP ", http->status, ": ", http->body);
+          for (size_t k = 0; k < batch.size(); ++k) {
+            const AppendResult& result = answer.results(static_cast<int>(k));
+            settle(batch[k], leases[k], result.http_status(), result.appended(), result.error());
           }
         }
-        pool.Return(lease->index, lease->next_event_id);  // refused: nothing was written
       }
-      records.push_back(record);
+      finish(sent, done);
     }
     std::lock_guard lock(mu);
     result.requests.insert(result.requests.end(), records.begin(), records.end());

@@ -4,9 +4,11 @@
 // sleeping past it), and send it; when every worker is busy, requests go out late and their
 // latency still counts from when they were due.
 //
-// Each request is one POST /v1/append of `events_per_request` events with `payload_bytes` of
-// attributes each, to a workflow from the WorkflowPool, sent to the cluster the shared Route says
-// is active. Outcomes:
+// Each request is one append of `events_per_request` events with `payload_bytes` of attributes
+// each, to a workflow from the WorkflowPool, sent to the cluster the shared Route says is active:
+// a POST /v1/append, or with `appends_per_request` > 1 that many consecutive requests in one
+// POST /v1/append-batch, sent when the last of them is due (each keeps its own due time). The
+// rate and `max_requests` count appends either way. Outcomes, per append:
 //   kOk          acknowledged (durable on the active cluster)
 //   kRefused     503 retryable: the namespace is in handover (nothing written; not retried,
 //                the open-loop schedule moves on)
@@ -52,7 +54,7 @@ class Route {
 
 enum class Outcome : uint8_t { kOk, kRefused, kRedirected, kFailed };
 
-// One request, times in MonoMicros().
+// One append (a request of its own, or one append of a batch), times in MonoMicros().
 struct RequestRecord {
   int64_t due_us = 0;
   int64_t sent_us = 0;
@@ -72,6 +74,7 @@ struct OpenLoopOptions {
   int64_t max_requests = 0;  // 0: no limit; else the phase ends after this many requests
   int concurrency = 8;
   int events_per_request = 1;
+  int appends_per_request = 1;  // > 1: POST /v1/append-batch
   int payload_bytes = 200;
 };
 

@@ -16,6 +16,7 @@ namespace {
 constexpr int kMaxShards = 1024;
 constexpr int kMaxPayloadBytes = 1 << 20;
 constexpr int kMaxEventsPerRequest = 1000;
+constexpr int kMaxAppendsPerRequest = 1000;  // xdcd's max_appends_per_batch
 constexpr int kMaxConcurrency = 1024;
 constexpr int64_t kMaxCount = int64_t{100} * 1000 * 1000;
 
@@ -26,6 +27,7 @@ constexpr const char* kValueFlags[] = {"--broker",
                                        "--shards",
                                        "--payload-bytes",
                                        "--events-per-request",
+                                       "--appends-per-request",
                                        "--concurrency",
                                        "--duration",
                                        "--saturation-duration",
@@ -100,6 +102,8 @@ docs/benchmarks.md.
   --shards N                 shards of the main pair of clusters (default 4)
   --payload-bytes N          attribute bytes per event (default 200)
   --events-per-request N     events per append, i.e. per replication task (default 1)
+  --appends-per-request N    appends per HTTP request, to distinct workflows (default 1:
+                             POST /v1/append; more: POST /v1/append-batch)
   --concurrency N            load generator connections (default 32)
   --duration S               seconds of each offered-load phase (default 20)
   --saturation-duration S    seconds of the maximum-throughput phase (default 20)
@@ -181,6 +185,8 @@ absl::StatusOr<BenchOptions> ParseOptions(int argc, char** argv) {
       s = set_int(o.payload_bytes, 0, kMaxPayloadBytes);
     } else if (flag == "--events-per-request") {
       s = set_int(o.events_per_request, 1, kMaxEventsPerRequest);
+    } else if (flag == "--appends-per-request") {
+      s = set_int(o.appends_per_request, 1, kMaxAppendsPerRequest);
     } else if (flag == "--concurrency") {
       s = set_int(o.concurrency, 1, kMaxConcurrency);
     } else if (flag == "--duration") {

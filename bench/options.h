@@ -24,9 +24,10 @@ struct BenchOptions {
 
   // The main pair of clusters (throughput, lag, failover, backpressure).
   int32_t shards = 4;
-  int payload_bytes = 200;     // attributes of each event
-  int events_per_request = 1;  // events per append (one replication task each)
-  int concurrency = 32;        // client connections of the load generator
+  int payload_bytes = 200;      // attributes of each event
+  int events_per_request = 1;   // events per append (one replication task each)
+  int appends_per_request = 1;  // appends per HTTP request (> 1: POST /v1/append-batch)
+  int concurrency = 32;         // client connections of the load generator
   absl::Duration phase_duration = absl::Seconds(20);  // each offered-load phase
   absl::Duration saturation_duration = absl::Seconds(20);
   // Offered loads of the lag phases, as fractions of the measured maximum sustainable load.

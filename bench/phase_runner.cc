@@ -121,6 +121,7 @@ absl::StatusOr<PhaseResult> RunPhase(Environment& env, WorkflowPool& pool,
     load.max_requests = segment.max_requests;
     load.concurrency = segment.concurrency;
     load.events_per_request = options.events_per_request;
+    load.appends_per_request = options.appends_per_request;
     load.payload_bytes = options.payload_bytes;
     OpenLoopResult done = RunOpenLoop(load, env.route(), pool);
     result.requests.insert(result.requests.end(), done.requests.begin(), done.requests.end());

@@ -37,6 +37,7 @@ struct PhaseOptions {
   std::string name;
   std::vector<Segment> segments;
   int events_per_request = 1;
+  int appends_per_request = 1;
   int payload_bytes = 200;
   absl::Duration sample_period = absl::Milliseconds(5);
   // False when a cluster is killed in the phase: no catch-up wait and no lag.

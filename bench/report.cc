@@ -158,6 +158,7 @@ std::string ReportJson(const Report& r) {
       .Field("shards", r.options.shards)
       .Field("payload_bytes", r.options.payload_bytes)
       .Field("events_per_request", r.options.events_per_request)
+      .Field("appends_per_request", r.options.appends_per_request)
       .Field("concurrency", r.options.concurrency)
       .Field("phase_seconds", absl::ToDoubleSeconds(r.options.phase_duration))
       .Field("sample_ms", absl::ToDoubleMilliseconds(r.options.sample_period));

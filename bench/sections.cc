@@ -31,6 +31,7 @@ PhaseOptions BasePhase(const BenchOptions& options, std::string name) {
   PhaseOptions phase;
   phase.name = std::move(name);
   phase.events_per_request = options.events_per_request;
+  phase.appends_per_request = options.appends_per_request;
   phase.payload_bytes = options.payload_bytes;
   phase.sample_period = options.sample_period;
   return phase;

@@ -256,5 +256,29 @@ TEST(BenchTest, QuickRunReportsEverySection) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// With several appends per request (POST /v1/append-batch), every append is booked on its own:
+// all acknowledged, none failed, and each one seen applied on the standby.
+TEST(BenchTest, BatchedAppendsAreEachAcknowledgedAndReplicated) {
+  std::string dir = absl::StrCat(::testing::TempDir(), "xdc_bench_XXXXXX");
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  CommandResult run = RunCommand(absl::StrCat(
+      Bench(), " --quick --appends-per-request 8 --skip scaling,failover,backpressure --output ",
+      dir));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  Struct report;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(ReadFile(dir + "/report.json"), &report).ok());
+  EXPECT_EQ(Num(report, "options.appends_per_request"), 8);
+  for (const std::string phase : {"end_to_end.cold_start", "end_to_end.saturation"}) {
+    ExpectPhase(report, phase, true);
+    EXPECT_EQ(Num(report, phase + ".requests_failed"), 0)
+        << At(report, phase + ".first_error").string_value();
+    EXPECT_EQ(Num(report, phase + ".requests_ok"), Num(report, phase + ".events_ok")) << phase;
+  }
+  EXPECT_EQ(Num(report, "end_to_end.cold_start.requests_ok"), 500);  // the warm-up's appends
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace xdc
