@@ -7,10 +7,12 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <iterator>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -518,6 +520,81 @@ TEST_F(E2eTest, ActiveKilledLosesNoAcknowledgedAppend) {
                done_at_kill, kWorkflows, unknown_outcomes, acks.size(),
                absl::FormatDuration(write_time).c_str(),
                absl::FormatDuration(absl::Now() - start - write_time).c_str());
+}
+
+// Batches of appends (POST /v1/append-batch) to new runs, until east is SIGKILLed: every append
+// acknowledged before the kill is on east after its restart and on west, and nothing else is.
+TEST_F(E2eTest, EveryBatchedAppendAcknowledgedBeforeASigkillSurvivesIt) {
+  constexpr int kBatch = 25;
+  constexpr int kBatchesBeforeKill = 8;
+  std::atomic<int> answered_batches{0};
+  std::set<std::pair<std::string, std::string>> acknowledged;  // (workflow, run); writer only
+  std::vector<std::string> errors;                             // writer only
+  absl::Status ended;                                          // the call the kill cut off
+  int sent_batches = 0;
+  const absl::Time give_up = absl::Now() + kWriteTimeout;  // bounds the writer if the kill fails
+  std::vector<std::thread> threads;
+  JoinOnExit join(threads);
+  threads.emplace_back([&] {
+    HttpClient client(east_->endpoint.address());
+    for (int b = 0; absl::Now() < give_up; ++b) {
+      AppendBatchRequest batch;
+      for (int k = 0; k < kBatch; ++k) {
+        AppendRequest& append = *batch.add_appends();
+        append.set_namespace_(kNamespace);
+        append.set_workflow_id(absl::StrCat("batched-", b, "-", k));
+        append.set_run_id(absl::StrCat("run-", b, "-", k));
+        append.set_expected_next_event_id(1);
+        append.add_events()->set_event_type(WORKFLOW_EXECUTION_STARTED);
+      }
+      ++sent_batches;
+      AppendBatchResponse answer;
+      ended = client.Call("POST", "/v1/append-batch", &batch, answer);
+      if (!ended.ok()) return;  // east is gone: this batch's outcome is unknown
+      for (int k = 0; k < answer.results_size(); ++k) {
+        if (answer.results(k).has_error()) {
+          errors.push_back(answer.results(k).ShortDebugString());
+        } else {
+          acknowledged.emplace(batch.appends(k).workflow_id(), batch.appends(k).run_id());
+        }
+      }
+      ++answered_batches;
+    }
+  });
+  while (answered_batches < kBatchesBeforeKill && absl::Now() < give_up) {
+    absl::SleepFor(kPollInterval);
+  }
+  ASSERT_GE(answered_batches, kBatchesBeforeKill);
+  ASSERT_NO_FATAL_FAILURE(CrashCluster(*east_));
+  threads.front().join();
+  EXPECT_FALSE(ended.ok()) << "the writer stopped without seeing east's crash";
+  EXPECT_TRUE(errors.empty()) << errors.size() << " appends refused, the first: " << errors.front();
+  ASSERT_NO_FATAL_FAILURE(StartCluster(*east_));
+
+  // East has every acknowledged run (and at most the batch in flight besides); west converges.
+  absl::StatusOr<std::vector<DigestKey>> east = ReadDigests(east_->endpoint);
+  ASSERT_TRUE(east.ok()) << east.status();
+  std::set<std::pair<std::string, std::string>> on_east;
+  for (const DigestKey& d : *east) {
+    on_east.emplace(std::get<0>(d), std::get<1>(d));
+    EXPECT_EQ(std::get<2>(d), 2) << std::get<0>(d);  // one event each
+  }
+  for (const auto& run : acknowledged) {
+    EXPECT_TRUE(on_east.contains(run)) << "east lost acknowledged " << run.first;
+  }
+  EXPECT_GE(on_east.size(), acknowledged.size());
+  EXPECT_LE(on_east.size(), acknowledged.size() + kBatch);
+  const absl::Time deadline = absl::Now() + kConvergeTimeout;
+  absl::StatusOr<std::vector<DigestKey>> west;
+  while ((!(west = ReadDigests(west_->endpoint)).ok() || *west != *east) &&
+         absl::Now() < deadline) {
+    absl::SleepFor(kPollInterval);
+  }
+  ASSERT_TRUE(west.ok()) << west.status();
+  EXPECT_EQ(*west, *east) << DescribeDifference(*east, *west);
+  std::fprintf(stderr,
+               "e2e: east killed after %d batches sent, %zu appends acknowledged, %zu on east\n",
+               sent_batches, acknowledged.size(), on_east.size());
 }
 
 // ---------------------------------------------------------------------------------------------
