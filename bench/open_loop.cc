@@ -189,7 +189,8 @@ OpenLoopResult RunOpenLoop(const OpenLoopOptions& options, Route& route, Workflo
             http->status == 200 ? FromJson(http->body, appended) : FromJson(http->body, error);
         if (http->status == 200 && !parsed.ok()) {
           fail(batch, leases, parsed.ToString(), /*written_maybe=*/true);
-        } else {  // an unparsable error body is a plain failure in settle
+        } else {
+          if (!parsed.ok()) error.set_message(http->body);  // a plain failure in settle
           settle(batch[0], leases[0], http->status, appended, error);
         }
       } else {
