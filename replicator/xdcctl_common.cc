@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <set>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -12,35 +11,6 @@
 #include "replicator/api_errors.h"
 
 namespace xdc {
-namespace {
-
-// Flags that take no value (every other flag takes the next argument unless written --flag=VALUE).
-const std::set<std::string> kBooleanFlags = {"json",    "help",   "force",      "all",
-                                             "no-wait", "repair", "skip-verify"};
-
-}  // namespace
-
-Args ParseArgs(int argc, char** argv) {
-  Args args;
-  for (int i = 1; i < argc; ++i) {
-    std::string token = argv[i];
-    if (token.rfind("--", 0) != 0) {
-      args.positional.push_back(token);
-      continue;
-    }
-    token = token.substr(2);
-    const size_t eq = token.find('=');
-    if (eq != std::string::npos) {
-      args.flags[token.substr(0, eq)].push_back(token.substr(eq + 1));
-    } else if (!kBooleanFlags.contains(token) && i + 1 < argc) {
-      args.flags[token].push_back(argv[++i]);
-    } else {
-      args.flags[token].push_back("true");
-    }
-  }
-  return args;
-}
-
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "xdcctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
                std::string(status.message()).c_str());

@@ -1,4 +1,4 @@
-// What the xdcctl commands share: argument parsing, error and JSON output, query strings and
+// What the xdcctl commands share: the parsed arguments, error and JSON output, query strings and
 // waiting for a graceful handover's outcome. Used by xdcctl_main.cc and xdcctl_migration.cc.
 #pragma once
 
@@ -23,6 +23,8 @@ inline constexpr int kExitUsage = 2;   // bad command line
 inline constexpr int kHandoverPollMs = 100;
 inline constexpr absl::Duration kHandoverAnswerGrace = absl::Seconds(10);
 
+// A parsed command line (ParseCommandLine in replicator/cli_flags.h, against the command table of
+// replicator/xdcctl_commands.h): only flags the command declares are here.
 struct Args {
   std::vector<std::string> positional;
   std::map<std::string, std::vector<std::string>> flags;
@@ -33,8 +35,6 @@ struct Args {
     return it == flags.end() || it->second.empty() ? fallback : it->second.back();
   }
 };
-
-[[nodiscard]] Args ParseArgs(int argc, char** argv);
 
 // Prints `status` (and what to do about it) to stderr; returns kExitFailed.
 int Fail(const absl::Status& status);

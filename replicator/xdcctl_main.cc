@@ -19,8 +19,10 @@
 #include "protocol/handover.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
+#include "replicator/cli_flags.h"
 #include "replicator/http_client.h"
 #include "replicator/xdcctl_cluster.h"
+#include "replicator/xdcctl_commands.h"
 #include "replicator/xdcctl_common.h"
 #include "replicator/xdcctl_load.h"
 #include "replicator/xdcctl_migration.h"
@@ -31,76 +33,8 @@ namespace {
 constexpr const char* kDefaultAddress = "127.0.0.1:7233";
 constexpr int kComparePollMs = 200;
 
-constexpr const char* kUsage =
-    R"(usage: xdcctl [--address HOST:PORT] [--token TOKEN] [--json] COMMAND [FLAGS]
-
-Talks to one xdcd over its HTTP/JSON API. The address defaults to $XDC_ADDRESS, else 127.0.0.1:7233.
---token is the daemon's API token (api.bearer_token[_file] in its config), which commands that
-change something need when the daemon has one; it defaults to $XDC_API_TOKEN (preferable: a
-flag is visible to other users in ps). It is sent on every request to --address.
---json prints the server's JSON response instead of the human-readable form.
-
-Commands:
-  namespace register NAME --clusters A,B --active A   register a namespace (on a member cluster)
-  namespace list                                      list namespaces known to this cluster
-  namespace get NAME                                  show one namespace record
-  namespace describe NAME                             the record, what a handover waits for, and
-                                                      the failover history with each RPO and RTO
-  namespace history NAME                              the failover history alone
-  namespace failover NAME --to CLUSTER [--timeout D] [--no-wait]
-                                                      graceful handover: send it to the active
-                                                      cluster; waits for the target's decision
-  namespace failover NAME --to CLUSTER --force        forced failover: send it to CLUSTER, which
-                                                      activates at once
-  namespace cancel NAME [--reason TEXT] [--no-wait]   cancel a handover (on its source or target)
-  namespace add-cluster NAME --cluster C              add a member cluster (on the active cluster)
-  namespace remove-cluster NAME --cluster C           remove one; it stops applying the namespace
-  cluster list                                        the federation's clusters, as this one sees it
-  cluster add --from HOST:PORT                        add the new cluster listening there to this
-                                                      cluster's federation (run on every cluster)
-  cluster add NAME --initial-failover-version V --failover-version-increment N --shard-count S
-  cluster remove NAME                                 remove a cluster added online (no namespace
-                                                      may list it)
-  migration start --namespace NS --to C --target-address HOST:PORT [--rate N]
-                                                      backfill NS's existing histories to C (send
-                                                      it to the active cluster); N runs/s
-  migration status --namespace NS                     backfill progress: done/total, rate, ETA
-  migration abort --namespace NS                      stop the backfill (start resumes it)
-  append --namespace NS --workflow-id WF --expected-next-event-id N --event TYPE[=ATTRS] ...
-         [--run-id RUN]                               append events (N=1 starts a new run)
-  signal --namespace NS --workflow-id WF --name SIGNAL [--input TEXT] [--run-id RUN]
-  history --namespace NS --workflow-id WF [--run-id RUN]    events and version histories
-  digests --namespace NS                              per-workflow digests of the current branches
-  status                                              per-shard publish and apply progress, lag
-  dlq [list] [--limit N]                              the DLQ: parked replication tasks
-  dlq retry (--all | SEQUENCE...)                     apply entries now if they can be; gaps go
-                                                      back to waiting for a resend
-  dlq purge (--all | SEQUENCE...)                     delete entries (they are not applied)
-  missing-tasks acknowledge --peer CLUSTER [--shards N,N,...]
-                                                      declare the task ids of CLUSTER missing
-                                                      here lost for good, once compare shows
-                                                      nothing differs: a handover here no
-                                                      longer waits for them (all shards if none)
-  compare --namespace NS --peer HOST:PORT [--wait SECONDS]
-                                                      compare every run's content (all branches)
-                                                      with another cluster; exit 1 if they differ
-                                                      (after waiting, if asked)
-  load --namespace NS [--workflows N] [--events-per-workflow K] [--signals S]
-       [--concurrency C] [--prefix P]                 write a workload; exit 1 on any error
-  fault list                                          the armed fault points (tests and chaos
-                                                      runs only: xdcd must run with
-                                                      XDC_ENABLE_FAULT_POINTS=1)
-  fault arm NAME...                                   arm fault points, e.g. store.write_error,
-                                                      kafka.duplicate_delivery, apply.hold.PEER
-  fault disarm NAME...                                disarm them; both print the armed list
-
-Event TYPEs are EventType names from protocol/xdc.proto, e.g. WORKFLOW_EXECUTION_STARTED,
-ACTIVITY_TASK_SCHEDULED, TIMER_STARTED, WORKFLOW_EXECUTION_COMPLETED (case-insensitive).
-Exit status: 0 success, 1 the operation failed, 2 usage error.
-)";
-
 int Usage(const std::string& problem) {
-  std::fprintf(stderr, "xdcctl: %s\n\n%s", problem.c_str(), kUsage);
+  std::fprintf(stderr, "xdcctl: %s\n\n%s", problem.c_str(), XdcctlUsage().c_str());
   return kExitUsage;
 }
 
@@ -577,7 +511,6 @@ int Fault(HttpClient& client, const Args& args, bool json) {
   const std::string verb = args.positional.size() > 1 ? args.positional[1] : "list";
   FaultPointsResponse response;
   if (verb == "list") {
-    if (args.positional.size() > 2) return Usage("fault list takes no names");
     if (absl::Status s = client.Call("GET", "/v1/fault-points", nullptr, response); !s.ok()) {
       return Fail(s);
     }
@@ -691,11 +624,29 @@ int Load(const std::string& address, const std::string& token, const Args& args,
 }
 
 int Main(int argc, char** argv) {
-  Args args = ParseArgs(argc, argv);
-  if (args.Has("help") || args.positional.empty()) {
-    std::printf("%s%s", kUsage, kMigrationUsage);
-    return args.positional.empty() && !args.Has("help") ? kExitUsage : 0;
+  const CommandLine line = ParseCommandLine(std::vector<std::string>(argv + 1, argv + argc),
+                                            XdcctlGlobalFlags(), XdcctlCommands());
+  if (line.help) {
+    if (line.command != nullptr) {
+      std::printf("usage:\n%s", XdcctlCommandUsage(*line.command).c_str());
+    } else {
+      std::printf("%s%s", XdcctlUsage().c_str(), XdcctlMigrationUsage().c_str());
+    }
+    return 0;
   }
+  if (!line.error.empty()) {
+    // Nothing is sent: a flag the command does not know may be a misspelling of one that narrows
+    // what it does (--shard for --shards).
+    if (line.command == nullptr) return Usage(line.error);
+    std::fprintf(stderr, "xdcctl: %s; usage:\n%s", line.error.c_str(),
+                 XdcctlCommandUsage(*line.command).c_str());
+    return kExitUsage;
+  }
+  if (line.command == nullptr) {
+    std::printf("%s%s", XdcctlUsage().c_str(), XdcctlMigrationUsage().c_str());
+    return kExitUsage;
+  }
+  const Args args{line.positional, line.flags};
   const char* env_address = std::getenv("XDC_ADDRESS");
   const std::string address =
       args.Get("address", env_address != nullptr ? env_address : kDefaultAddress);

@@ -18,30 +18,9 @@
 #include "absl/time/clock.h"
 #include "protocol/content_digest.h"
 #include "replicator/run_repairer.h"
+#include "replicator/xdcctl_commands.h"
 
 namespace xdc {
-
-const char* const kMigrationUsage =
-    R"(
-Migration commands (docs/migration.md, runbooks/migration.md). The --token is sent to both
-clusters; --request-timeout SECONDS (30) bounds each request to them.
-  migration verify --namespace NS --source ADDR --target ADDR [--repair] [--wait SECONDS]
-                    [--repair-timeout SECONDS]
-                                compare every run's content (all branches, all events, status)
-                                on the two clusters, shard by shard; list each differing run and
-                                why; --repair has the source resend the differing runs and waits
-                                until the target matches; --wait re-verifies until identical
-  migration cutover --namespace NS --source ADDR --target ADDR [--max-lag-seconds S]
-                    [--timeout D] [--verify-wait SECONDS]
-                                graceful handover source -> target, refused unless verify is
-                                clean and the target's lag from the source is under S (5)
-  migration rollback --namespace NS --source ADDR --target ADDR [--max-lag-seconds S]
-                    [--timeout D] [--verify-wait SECONDS] [--skip-verify]
-                                graceful handover back, target -> source, with the same checks
-Migration exit status: 0 identical / done, 1 error (some shard or run could not be compared, or
-the handover did not complete), 2 usage, 3 verify found differences, 4 cutover or rollback
-refused (a precondition does not hold; nothing was changed).
-)";
 
 namespace {
 
@@ -54,7 +33,7 @@ constexpr double kDefaultRequestTimeoutSeconds = 30;
 constexpr size_t kLeafBucketsPerRequest = kDigestBucketsPerShard;
 
 int MigrationUsage(const std::string& problem) {
-  std::fprintf(stderr, "xdcctl: %s\n\nusage:\n%s", problem.c_str(), kMigrationUsage);
+  std::fprintf(stderr, "xdcctl: %s\n\nusage:\n%s", problem.c_str(), XdcctlMigrationUsage().c_str());
   return kExitUsage;
 }
 
@@ -463,9 +442,7 @@ int HandoverCommand(Cluster& from, Cluster& to, const std::string& ns, const Arg
                                   NamespaceState_Name(record.state()), record.active_cluster(),
                                   from.name));
   }
-  if (args.Has("skip-verify")) {
-    if (std::string(what) != "rollback")
-      return MigrationUsage("--skip-verify is for rollback only");
+  if (args.Has("skip-verify")) {  // rollback only (the command table)
     std::fprintf(stderr, "xdcctl: verification skipped (--skip-verify)\n");
   } else {
     // Under live writes some runs are always in flight: the handover itself waits for every

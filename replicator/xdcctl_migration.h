@@ -22,9 +22,6 @@ namespace xdc {
 inline constexpr int kExitDifferent = 3;  // verify: the clusters differ
 inline constexpr int kExitRefused = 4;    // cutover/rollback: a precondition does not hold
 
-// The usage text of the migration commands this file implements.
-extern const char* const kMigrationUsage;
-
 // True for the verbs this file implements ("verify", "cutover", "rollback").
 [[nodiscard]] bool IsMigrationVerifyVerb(const std::string& verb);
 

@@ -1,13 +1,17 @@
 // ParseCommandLine (replicator/cli_flags.h): commands declare their flags and operands, and
-// everything else is refused.
+// everything else is refused; and xdcctl's command table is consistent with its --help.
 #include "replicator/cli_flags.h"
 
+#include <map>
+#include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "replicator/xdcctl_commands.h"
 
 namespace xdc {
 namespace {
@@ -152,6 +156,35 @@ TEST(CliFlagsTest, ClosestFlagOffersOnlyNearNames) {
   EXPECT_EQ(ClosestFlag("repiar", {"repair", "wait"}), "repair");
   EXPECT_EQ(ClosestFlag("x", {"to"}), "");
   EXPECT_EQ(ClosestFlag("frobnicate", {"force", "from"}), "");
+}
+
+// Every `--flag` a command's usage lines show is one it declares (or a global one), every flag
+// it declares is in --help, and a flag name means the same arity everywhere (the parser decides
+// what takes a value before it knows the command).
+TEST(XdcctlCommandTableTest, UsageLinesAndDeclaredFlagsAgree) {
+  const std::string help = XdcctlUsage() + XdcctlMigrationUsage();
+  std::map<std::string, FlagArity> arity;
+  for (const FlagSpec& flag : XdcctlGlobalFlags()) arity[flag.name] = flag.arity;
+  std::set<std::string> names;
+  for (const CommandSpec& command : XdcctlCommands()) {
+    EXPECT_TRUE(names.insert(command.Name()).second) << command.Name() << " is declared twice";
+    EXPECT_THAT(command.usage, HasSubstr("  " + command.words[0])) << command.Name();
+    std::set<std::string> declared;
+    for (const FlagSpec& flag : XdcctlGlobalFlags()) declared.insert(flag.name);
+    for (const FlagSpec& flag : command.flags) {
+      declared.insert(flag.name);
+      EXPECT_THAT(help, HasSubstr("--" + flag.name)) << command.Name();
+      EXPECT_FALSE(flag.help.empty()) << command.Name() << " --" << flag.name;
+      auto [it, inserted] = arity.emplace(flag.name, flag.arity);
+      EXPECT_EQ(it->second, flag.arity) << "--" << flag.name << " in " << command.Name();
+    }
+    const std::regex shown("--([a-z][a-z0-9-]*)");
+    for (std::sregex_iterator m(command.usage.begin(), command.usage.end(), shown), end; m != end;
+         ++m) {
+      EXPECT_TRUE(declared.contains((*m)[1].str()))
+          << command.Name() << " shows " << (*m)[0] << " but does not declare it";
+    }
+  }
 }
 
 }  // namespace

@@ -7,16 +7,20 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "chaos/process.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/http_client.h"
+#include "replicator/xdcctl_commands.h"
 #include "tests/run_command.h"
 
 namespace xdc {
@@ -198,6 +202,126 @@ TEST_F(CliTest, XdcctlDrivesEveryOperation) {
   absl::StatusOr<chaos::ExitStatus> stopped = (*xdcd)->Terminate();
   ASSERT_TRUE(stopped.ok()) << stopped.status();
   EXPECT_TRUE(stopped->exited_cleanly()) << stopped->ToString();
+}
+
+// Nothing listens on port 1: a command that got past its command line would exit 1 ("cannot
+// connect"), so exit 2 with the usage shows the command line itself was refused.
+constexpr const char* kNobody = " --address 127.0.0.1:1 ";
+
+void ExpectRefusedCommandLine(const std::string& args, const std::string& problem,
+                              const std::string& usage) {
+  CommandResult result = RunCommand(Bin("xdcctl") + kNobody + args);
+  EXPECT_EQ(result.exit_code, 2) << args << "\n" << result.output;
+  EXPECT_THAT(result.output, HasSubstr(problem)) << args;
+  EXPECT_THAT(result.output, HasSubstr(usage)) << args;
+  EXPECT_THAT(result.output, ::testing::Not(HasSubstr("cannot connect"))) << args;
+}
+
+TEST_F(CliTest, XdcctlRefusesAMisspelledFlagInsteadOfActingOnEveryShard) {
+  ExpectRefusedCommandLine("missing-tasks acknowledge --peer east --shard 3",
+                           "unknown flag --shard for 'missing-tasks acknowledge'",
+                           "missing-tasks acknowledge --peer CLUSTER [--shards N,N,...]");
+}
+
+TEST_F(CliTest, XdcctlRefusesUnknownFlagsMissingValuesAndStrayArguments) {
+  struct Case {
+    std::string args;
+    std::string problem;
+    std::string usage;
+  };
+  const Case cases[] = {
+      {"--adress 127.0.0.1:2 status", "unknown flag --adress", "--address HOST:PORT"},
+      {"status --adress 127.0.0.1:2", "unknown flag --adress", "--address HOST:PORT"},
+      {"status --peer east", "unknown flag --peer for 'status'", "  status"},
+      {"status now", "unexpected argument 'now' for 'status'", "  status"},
+      {"namespace list extra", "unexpected argument 'extra' for 'namespace list'",
+       "  namespace list"},
+      {"namespace get orders extra", "unexpected argument 'extra' for 'namespace get'",
+       "  namespace get NAME"},
+      {"namespace failover orders --to west --focre", "unknown flag --focre",
+       "namespace failover NAME --to CLUSTER"},
+      {"namespace failover orders --to", "--to needs a value",
+       "namespace failover NAME --to CLUSTER"},
+      {"missing-tasks acknowledge --peer", "--peer needs a value",
+       "missing-tasks acknowledge --peer CLUSTER"},
+      {"missing-tasks acknowledge --peer east --shards", "--shards needs a value",
+       "missing-tasks acknowledge --peer CLUSTER"},
+      {"dlq --limt 5", "unknown flag --limt for 'dlq list'", "dlq [list] [--limit N]"},
+      {"dlq retry --al", "unknown flag --al for 'dlq retry'", "dlq retry (--all | SEQUENCE...)"},
+      {"digests --namespace orders --workflow-id o-1", "unknown flag --workflow-id for 'digests'",
+       "digests --namespace NS"},
+      {"compare --namespace orders --peer 127.0.0.1:1 --wiat 5", "unknown flag --wiat",
+       "compare --namespace NS --peer HOST:PORT"},
+      {"cluster list --from 127.0.0.1:1", "unknown flag --from for 'cluster list'", "cluster list"},
+      {"migration status --namespace orders --to west", "unknown flag --to for 'migration status'",
+       "migration status --namespace NS"},
+      {"migration verify --namespace orders --source 127.0.0.1:1 --target 127.0.0.1:1 --repiar",
+       "unknown flag --repiar for 'migration verify'", "migration verify --namespace NS"},
+      {"load --namespace orders --workflow 5", "unknown flag --workflow for 'load'",
+       "load --namespace NS"},
+      {"fault list --all", "unknown flag --all for 'fault list'", "fault list"},
+      {"--json=yes status", "--json takes no value", "--json"},
+  };
+  for (const Case& c : cases) ExpectRefusedCommandLine(c.args, c.problem, c.usage);
+}
+
+// Every command of xdcctl's table, which xdcctl parses its command line against: a command added
+// later is checked too.
+TEST_F(CliTest, EveryXdcctlCommandRefusesFlagsAndArgumentsItDoesNotDeclare) {
+  std::set<std::string> all_flags;
+  for (const CommandSpec& command : XdcctlCommands()) {
+    for (const FlagSpec& flag : command.flags) all_flags.insert(flag.name);
+  }
+  for (const CommandSpec& command : XdcctlCommands()) {
+    const std::string name = command.Name();
+    const std::string usage = command.usage.substr(0, command.usage.find('\n'));
+    std::vector<std::string> spellings = {name};
+    if (command.last_word_optional) {
+      spellings.push_back(absl::StrJoin(command.words.begin(), command.words.end() - 1, " "));
+    }
+    for (const std::string& spelled : spellings) {
+      ExpectRefusedCommandLine(spelled + " --no-such-flag",
+                               "unknown flag --no-such-flag for '" + name + "'", usage);
+      ExpectRefusedCommandLine(spelled + " --adress 127.0.0.1:2",
+                               "unknown flag --adress for '" + name + "' (did you mean --address?)",
+                               usage);
+    }
+    std::set<std::string> declared;
+    for (const FlagSpec& flag : command.flags) {
+      declared.insert(flag.name);
+      if (flag.arity == FlagArity::kNone) {
+        ExpectRefusedCommandLine(absl::StrCat(name, " --", flag.name, "=1"),
+                                 absl::StrCat("--", flag.name, " takes no value"), usage);
+      } else {
+        ExpectRefusedCommandLine(absl::StrCat(name, " --", flag.name),
+                                 absl::StrCat("--", flag.name, " needs a value"), usage);
+      }
+    }
+    // Another command's flag (the first one this command lacks).
+    for (const std::string& other : all_flags) {
+      if (declared.contains(other)) continue;
+      ExpectRefusedCommandLine(absl::StrCat(name, " --", other, " 1"),
+                               absl::StrCat("unknown flag --", other, " for '", name, "'"), usage);
+      break;
+    }
+    if (command.max_operands != kAnyOperands) {
+      std::string operands;
+      for (int i = 0; i <= command.max_operands; ++i) absl::StrAppend(&operands, " arg", i);
+      ExpectRefusedCommandLine(
+          name + operands,
+          absl::StrCat("unexpected argument 'arg", command.max_operands, "' for '", name, "'"),
+          usage);
+    }
+  }
+}
+
+TEST_F(CliTest, XdcctlHelpShowsOneCommandsUsageAndFlags) {
+  CommandResult result = RunCommand(Bin("xdcctl") + " missing-tasks acknowledge --help");
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("missing-tasks acknowledge --peer CLUSTER [--shards"));
+  EXPECT_THAT(result.output, HasSubstr("--shards N,N,..."));
+  EXPECT_THAT(result.output, HasSubstr("--address HOST:PORT"));
+  EXPECT_THAT(result.output, ::testing::Not(HasSubstr("namespace register")));
 }
 
 TEST_F(CliTest, XdcctlReportsAnUnreachableDaemon) {
