@@ -8,19 +8,31 @@
 //   ApiTokenConfig   both token options, too short a token, the token file (read, missing, empty)
 //   KafkaProperties  unknown, reserved and security properties at Daemon::Start and per client
 //   SecurityCliTest  xdcctl --token and $XDC_API_TOKEN against a real xdcd process
+//
+// Hostile clients (issue 15 item 12):
+//
+//   SlowClientTest   connections that stop halfway through a request, or drip it, are answered
+//                    408 and closed at the request read deadline, freeing their slots
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -35,6 +47,7 @@
 #include "replicator/daemon.h"
 #include "replicator/http_client.h"
 #include "replicator/kafka_client.h"
+#include "replicator/tunables.h"
 #include "tests/run_command.h"
 #include "tests/test_configs.h"
 #include "tests/two_clusters.h"
@@ -645,6 +658,152 @@ TEST_F(SecurityCliTest, XdcdWarnsOnceWhenNoTokenIsConfigured) {
                                  " namespace register orders --clusters east,west "
                                  "--active east");
   EXPECT_EQ(reg.exit_code, 0) << reg.output;
+}
+
+// --- Slow clients (issue 15 item 12) -----------------------------------------------------------
+
+// A client on a plain socket, to send part of a request and see what the server does with it.
+class RawConnection {
+ public:
+  // Connects to 127.0.0.1:port. A read waits at most `guard` (the test's own bound, far above
+  // the server's deadline): past it, Read reports that the server kept the connection open.
+  RawConnection(uint16_t port, std::chrono::seconds guard)
+      : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    EXPECT_GE(fd_, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    EXPECT_TRUE(connected_) << "connect: errno " << errno;
+    timeval bound{static_cast<time_t>(guard.count()), 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+  }
+  ~RawConnection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool Send(std::string_view bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+
+  // Whether the server answered within `ms`.
+  bool Answered(int ms) {
+    pollfd readable{fd_, POLLIN, 0};
+    return ::poll(&readable, 1, ms) > 0;
+  }
+
+  // What the server sends until it closes the connection; `closed` false if the guard passed
+  // first.
+  struct Received {
+    std::string bytes;
+    bool closed = false;
+  };
+  Received ReadUntilClosed() {
+    Received received;
+    char chunk[4096];
+    while (true) {
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n > 0) {
+        received.bytes.append(chunk, static_cast<size_t>(n));
+        continue;
+      }
+      received.closed = n == 0 || errno == ECONNRESET;
+      return received;
+    }
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+class SlowClientTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kMaxConnections = 4;
+  static constexpr int kReadTimeoutMs = 1000;
+  // How long the test waits for the server to close a connection before calling it held.
+  static constexpr std::chrono::seconds kGuard{10};
+
+  void SetUp() override {
+    Tunables tunables;
+    tunables.max_http_connections = kMaxConnections;
+    tunables.http_request_read_timeout_ms = kReadTimeoutMs;
+    // The idle timeout stays at its default (60 s, beyond kGuard): only the read deadline can
+    // close these connections within the guard.
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+        Daemon::Start(MakeConfig("east", dir_.path(), ""), tunables);
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = *std::move(daemon);
+  }
+
+  ScopedDir dir_{"east"};
+  std::unique_ptr<Daemon> daemon_;
+};
+
+// The start of a registration whose header stops halfway (`kind` 0) or whose body stops halfway
+// (`kind` 1).
+std::string PartialRequest(int kind) {
+  if (kind == 0) return "POST /v1/namespaces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le";
+  return "POST /v1/namespaces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "Content-Length: 80\r\n\r\n{\"name\":\"slow\",";
+}
+
+TEST_F(SlowClientTest, RequestsStoppedHalfwayAreClosedAtTheReadDeadlineAndFreeTheirSlots) {
+  // Every slot taken by a client that sends part of a request and then nothing.
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (size_t i = 0; i < kMaxConnections; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(daemon_->http_port(), kGuard));
+    ASSERT_TRUE(slow.back()->Send(PartialRequest(static_cast<int>(i % 2))));
+  }
+  // One more connection than the limit: refused at once (the server answers it before reading,
+  // so it sends nothing), as every well-behaved client is while the slow ones hold the slots.
+  RawConnection over_limit(daemon_->http_port(), kGuard);
+  RawConnection::Received refused = over_limit.ReadUntilClosed();
+  EXPECT_TRUE(refused.closed);
+  EXPECT_THAT(refused.bytes, ::testing::StartsWith("HTTP/1.1 503"));
+  EXPECT_THAT(refused.bytes, HasSubstr("too many connections (at most 4)"));
+
+  // The server answers each slow connection 408 and closes it once its read deadline passes.
+  for (size_t i = 0; i < slow.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("slow connection ", i));
+    RawConnection::Received received = slow[i]->ReadUntilClosed();
+    ASSERT_TRUE(received.closed) << "the server still holds the connection after " << kGuard
+                                 << "; received: " << absl::CHexEscape(received.bytes);
+    EXPECT_THAT(received.bytes, ::testing::StartsWith("HTTP/1.1 408"));
+    EXPECT_THAT(received.bytes, HasSubstr("http_request_read_timeout_ms"));
+    EXPECT_THAT(received.bytes, HasSubstr("Connection: close"));
+  }
+
+  // Their slots are free: a well-behaved client is served, on a kept-alive connection.
+  HttpClient client(daemon_->http_address());
+  NamespaceRecord record;
+  const RegisterNamespaceRequest request = RegisterRequest(kNamespaceName);
+  absl::Status s = client.Call("POST", "/v1/namespaces", &request, record);
+  EXPECT_TRUE(s.ok()) << s;
+  // None of the partial registrations was acted on.
+  EXPECT_THAT(NamespaceNames(client), ::testing::ElementsAre(kNamespaceName));
+}
+
+TEST_F(SlowClientTest, ARequestDripFedAByteAtATimeIsCutAtTheDeadline) {
+  // Each byte comes well within any per-read timeout, but the whole header would take far
+  // longer than the deadline (a byte per 20 ms without an answer).
+  const std::string request = absl::StrCat(
+      "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ", std::string(1000, 'p'),
+      "\r\n\r\n");
+  RawConnection drip(daemon_->http_port(), kGuard);
+  size_t sent = 0;
+  while (sent < request.size() && !drip.Answered(20)) {
+    if (!drip.Send(request.substr(sent, 1))) break;
+    ++sent;
+  }
+  RawConnection::Received received = drip.ReadUntilClosed();
+  EXPECT_LT(sent, request.size()) << "the server waited for the whole drip-fed header";
+  EXPECT_TRUE(received.closed);
+  EXPECT_THAT(received.bytes, ::testing::StartsWith("HTTP/1.1 408"));
 }
 
 }  // namespace
