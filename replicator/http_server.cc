@@ -16,8 +16,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "replicator/beast.h"
+#include "replicator/json_quote.h"
 #include "replicator/logger.h"
 
 namespace xdc {
@@ -72,10 +74,10 @@ http::response<http::string_body> MakeResponse(const ApiResponse& api, unsigned 
 // Errors raised before a request reaches the API handler (same shape as ErrorResponse).
 ApiResponse ErrorJson(int status, const std::string& code, const std::string& message,
                       bool retryable = false) {
-  return MakeApiResponse(status, "application/json",
-                         absl::StrFormat(R"({"code":"%s","message":"%s","active_cluster":"",)"
-                                         R"("retryable":%s})",
-                                         code, message, retryable ? "true" : "false"));
+  return MakeApiResponse(
+      status, "application/json",
+      absl::StrCat(R"({"code":)", JsonQuote(code), R"(,"message":)", JsonQuote(message),
+                   R"(,"active_cluster":"","retryable":)", retryable ? "true" : "false", "}"));
 }
 
 // A request's socket as the SyncReadStream http::read reads through: a read that finds nothing
@@ -139,7 +141,6 @@ std::optional<std::string_view> BearerToken(beast::string_view authorization) {
   return std::string_view(token.data(), token.size());
 }
 
-// Messages carry no quotes or backslashes: ErrorJson does not escape.
 constexpr const char* kTokenMissingMessage =
     "this call changes state and needs the API bearer token from the daemon's config "
     "(api.bearer_token or api.bearer_token_file): send the header Authorization: Bearer TOKEN. "

@@ -9,10 +9,13 @@
 //   KafkaProperties  unknown, reserved and security properties at Daemon::Start and per client
 //   SecurityCliTest  xdcctl --token and $XDC_API_TOKEN against a real xdcd process
 //
-// Hostile clients (issue 15 item 12):
+// Hostile clients (issue 15 items 12 and 14):
 //
 //   SlowClientTest   connections that stop halfway through a request, or drip it, are answered
 //                    408 and closed at the request read deadline, freeing their slots
+//   ErrorBodyTest    whatever bytes a request holds (invalid UTF-8, NUL, control characters,
+//                    quotes, random bytes, a huge field name), every error answer is valid JSON
+//                    that says what was wrong without copying raw bytes
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -39,6 +43,8 @@
 #include "absl/strings/str_split.h"
 #include "chaos/process.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "protocol/config.h"
@@ -804,6 +810,116 @@ TEST_F(SlowClientTest, ARequestDripFedAByteAtATimeIsCutAtTheDeadline) {
   EXPECT_LT(sent, request.size()) << "the server waited for the whole drip-fed header";
   EXPECT_TRUE(received.closed);
   EXPECT_THAT(received.bytes, ::testing::StartsWith("HTTP/1.1 408"));
+}
+
+// --- Error bodies are valid JSON (issue 15 item 14) --------------------------------------------
+
+class ErrorBodyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Tunables tunables;
+    tunables.fault_point_api = FaultPointApi::kEnabled;  // its POST parses a body too
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+        Daemon::Start(MakeConfig("east", dir_.path(), ""), tunables);
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = *std::move(daemon);
+    HttpClient client(daemon_->http_address());
+    NamespaceRecord record;
+    const RegisterNamespaceRequest request = RegisterRequest(kNamespaceName);
+    ASSERT_TRUE(client.Call("POST", "/v1/namespaces", &request, record).ok());
+  }
+
+  // `response` is an error that a strict JSON parser accepts (protobuf's, into a Struct: it
+  // refuses invalid UTF-8), whose message holds `expected_part` and no raw control character,
+  // and is bounded.
+  static void ExpectValidJsonError(const RawResponse& response, int status,
+                                   const std::string& expected_part) {
+    EXPECT_EQ(response.status, status) << absl::CHexEscape(response.body);
+    google::protobuf::Struct parsed;
+    const auto strict = google::protobuf::util::JsonStringToMessage(response.body, &parsed);
+    ASSERT_TRUE(strict.ok()) << "not valid JSON (" << strict.ToString()
+                             << "): " << absl::CHexEscape(response.body);
+    ErrorResponse error;
+    ASSERT_TRUE(FromJson(response.body, error).ok()) << absl::CHexEscape(response.body);
+    EXPECT_FALSE(error.code().empty());
+    EXPECT_THAT(error.message(), HasSubstr(expected_part));
+    EXPECT_LE(error.message().size(), 4200u);
+    const std::string& message = error.message();
+    for (size_t i = 0; i < message.size(); ++i) {
+      const auto c = static_cast<unsigned char>(message[i]);
+      const bool c0 = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f;
+      const bool c1 =
+          c == 0xc2 && i + 1 < message.size() && static_cast<unsigned char>(message[i + 1]) < 0xa0;
+      EXPECT_FALSE(c0 || c1) << "raw control character at " << i << ": "
+                             << absl::CHexEscape(message);
+    }
+  }
+
+  std::string address() const { return daemon_->http_address(); }
+
+  ScopedDir dir_{"east"};
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(ErrorBodyTest, HostileBodiesGetValidJsonErrorsOnEveryRouteThatParsesOne) {
+  std::mt19937 random(15);
+  std::string random_bytes(512, '\0');
+  for (char& c : random_bytes) c = static_cast<char>(random() % 256);
+  const std::vector<std::pair<std::string, std::string>> bodies = {
+      // Overlong '/', a stray continuation byte, an encoded surrogate, a truncated sequence.
+      {"invalid UTF-8 in a value", "{\"name\":\"a\xc0\xaf\x9f\xed\xa0\x80\xe2\x82\"}"},
+      {"invalid UTF-8 in a field name", "{\"\xc0\xaf\xff\xfe\":1}"},
+      {"NUL and control characters", std::string("{\"name\":\"a\0b\x1b[31m\x7f\x01\"}", 21)},
+      {"control characters in a field name",
+       "{\"\\u001b[2J\xc2\x9b"
+       "31m\\u0000\":1}"},
+      {"quotes and backslashes", R"({"a\"b\\c\"":1, "\"":"\\"})"},
+      {"random bytes", random_bytes},
+      {"a huge field name", absl::StrCat("{\"", std::string(100000, 'x'), "\xc0\xaf\":1}")},
+  };
+  const std::vector<std::string> routes = {"/v1/append",
+                                           "/v1/append-batch",
+                                           "/v1/signal",
+                                           "/v1/namespaces",
+                                           "/v1/dlq/retry",
+                                           "/v1/dlq/purge",
+                                           "/v1/missing-tasks/acknowledge",
+                                           "/v1/migration/repair",
+                                           "/v1/fault-points",
+                                           "/v1/clusters",
+                                           "/v1/namespaces/orders/failover",
+                                           "/v1/namespaces/orders/cancel-handover",
+                                           "/v1/namespaces/orders/clusters",
+                                           "/v1/namespaces/orders/backfill"};
+  for (const std::string& route : routes) {
+    for (const auto& [what, body] : bodies) {
+      SCOPED_TRACE(absl::StrCat("POST ", route, " with ", what));
+      // protobuf's parser takes raw control characters inside strings; the two requests with a
+      // "name" field then refuse the name itself, quoting it.
+      const bool names = route == "/v1/namespaces" || route == "/v1/clusters";
+      const std::string wrong = what == "NUL and control characters" && names
+                                    ? R"('a\x00b\x1b[31m\x7f\x01')"
+                                    : "malformed JSON body";
+      ExpectValidJsonError(RawRequest(address(), http::verb::post, route, body, ""), 400, wrong);
+    }
+  }
+}
+
+TEST_F(ErrorBodyTest, ErrorsQuotingThePathOrQueryAreValidJsonAndHexQuoteBadBytes) {
+  // A namespace name from the path and from the query, percent-decoded into raw bytes.
+  RawResponse by_path =
+      RawRequest(address(), http::verb::get, "/v1/namespaces/%C0%AFx%1B%22%9F", "", "");
+  ExpectValidJsonError(by_path, 404, R"(\xc0\xafx\x1b"\x9f)");
+  RawResponse by_query = RawRequest(address(), http::verb::get,
+                                    "/v1/history?namespace=%ED%A0%80%00&workflow_id=w", "", "");
+  ExpectValidJsonError(by_query, 404, R"(\xed\xa0\x80\x00)");
+  // Valid JSON whose strings carry control characters and quotes, checked by the route itself.
+  SignalRequest signal;
+  signal.set_namespace_("\x1b[2J\"\\\x7f");
+  signal.set_workflow_id("wf-1");
+  signal.set_signal_name("s");
+  RawResponse by_value = RawRequest(address(), http::verb::post, "/v1/signal", JsonOf(signal), "");
+  ExpectValidJsonError(by_value, 404, R"(\x1b[2J"\\x7f)");
 }
 
 }  // namespace
