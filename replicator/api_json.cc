@@ -7,8 +7,36 @@
 #include "google/protobuf/util/json_util.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
+#include "replicator/json_quote.h"
 
 namespace xdc {
+namespace {
+
+// The most an error message may take of an answer. Messages quote what a request held (an unknown
+// field's name, a bad value, a namespace name from the path), and a request may hold 16 MiB.
+constexpr size_t kMaxErrorMessageBytes = 4096;
+constexpr size_t kMaxClusterNameBytes = 256;
+
+// `json` (protobuf's printing of a message) with each invalid UTF-8 byte replaced by U+FFFD. The
+// printer passes some invalid sequences through (e.g. overlong forms); they can only be inside
+// strings, where U+FFFD is valid JSON.
+std::string WithValidUtf8(const std::string& json) {
+  std::string out;
+  out.reserve(json.size());
+  for (size_t i = 0; i < json.size();) {
+    const size_t length = Utf8SequenceLength(json, i);
+    if (length == 0) {
+      out += "\ufffd";
+      ++i;
+    } else {
+      out.append(json, i, length);
+      i += length;
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 ApiResponse JsonResponse(const google::protobuf::Message& message, int status) {
   google::protobuf::util::JsonPrintOptions options;
@@ -20,15 +48,21 @@ ApiResponse JsonResponse(const google::protobuf::Message& message, int status) {
     response.status = 500;
     response.body = R"({"code":"INTERNAL","message":"response could not be encoded"})";
   }
+  // Every answer is valid JSON, whatever a string field of `message` holds. (ErrorFor already
+  // quotes invalid bytes readably; this covers every other message.)
+  if (!IsValidUtf8(response.body)) response.body = WithValidUtf8(response.body);
   return response;
 }
 
 ErrorResponse ErrorFor(const absl::Status& status) {
   ErrorResponse error;
   error.set_code(absl::StatusCodeToString(status.code()));
-  error.set_message(std::string(status.message()));
+  // Messages may quote request content: never its raw bytes (docs/api.md#errors).
+  const absl::string_view message = status.message();
+  error.set_message(
+      QuotableText(std::string_view(message.data(), message.size()), kMaxErrorMessageBytes));
   if (auto active = status.GetPayload(kActiveClusterPayload)) {
-    error.set_active_cluster(std::string(*active));
+    error.set_active_cluster(QuotableText(std::string(*active), kMaxClusterNameBytes));
   }
   error.set_retryable(IsRetryable(status));
   if (auto after = status.GetPayload(kRetryAfterMsPayload)) {

@@ -144,8 +144,11 @@ absl::Status Daemon::Init() {
       [this](const AcknowledgeMissingTasksRequest& r) { return AcknowledgeMissingTasks(r); },
       *metrics_, *content_digests_, *repairer_);
   http_ = std::make_unique<HttpServer>(
-      [this](const ApiRequest& r) { return HandleRequest(r); }, tunables_.max_http_connections,
-      tunables_.max_request_body_bytes, tunables_.http_idle_timeout_ms);
+      [this](const ApiRequest& r) { return HandleRequest(r); },
+      HttpServerLimits{.max_connections = tunables_.max_http_connections,
+                       .max_body_bytes = tunables_.max_request_body_bytes,
+                       .idle_timeout_ms = tunables_.http_idle_timeout_ms,
+                       .request_read_timeout_ms = tunables_.http_request_read_timeout_ms});
   http_->SetProbe(metrics_->api_probe());
   http_->RequireBearerToken(*api_token);
   if (api_token->empty()) {

@@ -3,7 +3,11 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <list>
 #include <optional>
@@ -12,8 +16,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "replicator/beast.h"
+#include "replicator/json_quote.h"
 #include "replicator/logger.h"
 
 namespace xdc {
@@ -26,9 +32,7 @@ struct HttpServer::Impl {
   };
 
   Handler handler;
-  size_t max_connections;
-  size_t max_body_bytes;
-  int idle_timeout_ms;
+  HttpServerLimits limits;
   std::string bearer_token;  // empty: no check; set before Start, then only read
   ApiProbe* api_probe = nullptr;
   asio::io_context io;
@@ -70,11 +74,49 @@ http::response<http::string_body> MakeResponse(const ApiResponse& api, unsigned 
 // Errors raised before a request reaches the API handler (same shape as ErrorResponse).
 ApiResponse ErrorJson(int status, const std::string& code, const std::string& message,
                       bool retryable = false) {
-  return MakeApiResponse(status, "application/json",
-                         absl::StrFormat(R"({"code":"%s","message":"%s","active_cluster":"",)"
-                                         R"("retryable":%s})",
-                                         code, message, retryable ? "true" : "false"));
+  return MakeApiResponse(
+      status, "application/json",
+      absl::StrCat(R"({"code":)", JsonQuote(code), R"(,"message":)", JsonQuote(message),
+                   R"(,"active_cluster":"","retryable":)", retryable ? "true" : "false", "}"));
 }
+
+// A request's socket as the SyncReadStream http::read reads through: a read that finds nothing
+// to read before `deadline` fails with beast::error::timeout. (Asio's blocking reads retry
+// through SO_RCVTIMEO, so each read waits first in a poll of our own, bounded by the time left.)
+class DeadlineReader {
+ public:
+  DeadlineReader(tcp::socket& socket, std::chrono::steady_clock::time_point deadline)
+      : socket_(socket), deadline_(deadline) {}
+
+  template <typename MutableBuffers>
+  size_t read_some(const MutableBuffers& buffers, beast::error_code& ec) {
+    while (true) {
+      const int64_t left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now())
+              .count();
+      if (left <= 0) {
+        ec = beast::error::timeout;
+        return 0;
+      }
+      pollfd readable{socket_.native_handle(), POLLIN, 0};
+      const int ready = ::poll(&readable, 1, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
+      if (ready > 0 || (ready < 0 && errno != EINTR)) break;  // the read reports errors and EOF
+    }
+    return socket_.read_some(buffers, ec);
+  }
+
+  template <typename MutableBuffers>
+  size_t read_some(const MutableBuffers& buffers) {
+    beast::error_code ec;
+    const size_t n = read_some(buffers, ec);
+    if (ec) throw beast::system_error(ec);
+    return n;
+  }
+
+ private:
+  tcp::socket& socket_;
+  const std::chrono::steady_clock::time_point deadline_;
+};
 
 // Equal contents, in a time that depends only on `expected`'s length (and on nothing the caller
 // does not already know), so a client cannot find the token byte by byte by timing refusals.
@@ -99,7 +141,6 @@ std::optional<std::string_view> BearerToken(beast::string_view authorization) {
   return std::string_view(token.data(), token.size());
 }
 
-// Messages carry no quotes or backslashes: ErrorJson does not escape.
 constexpr const char* kTokenMissingMessage =
     "this call changes state and needs the API bearer token from the daemon's config "
     "(api.bearer_token or api.bearer_token_file): send the header Authorization: Bearer TOKEN. "
@@ -147,18 +188,33 @@ void HttpServer::Impl::Serve(Connection& connection) {
     // blocking reads retry through SO_RCVTIMEO, so the wait is a poll of our own.)
     if (buffer.size() == 0) {
       pollfd readable{socket.native_handle(), POLLIN, 0};
-      if (::poll(&readable, 1, idle_timeout_ms) <= 0) break;
+      if (::poll(&readable, 1, limits.idle_timeout_ms) <= 0) break;
     }
+    // From its first byte, the whole request (header and body) must arrive in time, however the
+    // client paces it: a deadline for the request, not a timeout per read.
+    DeadlineReader reader(socket, std::chrono::steady_clock::now() +
+                                      std::chrono::milliseconds(limits.request_read_timeout_ms));
     http::request_parser<http::string_body> parser;
-    parser.body_limit(max_body_bytes);
-    http::read(socket, buffer, parser, ec);
+    parser.body_limit(limits.max_body_bytes);
+    http::read(reader, buffer, parser, ec);
     if (ec == http::error::body_limit) {
-      http::write(
-          socket,
-          MakeResponse(ErrorJson(413, "INVALID_ARGUMENT",
-                                 absl::StrFormat("request body exceeds %d bytes", max_body_bytes)),
-                       11, false),
-          ec);
+      http::write(socket,
+                  MakeResponse(ErrorJson(413, "INVALID_ARGUMENT",
+                                         absl::StrFormat("request body exceeds %d bytes",
+                                                         limits.max_body_bytes)),
+                               11, false),
+                  ec);
+      break;
+    }
+    if (ec == beast::error::timeout) {
+      http::write(socket,
+                  MakeResponse(ErrorJson(408, "DEADLINE_EXCEEDED",
+                                         absl::StrFormat(
+                                             "the request did not arrive whole within %d ms of its "
+                                             "first byte (http_request_read_timeout_ms)",
+                                             limits.request_read_timeout_ms)),
+                               11, false),
+                  ec);
       break;
     }
     if (ec) {
@@ -193,8 +249,10 @@ void HttpServer::Impl::Serve(Connection& connection) {
     http::write(socket, MakeResponse(api, request.version(), keep_alive), ec);
     if (ec || !keep_alive) break;
   }
-  socket.shutdown(tcp::socket::shutdown_send, ec);
+  // Done before the client can see the connection end, so that once it has, its slot is free
+  // for its next connection (the accept loop reaps finished connections before counting).
   connection.done = true;
+  socket.shutdown(tcp::socket::shutdown_send, ec);
 }
 
 void HttpServer::Impl::ReapFinished() {
@@ -223,11 +281,11 @@ void HttpServer::Impl::AcceptLoop() {
     }
     absl::MutexLock lock(&mu);
     ReapFinished();
-    if (connections.size() >= max_connections) {
+    if (connections.size() >= limits.max_connections) {
       http::write(*socket,
                   MakeResponse(ErrorJson(503, "UNAVAILABLE",
                                          absl::StrFormat("too many connections (at most %d)",
-                                                         max_connections),
+                                                         limits.max_connections),
                                          /*retryable=*/true),
                                11, false),
                   ec);
@@ -239,13 +297,10 @@ void HttpServer::Impl::AcceptLoop() {
   }
 }
 
-HttpServer::HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes,
-                       int idle_timeout_ms)
+HttpServer::HttpServer(Handler handler, const HttpServerLimits& limits)
     : impl_(std::make_unique<Impl>()) {
   impl_->handler = std::move(handler);
-  impl_->max_connections = max_connections;
-  impl_->max_body_bytes = max_body_bytes;
-  impl_->idle_timeout_ms = idle_timeout_ms;
+  impl_->limits = limits;
 }
 
 HttpServer::~HttpServer() { Stop(); }

@@ -1,7 +1,10 @@
 // HTTP/1.1 server (Boost.Beast, synchronous): one thread per connection, keep-alive, at most
-// `max_connections` at once (more are answered 503 and closed). A connection that sends nothing
-// for `idle_timeout_ms` is closed, so idle clients cannot hold every slot. With a bearer token
-// (RequireBearerToken), mutating requests without it are refused before the handler sees them.
+// `max_connections` at once (more are answered 503 and closed). No client holds a connection
+// unbounded: one that starts no request for `idle_timeout_ms` is closed, and one that does not
+// send a whole request (header and body) within `request_read_timeout_ms` of its first byte is
+// answered 408 and closed, so idle, stalled or slow clients cannot hold every slot. With a bearer
+// token (RequireBearerToken), mutating requests without it are refused before the handler sees
+// them. Every error the server itself answers is an ErrorResponse in valid JSON.
 //
 // Thread-safety: Start/Stop from one thread; the handler is called concurrently.
 #pragma once
@@ -20,11 +23,19 @@
 
 namespace xdc {
 
+// The bounds of one server (xdcd's come from its Tunables).
+struct HttpServerLimits {
+  size_t max_connections = 0;       // open at once; more are answered 503 and closed
+  size_t max_body_bytes = 0;        // bytes of one request body; more are answered 413
+  int idle_timeout_ms = 0;          // ms a connection may wait for a request to start
+  int request_read_timeout_ms = 0;  // ms to receive a whole request from its first byte (408)
+};
+
 class HttpServer {
  public:
   using Handler = std::function<ApiResponse(const ApiRequest&)>;
 
-  HttpServer(Handler handler, size_t max_connections, size_t max_body_bytes, int idle_timeout_ms);
+  HttpServer(Handler handler, const HttpServerLimits& limits);
   ~HttpServer();
 
   // Call before Start: every answered request is counted and timed through `probe`

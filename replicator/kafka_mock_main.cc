@@ -47,6 +47,7 @@ constexpr std::string_view kTopicPrefixChars =
 constexpr size_t kControlMaxConnections = 16;
 constexpr size_t kControlMaxBodyBytes = 4096;
 constexpr int kControlIdleTimeoutMs = 60000;
+constexpr int kControlRequestReadTimeoutMs = 10000;
 
 void PrintUsage(FILE* out) {
   std::fprintf(
@@ -286,7 +287,10 @@ int main(int argc, char** argv) {
     xdc::EmbeddedKafka& mock = **kafka;
     control = std::make_unique<xdc::HttpServer>(
         [&mock](const xdc::ApiRequest& request) { return HandleControl(mock, request); },
-        kControlMaxConnections, kControlMaxBodyBytes, kControlIdleTimeoutMs);
+        xdc::HttpServerLimits{.max_connections = kControlMaxConnections,
+                              .max_body_bytes = kControlMaxBodyBytes,
+                              .idle_timeout_ms = kControlIdleTimeoutMs,
+                              .request_read_timeout_ms = kControlRequestReadTimeoutMs});
     absl::StatusOr<uint16_t> port = control->Start(listen.host, listen.port);
     if (!port.ok()) {
       std::fprintf(stderr, "xdc-kafka-mock: control API: %s\n", port.status().ToString().c_str());

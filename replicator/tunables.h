@@ -76,8 +76,11 @@ struct Tunables {
   size_t max_request_body_bytes = 16 << 20;  // bytes
   size_t max_http_connections = 256;         // concurrent connections
   int http_idle_timeout_ms = 60000;          // ms a connection may wait for its next request
-  size_t dlq_list_default_limit = 100;       // entries
-  size_t dlq_list_max_limit = 10000;         // entries
+  // ms to receive a whole request, header and body, counted from its first byte; past it the
+  // connection is answered 408 and closed, so slow or stalled clients cannot keep a connection.
+  int http_request_read_timeout_ms = 10000;
+  size_t dlq_list_default_limit = 100;  // entries
+  size_t dlq_list_max_limit = 10000;    // entries
   // ms POST /v1/missing-tasks/acknowledge waits for the applier to store the acknowledgement.
   int acknowledge_missing_timeout_ms = 10000;
 

@@ -8,25 +8,43 @@
 //   ApiTokenConfig   both token options, too short a token, the token file (read, missing, empty)
 //   KafkaProperties  unknown, reserved and security properties at Daemon::Start and per client
 //   SecurityCliTest  xdcctl --token and $XDC_API_TOKEN against a real xdcd process
+//
+// Hostile clients (issue 15 items 12 and 14):
+//
+//   SlowClientTest   connections that stop halfway through a request, or drip it, are answered
+//                    408 and closed at the request read deadline, freeing their slots
+//   ErrorBodyTest    whatever bytes a request holds (invalid UTF-8, NUL, control characters,
+//                    quotes, random bytes, a huge field name), every error answer is valid JSON
+//                    that says what was wrong without copying raw bytes
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "chaos/process.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "protocol/config.h"
@@ -35,6 +53,7 @@
 #include "replicator/daemon.h"
 #include "replicator/http_client.h"
 #include "replicator/kafka_client.h"
+#include "replicator/tunables.h"
 #include "tests/run_command.h"
 #include "tests/test_configs.h"
 #include "tests/two_clusters.h"
@@ -645,6 +664,262 @@ TEST_F(SecurityCliTest, XdcdWarnsOnceWhenNoTokenIsConfigured) {
                                  " namespace register orders --clusters east,west "
                                  "--active east");
   EXPECT_EQ(reg.exit_code, 0) << reg.output;
+}
+
+// --- Slow clients (issue 15 item 12) -----------------------------------------------------------
+
+// A client on a plain socket, to send part of a request and see what the server does with it.
+class RawConnection {
+ public:
+  // Connects to 127.0.0.1:port. A read waits at most `guard` (the test's own bound, far above
+  // the server's deadline): past it, Read reports that the server kept the connection open.
+  RawConnection(uint16_t port, std::chrono::seconds guard)
+      : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    EXPECT_GE(fd_, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    EXPECT_TRUE(connected_) << "connect: errno " << errno;
+    timeval bound{static_cast<time_t>(guard.count()), 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+  }
+  ~RawConnection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool Send(std::string_view bytes) {
+    return ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+           static_cast<ssize_t>(bytes.size());
+  }
+
+  // Whether the server answered within `ms`.
+  bool Answered(int ms) {
+    pollfd readable{fd_, POLLIN, 0};
+    return ::poll(&readable, 1, ms) > 0;
+  }
+
+  // What the server sends until it closes the connection; `closed` false if the guard passed
+  // first.
+  struct Received {
+    std::string bytes;
+    bool closed = false;
+  };
+  Received ReadUntilClosed() {
+    Received received;
+    char chunk[4096];
+    while (true) {
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n > 0) {
+        received.bytes.append(chunk, static_cast<size_t>(n));
+        continue;
+      }
+      received.closed = n == 0 || errno == ECONNRESET;
+      return received;
+    }
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+class SlowClientTest : public ::testing::Test {
+ protected:
+  static constexpr size_t kMaxConnections = 4;
+  static constexpr int kReadTimeoutMs = 1000;
+  // How long the test waits for the server to close a connection before calling it held.
+  static constexpr std::chrono::seconds kGuard{10};
+
+  void SetUp() override {
+    Tunables tunables;
+    tunables.max_http_connections = kMaxConnections;
+    tunables.http_request_read_timeout_ms = kReadTimeoutMs;
+    // The idle timeout stays at its default (60 s, beyond kGuard): only the read deadline can
+    // close these connections within the guard.
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+        Daemon::Start(MakeConfig("east", dir_.path(), ""), tunables);
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = *std::move(daemon);
+  }
+
+  ScopedDir dir_{"east"};
+  std::unique_ptr<Daemon> daemon_;
+};
+
+// The start of a registration whose header stops halfway (`kind` 0) or whose body stops halfway
+// (`kind` 1).
+std::string PartialRequest(int kind) {
+  if (kind == 0) return "POST /v1/namespaces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le";
+  return "POST /v1/namespaces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+         "Content-Length: 80\r\n\r\n{\"name\":\"slow\",";
+}
+
+TEST_F(SlowClientTest, RequestsStoppedHalfwayAreClosedAtTheReadDeadlineAndFreeTheirSlots) {
+  // Every slot taken by a client that sends part of a request and then nothing.
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (size_t i = 0; i < kMaxConnections; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(daemon_->http_port(), kGuard));
+    ASSERT_TRUE(slow.back()->Send(PartialRequest(static_cast<int>(i % 2))));
+  }
+  // One more connection than the limit: refused at once (the server answers it before reading,
+  // so it sends nothing), as every well-behaved client is while the slow ones hold the slots.
+  RawConnection over_limit(daemon_->http_port(), kGuard);
+  RawConnection::Received refused = over_limit.ReadUntilClosed();
+  EXPECT_TRUE(refused.closed);
+  EXPECT_THAT(refused.bytes, ::testing::StartsWith("HTTP/1.1 503"));
+  EXPECT_THAT(refused.bytes, HasSubstr("too many connections (at most 4)"));
+
+  // The server answers each slow connection 408 and closes it once its read deadline passes.
+  for (size_t i = 0; i < slow.size(); ++i) {
+    SCOPED_TRACE(absl::StrCat("slow connection ", i));
+    RawConnection::Received received = slow[i]->ReadUntilClosed();
+    ASSERT_TRUE(received.closed) << "the server still holds the connection after " << kGuard
+                                 << "; received: " << absl::CHexEscape(received.bytes);
+    EXPECT_THAT(received.bytes, ::testing::StartsWith("HTTP/1.1 408"));
+    EXPECT_THAT(received.bytes, HasSubstr("http_request_read_timeout_ms"));
+    EXPECT_THAT(received.bytes, HasSubstr("Connection: close"));
+  }
+
+  // Their slots are free: a well-behaved client is served, on a kept-alive connection.
+  HttpClient client(daemon_->http_address());
+  NamespaceRecord record;
+  const RegisterNamespaceRequest request = RegisterRequest(kNamespaceName);
+  absl::Status s = client.Call("POST", "/v1/namespaces", &request, record);
+  EXPECT_TRUE(s.ok()) << s;
+  // None of the partial registrations was acted on.
+  EXPECT_THAT(NamespaceNames(client), ::testing::ElementsAre(kNamespaceName));
+}
+
+TEST_F(SlowClientTest, ARequestDripFedAByteAtATimeIsCutAtTheDeadline) {
+  // Each byte comes well within any per-read timeout, but the whole header would take far
+  // longer than the deadline (a byte per 20 ms without an answer).
+  const std::string request = absl::StrCat(
+      "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: ", std::string(1000, 'p'),
+      "\r\n\r\n");
+  RawConnection drip(daemon_->http_port(), kGuard);
+  size_t sent = 0;
+  while (sent < request.size() && !drip.Answered(20)) {
+    if (!drip.Send(request.substr(sent, 1))) break;
+    ++sent;
+  }
+  RawConnection::Received received = drip.ReadUntilClosed();
+  EXPECT_LT(sent, request.size()) << "the server waited for the whole drip-fed header";
+  EXPECT_TRUE(received.closed);
+  EXPECT_THAT(received.bytes, ::testing::StartsWith("HTTP/1.1 408"));
+}
+
+// --- Error bodies are valid JSON (issue 15 item 14) --------------------------------------------
+
+class ErrorBodyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Tunables tunables;
+    tunables.fault_point_api = FaultPointApi::kEnabled;  // its POST parses a body too
+    absl::StatusOr<std::unique_ptr<Daemon>> daemon =
+        Daemon::Start(MakeConfig("east", dir_.path(), ""), tunables);
+    ASSERT_TRUE(daemon.ok()) << daemon.status();
+    daemon_ = *std::move(daemon);
+    HttpClient client(daemon_->http_address());
+    NamespaceRecord record;
+    const RegisterNamespaceRequest request = RegisterRequest(kNamespaceName);
+    ASSERT_TRUE(client.Call("POST", "/v1/namespaces", &request, record).ok());
+  }
+
+  // `response` is an error that a strict JSON parser accepts (protobuf's, into a Struct: it
+  // refuses invalid UTF-8), whose message holds `expected_part` and no raw control character,
+  // and is bounded.
+  static void ExpectValidJsonError(const RawResponse& response, int status,
+                                   const std::string& expected_part) {
+    EXPECT_EQ(response.status, status) << absl::CHexEscape(response.body);
+    google::protobuf::Struct parsed;
+    const auto strict = google::protobuf::util::JsonStringToMessage(response.body, &parsed);
+    ASSERT_TRUE(strict.ok()) << "not valid JSON (" << strict.ToString()
+                             << "): " << absl::CHexEscape(response.body);
+    ErrorResponse error;
+    ASSERT_TRUE(FromJson(response.body, error).ok()) << absl::CHexEscape(response.body);
+    EXPECT_FALSE(error.code().empty());
+    EXPECT_THAT(error.message(), HasSubstr(expected_part));
+    EXPECT_LE(error.message().size(), 4200u);
+    const std::string& message = error.message();
+    for (size_t i = 0; i < message.size(); ++i) {
+      const auto c = static_cast<unsigned char>(message[i]);
+      const bool c0 = (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f;
+      const bool c1 =
+          c == 0xc2 && i + 1 < message.size() && static_cast<unsigned char>(message[i + 1]) < 0xa0;
+      EXPECT_FALSE(c0 || c1) << "raw control character at " << i << ": "
+                             << absl::CHexEscape(message);
+    }
+  }
+
+  std::string address() const { return daemon_->http_address(); }
+
+  ScopedDir dir_{"east"};
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(ErrorBodyTest, HostileBodiesGetValidJsonErrorsOnEveryRouteThatParsesOne) {
+  std::mt19937 random(15);
+  std::string random_bytes(512, '\0');
+  for (char& c : random_bytes) c = static_cast<char>(random() % 256);
+  const std::vector<std::pair<std::string, std::string>> bodies = {
+      // Overlong '/', a stray continuation byte, an encoded surrogate, a truncated sequence.
+      {"invalid UTF-8 in a value", "{\"name\":\"a\xc0\xaf\x9f\xed\xa0\x80\xe2\x82\"}"},
+      {"invalid UTF-8 in a field name", "{\"\xc0\xaf\xff\xfe\":1}"},
+      {"NUL and control characters", std::string("{\"name\":\"a\0b\x1b[31m\x7f\x01\"}", 21)},
+      {"control characters in a field name",
+       "{\"\\u001b[2J\xc2\x9b"
+       "31m\\u0000\":1}"},
+      {"quotes and backslashes", R"({"a\"b\\c\"":1, "\"":"\\"})"},
+      {"random bytes", random_bytes},
+      {"a huge field name", absl::StrCat("{\"", std::string(100000, 'x'), "\xc0\xaf\":1}")},
+  };
+  const std::vector<std::string> routes = {"/v1/append",
+                                           "/v1/append-batch",
+                                           "/v1/signal",
+                                           "/v1/namespaces",
+                                           "/v1/dlq/retry",
+                                           "/v1/dlq/purge",
+                                           "/v1/missing-tasks/acknowledge",
+                                           "/v1/migration/repair",
+                                           "/v1/fault-points",
+                                           "/v1/clusters",
+                                           "/v1/namespaces/orders/failover",
+                                           "/v1/namespaces/orders/cancel-handover",
+                                           "/v1/namespaces/orders/clusters",
+                                           "/v1/namespaces/orders/backfill"};
+  for (const std::string& route : routes) {
+    for (const auto& [what, body] : bodies) {
+      SCOPED_TRACE(absl::StrCat("POST ", route, " with ", what));
+      // protobuf's parser takes raw control characters inside strings; the two requests with a
+      // "name" field then refuse the name itself, quoting it.
+      const bool names = route == "/v1/namespaces" || route == "/v1/clusters";
+      const std::string wrong = what == "NUL and control characters" && names
+                                    ? R"('a\x00b\x1b[31m\x7f\x01')"
+                                    : "malformed JSON body";
+      ExpectValidJsonError(RawRequest(address(), http::verb::post, route, body, ""), 400, wrong);
+    }
+  }
+}
+
+TEST_F(ErrorBodyTest, ErrorsQuotingThePathOrQueryAreValidJsonAndHexQuoteBadBytes) {
+  // A namespace name from the path and from the query, percent-decoded into raw bytes.
+  RawResponse by_path =
+      RawRequest(address(), http::verb::get, "/v1/namespaces/%C0%AFx%1B%22%9F", "", "");
+  ExpectValidJsonError(by_path, 404, R"(\xc0\xafx\x1b"\x9f)");
+  RawResponse by_query = RawRequest(address(), http::verb::get,
+                                    "/v1/history?namespace=%ED%A0%80%00&workflow_id=w", "", "");
+  ExpectValidJsonError(by_query, 404, R"(\xed\xa0\x80\x00)");
+  // Valid JSON whose strings carry control characters and quotes, checked by the route itself.
+  SignalRequest signal;
+  signal.set_namespace_("\x1b[2J\"\\\x7f");
+  signal.set_workflow_id("wf-1");
+  signal.set_signal_name("s");
+  RawResponse by_value = RawRequest(address(), http::verb::post, "/v1/signal", JsonOf(signal), "");
+  ExpectValidJsonError(by_value, 404, R"(\x1b[2J"\\x7f)");
 }
 
 }  // namespace
