@@ -441,6 +441,74 @@ TEST_F(HandoverProtocolTest, MarkersOfTwoSourcesForOneVersionDoNotMix) {
   EXPECT_EQ(reversed.source_version(), 3);
 }
 
+// Issue 15, item 6: a proposal that reuses a version the target already decided (possible after
+// a forced failover that never heard of the earlier, cancelled proposal) must be answered to the
+// cluster that asks, which then leaves HANDOVER; models/handover.pml answers the requester too.
+TEST_F(HandoverProtocolTest, AReusedProposalIsAnsweredToTheRequesterWhichResumes) {
+  // east (at 1) proposes 3 to north; east's deadline passes and north cancels 3.
+  NamespaceRecord from_east = Begin(record_, "north");
+  ASSERT_EQ(from_east.handover().proposed_version(), 3);
+  HandoverTargetState north;
+  ASSERT_EQ(ApplyMarker(north, "north", "east", 0, Marker(from_east, "west", 0)),
+            MarkerEffect::kNewProposal);
+  std::optional<NamespaceRecord> east_asked = RequestCancel(from_east, "east", "deadline");
+  ASSERT_TRUE(east_asked.has_value());
+  HandoverCancel east_cancel;
+  east_cancel.set_namespace_id("ns-1");
+  east_cancel.set_target_cluster("north");
+  east_cancel.set_proposed_version(3);
+  east_cancel.set_reason("deadline");
+  bool changed = false;
+  HandoverDecision to_east = DecideCancel(north, east_cancel, "east", 100, changed);
+  ASSERT_TRUE(changed);
+  ASSERT_EQ(to_east.source_cluster(), "east");
+  ASSERT_TRUE(ApplyDecisionAtSource(*east_asked, "east", to_east, 150).has_value());
+
+  // west, cut off from east's records, is forced active at 2 and proposes 3 to north: the same
+  // version, already decided there.
+  absl::StatusOr<NamespaceRecord> west_forced =
+      ForceFailover(record_, "west", Layout(), /*decided_version=*/0, 200, 0);
+  ASSERT_TRUE(west_forced.ok()) << west_forced.status();
+  ASSERT_EQ(west_forced->failover_version(), 2);
+  NamespaceRecord from_west = Begin(*west_forced, "north");
+  ASSERT_EQ(from_west.handover().proposed_version(), 3);
+  EXPECT_EQ(ApplyMarker(north, "north", "west", 0, Marker(from_west, "east", 0)),
+            MarkerEffect::kIgnored)
+      << "a decided version is never decided again";
+
+  // west's deadline passes: it asks north to cancel 3, and north answers west.
+  std::optional<NamespaceRecord> west_asked = RequestCancel(from_west, "west", "deadline");
+  ASSERT_TRUE(west_asked.has_value());
+  HandoverCancel west_cancel = east_cancel;
+  west_cancel.set_reason("west's deadline");
+  HandoverDecision to_west = DecideCancel(north, west_cancel, "west", 300, changed);
+  EXPECT_FALSE(changed) << "the stored decision is reused, not a second one";
+  EXPECT_EQ(to_west.outcome(), HANDOVER_OUTCOME_CANCELLED);
+  EXPECT_EQ(to_west.proposed_version(), 3);
+  EXPECT_EQ(to_west.source_cluster(), "west") << "addressed to the requester";
+  std::optional<NamespaceRecord> west_resumed =
+      ApplyDecisionAtSource(*west_asked, "west", to_west, 400);
+  ASSERT_TRUE(west_resumed.has_value()) << "west must leave HANDOVER, not wait forever";
+  EXPECT_EQ(west_resumed->state(), NAMESPACE_STATE_ACTIVE);
+  EXPECT_EQ(west_resumed->failover_version(), 2);
+  ASSERT_GE(west_resumed->failover_history_size(), 1);
+  EXPECT_EQ(west_resumed->failover_history().rbegin()->kind(), FAILOVER_KIND_HANDOVER_CANCELLED);
+  EXPECT_THAT(west_resumed->failover_history().rbegin()->reason(), HasSubstr("east"));
+  // The next attempt proposes a version north has not decided.
+  EXPECT_EQ(Begin(*west_resumed, "north").handover().proposed_version(), 13);
+
+  // A decision addressed to another cluster resumes nobody else.
+  EXPECT_FALSE(ApplyDecisionAtSource(*west_asked, "west", to_east, 400).has_value());
+  // An activation stays an activation, whoever asks: the requester follows north's record.
+  HandoverTargetState activated;
+  ASSERT_EQ(ApplyMarker(activated, "north", "east", 0, Marker(from_east, "west", 0)),
+            MarkerEffect::kNewProposal);
+  DecidePending(activated, HANDOVER_OUTCOME_ACTIVATED, "", 50);
+  HandoverDecision activation = DecideCancel(activated, west_cancel, "west", 300, changed);
+  EXPECT_EQ(activation.outcome(), HANDOVER_OUTCOME_ACTIVATED);
+  EXPECT_FALSE(ApplyDecisionAtSource(*west_asked, "west", activation, 400).has_value());
+}
+
 // --- forced failover ---------------------------------------------------------------------------
 
 TEST_F(HandoverProtocolTest, AForcedFailoverTakesAVersionAboveEverythingProposedOrDecided) {
