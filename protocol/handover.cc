@@ -78,9 +78,13 @@ absl::StatusOr<NamespaceRecord> BeginHandover(const NamespaceRecord& current,
                         current.name(), absl::StrJoin(current.clusters(), ", ")));
   }
   absl::StatusOr<int64_t> proposed =
-      NextVersionFor(std::max(current.failover_version(), current.last_proposed_version()) + 1,
-                     target_config->initial_failover_version(), layout.increment);
-  if (!proposed.ok()) return proposed.status();
+      NextVersionAbove(std::max(current.failover_version(), current.last_proposed_version()),
+                       target_config->initial_failover_version(), layout.increment);
+  if (!proposed.ok()) {
+    return absl::Status(proposed.status().code(),
+                        absl::StrFormat("cannot hand namespace '%s' over to '%s': %s",
+                                        current.name(), target, proposed.status().message()));
+  }
   NamespaceRecord next = current;
   next.set_state(NAMESPACE_STATE_HANDOVER);
   next.set_state_sequence(current.state_sequence() + 1);
@@ -160,8 +164,12 @@ absl::StatusOr<NamespaceRecord> ForceFailover(const NamespaceRecord& current,
   const int64_t floor =
       std::max({current.failover_version(), current.last_proposed_version(), decided_version});
   absl::StatusOr<int64_t> version =
-      NextVersionFor(floor + 1, self_config->initial_failover_version(), layout.increment);
-  if (!version.ok()) return version.status();
+      NextVersionAbove(floor, self_config->initial_failover_version(), layout.increment);
+  if (!version.ok()) {
+    return absl::Status(version.status().code(),
+                        absl::StrFormat("cannot force namespace '%s' over to '%s': %s",
+                                        current.name(), self, version.status().message()));
+  }
   NamespaceRecord next = current;
   next.set_active_cluster(self);
   next.set_failover_version(*version);

@@ -1,5 +1,6 @@
 // The control plane's pure rules (protocol/handover.h, protocol/namespace_record.h) and the
 // failover damage count (protocol/failover_damage.h).
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -7,7 +8,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "protocol/failover_damage.h"
+#include "protocol/failover_version.h"
 #include "protocol/handover.h"
+#include "protocol/input_bounds.h"
 #include "protocol/namespace_record.h"
 #include "tests/test_histories.h"
 #include "tests/test_workflows.h"
@@ -538,6 +541,91 @@ TEST_F(HandoverProtocolTest, AForcedFailoverTakesAVersionAboveEverythingProposed
   two.clear_clusters();
   two.add_clusters("east");
   EXPECT_FALSE(ForceFailover(two, "west", Layout(), 0, 0, 0).ok());
+}
+
+// Issue 15, item 10: failing over from a version at (or near) the top of int64 fails with a
+// clear error naming the maximum, never by overflowing.
+TEST_F(HandoverProtocolTest, FailingOverFromTheTopOfTheVersionRangeFailsClearly) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  for (int64_t version : {kTop, kTop - 1, kTop - 7}) {
+    NamespaceRecord top = record_;
+    top.set_failover_version(version);
+    absl::StatusOr<NamespaceRecord> forced = ForceFailover(top, "west", Layout(), 0, 0, 0);
+    EXPECT_EQ(forced.status().code(), absl::StatusCode::kOutOfRange) << version;
+    EXPECT_THAT(forced.status().message(), HasSubstr("maximum failover version")) << version;
+    absl::StatusOr<NamespaceRecord> begun = BeginHandover(top, "east", "west", Layout(), 0, 0);
+    EXPECT_EQ(begun.status().code(), absl::StatusCode::kOutOfRange) << version;
+    EXPECT_THAT(begun.status().message(), HasSubstr("maximum failover version")) << version;
+
+    // The same from a proposal or a decision at that version.
+    NamespaceRecord proposed = record_;
+    proposed.set_last_proposed_version(version);
+    EXPECT_EQ(BeginHandover(proposed, "east", "west", Layout(), 0, 0).status().code(),
+              absl::StatusCode::kOutOfRange)
+        << version;
+    EXPECT_EQ(ForceFailover(proposed, "west", Layout(), 0, 0, 0).status().code(),
+              absl::StatusCode::kOutOfRange)
+        << version;
+    EXPECT_EQ(ForceFailover(record_, "west", Layout(), version, 0, 0).status().code(),
+              absl::StatusCode::kOutOfRange)
+        << version;
+  }
+}
+
+// Issue 15, item 10: a peer's record, cancel, decision or marker carrying a version beyond the
+// maximum is refused where it is received (and parked), so it never wins a merge or a decision.
+TEST_F(HandoverProtocolTest, VersionsBeyondTheMaximumInPeerMessagesAreRefused) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  EXPECT_TRUE(ValidateRecordVersions(record_).ok());
+  EXPECT_TRUE(ValidateRecordVersions(Begin(record_, "west")).ok());
+  std::vector<NamespaceRecord> crafted(4, record_);
+  crafted[0].set_failover_version(kTop);
+  crafted[1].set_last_proposed_version(kMaxFailoverVersion + 1);
+  crafted[2] = Begin(record_, "west");
+  crafted[2].mutable_handover()->set_proposed_version(kTop);
+  FailoverEvent event;
+  event.set_failover_version(kTop);
+  AppendFailoverEvent(crafted[3], event);
+  for (const NamespaceRecord& record : crafted) {
+    const absl::Status s = ValidateRecordVersions(record);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << record.DebugString();
+    EXPECT_THAT(s.message(), HasSubstr("'orders'"));
+    EXPECT_THAT(s.message(), HasSubstr("maximum failover version"));
+    ControlMessage message;
+    *message.mutable_namespace_record() = record;
+    EXPECT_FALSE(ValidateControlBounds(message).ok());
+  }
+  ControlMessage cancel;
+  cancel.mutable_handover_cancel()->set_proposed_version(kTop);
+  EXPECT_THAT(ValidateControlBounds(cancel).message(), HasSubstr("handover cancel"));
+  ControlMessage decision;
+  decision.mutable_handover_decision()->set_proposed_version(kMaxFailoverVersion + 1);
+  EXPECT_THAT(ValidateControlBounds(decision).message(), HasSubstr("handover decision"));
+  cancel.mutable_handover_cancel()->set_proposed_version(kMaxFailoverVersion);
+  EXPECT_TRUE(ValidateControlBounds(cancel).ok());
+
+  ReplicationTask task;
+  task.set_task_id(7);
+  *task.mutable_handover_marker() = Marker(Begin(record_, "west"), "north", 3);
+  EXPECT_TRUE(ValidateTaskBounds(task).ok());
+  ReplicationTask bad = task;
+  bad.set_task_id(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("maximum task id"));
+  bad = task;
+  bad.mutable_handover_marker()->set_proposed_version(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("proposed version"));
+  bad = task;
+  bad.mutable_handover_marker()->set_source_version(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("source version"));
+  bad = task;
+  bad.mutable_handover_marker()->mutable_applied(0)->set_next_task_id(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("'north'"));
+  bad = task;
+  bad.add_events()->set_version(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("event version"));
+  bad = task;
+  bad.add_version_history_items()->set_version(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("version history"));
 }
 
 // --- damage ------------------------------------------------------------------------------------
