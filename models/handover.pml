@@ -14,6 +14,9 @@
  *                         (a reading of the protocol that is unsafe; see README.md)
  *   RESUME_WITHOUT_ACTIVE_CHECK  the source handles Cancelled(p) without checking that it is still
  *                         the active cluster of its record (unsafe too; see README.md)
+ *   REPLY_TO_DECIDED_SOURCE  the target addresses its answer to a CancelRequest(p) for an already
+ *                         decided p to the source of the proposal it decided, not to the
+ *                         requester (a namespace can stay stuck in HANDOVER; see README.md)
  *   PROBE=n               reachability probe n (see "Probes" below): asserts that a situation
  *                         never happens, so spin must report a violation (guards against a
  *                         vacuous model; scripts/check-models.sh runs them)
@@ -125,6 +128,10 @@ byte dec[NC];             /* highest proposal decided (activated or cancelled) *
 bit dkind[NC];            /* kind of that latest decision */
 #endif
 int amask[NC];            /* proposals this cluster activated (set of versions) */
+#ifdef REPLY_TO_DECIDED_SOURCE
+#define PIDX(p) ((((p) / INC) * NC) + ((p) % INC) - 1)  /* PBIT(p) == 1 << PIDX(p) */
+byte dsrc[32];            /* the source of the proposal each decided version was decided for */
+#endif
 
 /* ---- control-message logs: everything ever sent ---- */
 byte lv[RLOG], lq[RLOG], lp[RLOG], ll[RLOG];  /* the active cluster is OWNER(lv) */
@@ -238,10 +245,13 @@ inline append_task(c, s, a, v) {
   slen[CS(c, s)]++
 }
 
-inline decide(c, p, kind) {
+inline decide(c, p, kind, src) {
   /* P3: a proposal is decided at most once: only by its target, and decisions only grow */
   assert(OWNER(p) == c && p > dec[c]);  /* P3: decided once, by the target */
   dec[c] = p;
+#ifdef REPLY_TO_DECIDED_SOURCE
+  dsrc[PIDX(p)] = src;
+#endif
 #ifdef LATEST_DECISION_ONLY
   dkind[c] = kind
 #endif
@@ -363,13 +373,13 @@ inline activate(c) {
   h_p = pp[c];
   printf("STEP decide at target %d: proposal %d (record version %d, source version %d)\n", c, h_p, rv[c], psv[c]);
   if
-  :: rv[c] > psv[c] -> decide(c, h_p, CANCELLED);    /* superseded */
+  :: rv[c] > psv[c] -> decide(c, h_p, CANCELLED, psrc[c]);    /* superseded */
 #ifdef PROBE
      g_superseded = 1;
 #endif
      printf("STEP   -> CANCELLED (superseded)\n")
   :: else ->
-     decide(c, h_p, ACTIVATED);
+     decide(c, h_p, ACTIVATED, psrc[c]);
      printf("STEP   -> ACTIVATED: cluster %d active at version %d\n", c, h_p);
      amask[c] = amask[c] | PBIT(h_p);
      g_act = g_act | PBIT(h_p);
@@ -407,7 +417,15 @@ inline cancel(a) {
 }
 
 /* 7. CancelRequest(p) from source src at the target b = OWNER(p). Its reply: Cancelled(p) for a
- * proposal it did not activate; its record (already deliverable from the log) for one it did. */
+ * proposal it did not activate; its record (already deliverable from the log) for one it did.
+ * The reply goes to the requester src, also when p was decided before for another source (a
+ * forced failover let a cluster that never heard of that proposal propose p again): that source
+ * is the one waiting in HANDOVER (protocol/handover.cc DecideCancel addresses it the same way). */
+#ifdef REPLY_TO_DECIDED_SOURCE
+#define REPLY_TO(i) (dsrc[PIDX(cqp[i])])                  /* to the decided proposal's source */
+#else
+#define REPLY_TO(i) (cqs[i])                               /* to the requester */
+#endif
 #ifdef LATEST_DECISION_ONLY
 #define REPLY_CANCELLED(b, p) (dkind[b] == CANCELLED)        /* from the latest decision only */
 #else
@@ -415,14 +433,15 @@ inline cancel(a) {
 #endif
 #define CQ_B(i) OWNER(cqp[i])
 #define CAN_CREQ(i) (i < ncq && (dec[CQ_B(i)] < cqp[i] || \
-        (REPLY_CANCELLED(CQ_B(i), cqp[i]) && (ckm[cqs[i]] & PBIT(cqp[i])) == 0)))
+        (REPLY_CANCELLED(CQ_B(i), cqp[i]) && (ckm[REPLY_TO(i)] & PBIT(cqp[i])) == 0)))
 inline deliver_creq(i) {
-  h_p = cqp[i]; h_c = OWNER(h_p); h_d = cqs[i];
-  printf("STEP CancelRequest(%d) from %d delivered at %d (decided %d)\n", h_p, h_d, h_c, dec[h_c]);
+  h_p = cqp[i]; h_c = OWNER(h_p);
+  printf("STEP CancelRequest(%d) from %d delivered at %d (decided %d)\n", h_p, cqs[i], h_c, dec[h_c]);
   if
-  :: dec[h_c] < h_p -> decide(h_c, h_p, CANCELLED)
+  :: dec[h_c] < h_p -> decide(h_c, h_p, CANCELLED, cqs[i])
   :: else -> skip
   fi;
+  h_d = REPLY_TO(i);
   if
   :: REPLY_CANCELLED(h_c, h_p) -> add_cancelled(h_p, h_d)
   :: else -> skip
@@ -465,7 +484,7 @@ inline force(c) {
   next_owned(c, h_f, h_v);                           /* floor taken before the marking below */
   printf("STEP forced failover to %d at version %d\n", c, h_v);
   if
-  :: pp[c] > dec[c] -> decide(c, pp[c], CANCELLED)   /* pending proposal superseded */
+  :: pp[c] > dec[c] -> decide(c, pp[c], CANCELLED, psrc[c])   /* pending proposal superseded */
   :: else -> skip
   fi;
   ra[c] = c; rv[c] = h_v; rs[c] = ACTIVE; rq[c] = 0; rp[c] = 0; rc[c] = 0;

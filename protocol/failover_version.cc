@@ -6,6 +6,15 @@
 
 namespace xdc {
 
+absl::Status ValidateFailoverVersion(int64_t version, std::string_view what) {
+  if (version < 0 || version > kMaxFailoverVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s %d is outside [0, %d] (the maximum failover version)", what, version,
+                        kMaxFailoverVersion));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateVersionLayout(int64_t initial_version, int64_t increment) {
   if (increment < 2) {
     return absl::InvalidArgumentError(
@@ -29,13 +38,37 @@ absl::StatusOr<int64_t> NextVersionFor(int64_t current, int64_t target_initial_v
   if (current < 0) {
     return absl::InvalidArgumentError(absl::StrFormat("failover version %d is negative", current));
   }
+  if (current > kMaxFailoverVersion) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "failover version %d is above the maximum failover version %d: no further failover is "
+        "possible",
+        current, kMaxFailoverVersion));
+  }
   const int64_t base = current - current % increment;
   if (base > std::numeric_limits<int64_t>::max() - increment - target_initial_version) {
     return absl::OutOfRangeError(
         absl::StrFormat("failover version %d is too large to fail over again", current));
   }
   const int64_t candidate = base + target_initial_version;
-  return candidate >= current ? candidate : candidate + increment;
+  const int64_t next = candidate >= current ? candidate : candidate + increment;
+  if (next > kMaxFailoverVersion) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "failing over from failover version %d would take version %d, above the maximum failover "
+        "version %d: no further failover is possible",
+        current, next, kMaxFailoverVersion));
+  }
+  return next;
+}
+
+absl::StatusOr<int64_t> NextVersionAbove(int64_t floor, int64_t target_initial_version,
+                                         int64_t increment) {
+  if (floor >= kMaxFailoverVersion) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "failover version %d is at or above the maximum failover version %d: no further failover "
+        "is possible",
+        floor, kMaxFailoverVersion));
+  }
+  return NextVersionFor(floor + 1, target_initial_version, increment);
 }
 
 absl::StatusOr<std::string> OwnerOfVersion(

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "protocol/failover_version.h"
@@ -77,9 +78,13 @@ absl::StatusOr<NamespaceRecord> BeginHandover(const NamespaceRecord& current,
                         current.name(), absl::StrJoin(current.clusters(), ", ")));
   }
   absl::StatusOr<int64_t> proposed =
-      NextVersionFor(std::max(current.failover_version(), current.last_proposed_version()) + 1,
-                     target_config->initial_failover_version(), layout.increment);
-  if (!proposed.ok()) return proposed.status();
+      NextVersionAbove(std::max(current.failover_version(), current.last_proposed_version()),
+                       target_config->initial_failover_version(), layout.increment);
+  if (!proposed.ok()) {
+    return absl::Status(proposed.status().code(),
+                        absl::StrFormat("cannot hand namespace '%s' over to '%s': %s",
+                                        current.name(), target, proposed.status().message()));
+  }
   NamespaceRecord next = current;
   next.set_state(NAMESPACE_STATE_HANDOVER);
   next.set_state_sequence(current.state_sequence() + 1);
@@ -122,8 +127,8 @@ std::optional<NamespaceRecord> ApplyDecisionAtSource(const NamespaceRecord& curr
                                                      const std::string& self,
                                                      const HandoverDecision& decision,
                                                      int64_t now_micros) {
-  if (decision.outcome() != HANDOVER_OUTCOME_CANCELLED || current.active_cluster() != self ||
-      current.state() != NAMESPACE_STATE_HANDOVER ||
+  if (decision.outcome() != HANDOVER_OUTCOME_CANCELLED || decision.source_cluster() != self ||
+      current.active_cluster() != self || current.state() != NAMESPACE_STATE_HANDOVER ||
       current.handover().proposed_version() != decision.proposed_version() ||
       current.id() != decision.namespace_id()) {
     return std::nullopt;
@@ -159,8 +164,12 @@ absl::StatusOr<NamespaceRecord> ForceFailover(const NamespaceRecord& current,
   const int64_t floor =
       std::max({current.failover_version(), current.last_proposed_version(), decided_version});
   absl::StatusOr<int64_t> version =
-      NextVersionFor(floor + 1, self_config->initial_failover_version(), layout.increment);
-  if (!version.ok()) return version.status();
+      NextVersionAbove(floor, self_config->initial_failover_version(), layout.increment);
+  if (!version.ok()) {
+    return absl::Status(version.status().code(),
+                        absl::StrFormat("cannot force namespace '%s' over to '%s': %s",
+                                        current.name(), self, version.status().message()));
+  }
   NamespaceRecord next = current;
   next.set_active_cluster(self);
   next.set_failover_version(*version);
@@ -337,7 +346,20 @@ HandoverDecision DecideCancel(HandoverTargetState& state, const HandoverCancel& 
   changed = false;
   if (cancel.proposed_version() <= state.decided_version()) {
     for (auto it = state.decisions().rbegin(); it != state.decisions().rend(); ++it) {
-      if (it->proposed_version() == cancel.proposed_version()) return *it;
+      if (it->proposed_version() != cancel.proposed_version()) continue;
+      // Answered to the cluster that asks, as models/handover.pml does: after a forced failover,
+      // a source that never heard of an earlier proposal can propose the same version again,
+      // and it is the one waiting in HANDOVER. Addressed to the earlier source, the answer
+      // would be ignored by both and the namespace would refuse writes until an operator forced.
+      HandoverDecision answer = *it;
+      if (answer.source_cluster() != source) {
+        answer.set_reason(absl::StrFormat(
+            "proposed version %d was already decided for a proposal from '%s'%s",
+            answer.proposed_version(), answer.source_cluster(),
+            answer.reason().empty() ? "" : absl::StrCat(" (", answer.reason(), ")")));
+        answer.set_source_cluster(source);
+      }
+      return answer;
     }
     // Decided long ago, or never seen before a later proposal was decided: either way it was
     // never activated here (an activation is always remembered until kMaxHandoverDecisions

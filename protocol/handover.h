@@ -17,7 +17,8 @@
 //   3. The target decides. A cancel (from the operator, or A's deadline) is a request to B: B
 //      cancels p if it has not activated, and answers with its decision. A leaves HANDOVER only
 //      when it hears B's decision (B's record at p, or "cancelled p"), or on an operator's forced
-//      failover. Each proposal is decided once; decided proposals ignore later markers and cancels.
+//      failover. Each proposal is decided once; decided proposals ignore later markers, and a
+//      cancel of one is answered with the stored decision, addressed to whoever asks.
 //
 // Forced failover to C: C takes the next version it owns above everything it knows (proposals
 // included) and activates at once. Divergent writes are resolved per workflow afterwards.
@@ -74,8 +75,9 @@ struct VersionLayout {
                                                            const std::string& reason);
 
 // A's record after the target's decision: back to ACTIVE at the same version when the target
-// cancelled A's current proposal. nullopt when the decision does not concern the current state
-// (duplicate, stale, or ACTIVATED: B's own record carries that).
+// cancelled A's current proposal and addressed the decision to A (`source_cluster == self`).
+// nullopt when the decision does not concern the current state (another cluster's, duplicate,
+// stale, or ACTIVATED: B's own record carries that).
 [[nodiscard]] std::optional<NamespaceRecord> ApplyDecisionAtSource(const NamespaceRecord& current,
                                                                    const std::string& self,
                                                                    const HandoverDecision& decision,
@@ -135,8 +137,11 @@ HandoverDecision DecidePending(HandoverTargetState& state, HandoverOutcome outco
                                               const HandoverTargetState& state,
                                               const std::string& self, int64_t now_micros);
 
-// The target's answer to a cancel of `proposed_version`: the decision already taken, or a new
-// CANCELLED decision (recorded in `state`; `changed` tells the caller to store it).
+// The target's answer to a cancel of `proposed_version` from `source`: the decision already
+// taken, or a new CANCELLED decision (recorded in `state`; `changed` tells the caller to store
+// it). The answer is always addressed to `source`, the cluster that asks, also when the version
+// was decided for another source's proposal (after a forced failover two sources can propose
+// the same version): that cluster is the one waiting for it. models/handover.pml, step 7.
 [[nodiscard]] HandoverDecision DecideCancel(HandoverTargetState& state,
                                             const HandoverCancel& cancel, const std::string& source,
                                             int64_t now_micros, bool& changed);

@@ -1,10 +1,13 @@
 #include "protocol/namespace_record.h"
 
 #include <algorithm>
+#include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "protocol/failover_version.h"
 #include "protocol/handover.h"
 
 namespace xdc {
@@ -20,6 +23,27 @@ absl::Status ValidateNamespaceName(std::string_view name) {
     if (!ok) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "namespace name '%s' may only contain letters, digits, '.', '_' and '-'", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRecordVersions(const NamespaceRecord& record) {
+  std::vector<std::pair<int64_t, std::string>> versions = {
+      {record.failover_version(), "failover_version"},
+      {record.last_proposed_version(), "last_proposed_version"},
+      {record.handover().proposed_version(), "handover.proposed_version"}};
+  for (int i = 0; i < record.failover_history_size(); ++i) {
+    const FailoverEvent& event = record.failover_history(i);
+    versions.emplace_back(event.from_version(),
+                          absl::StrFormat("failover_history[%d].from_version", i));
+    versions.emplace_back(event.failover_version(),
+                          absl::StrFormat("failover_history[%d].failover_version", i));
+  }
+  for (const auto& [version, what] : versions) {
+    if (absl::Status s = ValidateFailoverVersion(version, what); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrFormat("namespace record '%s' (id %s): %s",
+                                                        record.name(), record.id(), s.message()));
     }
   }
   return absl::OkStatus();

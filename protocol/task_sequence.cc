@@ -1,9 +1,20 @@
 #include "protocol/task_sequence.h"
 
 #include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_format.h"
 
 namespace xdc {
 namespace {
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  int64_t sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) {
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return sum;
+}
 
 void EnforceBound(TaskSequence& sequence) {
   if (sequence.missing_size() <= kMaxMissingTaskRanges) return;
@@ -14,7 +25,18 @@ void EnforceBound(TaskSequence& sequence) {
 
 }  // namespace
 
-void RecordTask(TaskSequence& sequence, int64_t task_id) {
+absl::Status ValidateTaskId(int64_t task_id) {
+  if (task_id < 0 || task_id > kMaxTaskId) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("task id %d is outside [0, %d] (the maximum task id): refused as crafted "
+                        "or corrupt, not counted as missing tasks",
+                        task_id, kMaxTaskId));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RecordTask(TaskSequence& sequence, int64_t task_id) {
+  if (absl::Status s = ValidateTaskId(task_id); !s.ok()) return s;
   if (task_id >= sequence.next_task_id()) {
     if (task_id > sequence.next_task_id()) {
       TaskRange* gap = sequence.add_missing();
@@ -22,15 +44,15 @@ void RecordTask(TaskSequence& sequence, int64_t task_id) {
       gap->set_next(task_id);
       EnforceBound(sequence);
     }
-    sequence.set_next_task_id(task_id + 1);
-    return;
+    sequence.set_next_task_id(task_id + 1);  // task_id <= kMaxTaskId: no overflow
+    return absl::OkStatus();
   }
   // An older id: a resend or a duplicate. Fill it in if it was missing.
   auto& missing = *sequence.mutable_missing();
   for (int i = 0; i < missing.size(); ++i) {
     TaskRange& range = missing[i];
     if (task_id < range.first() || task_id >= range.next()) continue;
-    if (range.next() - range.first() == 1) {
+    if (task_id == range.first() && task_id + 1 == range.next()) {  // a range of one id
       missing.DeleteSubrange(i, 1);
     } else if (task_id == range.first()) {
       range.set_first(task_id + 1);
@@ -46,20 +68,29 @@ void RecordTask(TaskSequence& sequence, int64_t task_id) {
       for (int j = missing.size() - 1; j > i + 1; --j) missing.SwapElements(j, j - 1);
       EnforceBound(sequence);
     }
-    return;
+    return absl::OkStatus();
   }
+  return absl::OkStatus();
 }
 
 int64_t MissingTaskCount(const TaskSequence& sequence) {
   int64_t count = 0;
-  for (const TaskRange& range : sequence.missing()) count += range.next() - range.first();
+  for (const TaskRange& range : sequence.missing()) {
+    // Ranges come from RecordTask, within [0, kMaxTaskId + 1]; a stored sequence that is not
+    // (written by an older version, or corrupt) saturates rather than wrapping around.
+    int64_t size = 0;
+    if (__builtin_sub_overflow(range.next(), range.first(), &size)) {
+      size = std::numeric_limits<int64_t>::max();
+    }
+    count = SaturatingAdd(count, std::max<int64_t>(0, size));
+  }
   return count;
 }
 
 int64_t AcknowledgeMissing(TaskSequence& sequence) {
   const int64_t count = MissingTaskCount(sequence);
   sequence.clear_missing();
-  sequence.set_acknowledged(sequence.acknowledged() + count);
+  sequence.set_acknowledged(SaturatingAdd(sequence.acknowledged(), count));
   return count;
 }
 

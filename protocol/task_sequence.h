@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
 #include "protocol/xdc.pb.h"
 
 namespace xdc {
@@ -18,15 +19,27 @@ namespace xdc {
 // Ranges kept at most; past it the two lowest are merged (overstating, never understating).
 inline constexpr int kMaxMissingTaskRanges = 64;
 
-// Records that `task_id` arrived.
-void RecordTask(TaskSequence& sequence, int64_t task_id);
+// The highest task id a stream may carry: 2^62, more than a million tasks a second for 146,000
+// years, and far enough below INT64_MAX that next_task_id (id + 1) and every count of ids fit.
+// A peer's task above it is crafted or corrupt: refused where it is received (protocol/
+// input_bounds.h), never counted as billions of missing tasks.
+inline constexpr int64_t kMaxTaskId = int64_t{1} << 62;
 
-// Number of task ids skipped over and not yet received.
+// INVALID_ARGUMENT (naming the bound) unless 0 <= task_id <= kMaxTaskId.
+[[nodiscard]] absl::Status ValidateTaskId(int64_t task_id);
+
+// Records that `task_id` arrived. INVALID_ARGUMENT, and `sequence` unchanged, for an id that
+// ValidateTaskId refuses.
+[[nodiscard]] absl::Status RecordTask(TaskSequence& sequence, int64_t task_id);
+
+// Number of task ids skipped over and not yet received; INT64_MAX at most (a corrupt stored
+// sequence saturates instead of overflowing).
 [[nodiscard]] int64_t MissingTaskCount(const TaskSequence& sequence);
 
 // Declares every missing task id lost for good (an operator's decision, after checking that no
-// run differs): they leave `missing` and are added to `acknowledged`. A lost id that arrives
-// later anyway is recorded as a duplicate would be. Returns how many were declared.
+// run differs): they leave `missing` and are added to `acknowledged` (saturating at INT64_MAX).
+// A lost id that arrives later anyway is recorded as a duplicate would be. Returns how many were
+// declared.
 int64_t AcknowledgeMissing(TaskSequence& sequence);
 
 }  // namespace xdc

@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "absl/strings/str_format.h"
+#include "protocol/input_bounds.h"
 #include "protocol/message_codec.h"
 #include "protocol/shard_hash.h"
 #include "replicator/logger.h"
@@ -48,6 +49,9 @@ absl::StatusOr<DlqOutcome> DlqService::RetryOne(const ParkedTask& entry) {
     if (absl::Status s = DecodeFrame(entry.raw_message(), control); !s.ok()) {
       return keep(std::string(s.message()));
     }
+    if (absl::Status s = ValidateControlBounds(control); !s.ok()) {
+      return keep(std::string(s.message()));
+    }
     if (control.has_namespace_record()) {
       if (absl::StatusOr<bool> merged = namespaces_.Merge(control.namespace_record());
           !merged.ok()) {
@@ -65,6 +69,7 @@ absl::StatusOr<DlqOutcome> DlqService::RetryOne(const ParkedTask& entry) {
     return keep(std::string(s.message()));
   }
   const ReplicationTask& task = decoded.task();
+  if (absl::Status s = ValidateTaskBounds(task); !s.ok()) return keep(std::string(s.message()));
   const int32_t shard = entry.shard();
   if (shard >= store_.identity().shard_count() || task.shard() != shard) {
     return keep(absl::StrFormat("the task says shard %d but was parked from shard %d", task.shard(),

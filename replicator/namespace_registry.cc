@@ -106,6 +106,9 @@ absl::Status NamespaceRegistry::WaitAndAnnounce(StoreWrite& write, Store::WriteT
 }
 
 absl::StatusOr<bool> NamespaceRegistry::Merge(const NamespaceRecord& incoming) {
+  // The appliers park such a record before they get here (protocol/input_bounds.h); this keeps
+  // any other caller from storing a record no failover could go above.
+  if (absl::Status s = ValidateRecordVersions(incoming); !s.ok()) return s;
   StoreWrite write;
   Store::WriteTicket ticket;
   {

@@ -37,7 +37,7 @@ class NamespaceRegistry {
   [[nodiscard]] absl::StatusOr<NamespaceRecord> Register(const RegisterNamespaceRequest& request);
 
   // Stores a record received from a peer if it is newer (see MergeNamespaceRecord). Returns
-  // whether anything changed.
+  // whether anything changed; INVALID_ARGUMENT for a record ValidateRecordVersions refuses.
   [[nodiscard]] absl::StatusOr<bool> Merge(const NamespaceRecord& incoming);
 
   // Changes a record: `change` gets the current record and the store write the new record will

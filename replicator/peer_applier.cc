@@ -14,6 +14,7 @@
 #include "protocol/branch_tasks.h"
 #include "protocol/conflict_resolver.h"
 #include "protocol/federation.h"
+#include "protocol/input_bounds.h"
 #include "protocol/message_codec.h"
 #include "protocol/shard_hash.h"
 #include "protocol/task_sequence.h"
@@ -566,8 +567,18 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
          &task.workflow());
     return;
   }
+  // Before its id counts: a task id or version beyond the bounds is crafted or corrupt, and
+  // counting it would overflow or report billions of missing tasks. Parked like a corrupt
+  // message; the next valid task's id shows what is missing.
+  if (absl::Status s = ValidateTaskBounds(task); !s.ok()) {
+    park(PARK_REASON_INVALID_TASK, std::string(s.message()), &task.workflow());
+    return;
+  }
   const bool skipped = task.task_id() > progress.task_sequence().next_task_id();
-  RecordTask(*progress.mutable_task_sequence(), task.task_id());
+  if (absl::Status s = RecordTask(*progress.mutable_task_sequence(), task.task_id()); !s.ok()) {
+    park(PARK_REASON_INVALID_TASK, std::string(s.message()), &task.workflow());
+    return;
+  }
   if (skipped) {
     log::Write(
         log::Level::kWarning, "apply.missing_tasks",
@@ -644,6 +655,10 @@ void PeerApplier::ApplyControl(const KafkaMessage& message, Pending& pending) {
     park(absl::StrFormat("control message says it is from '%s' but arrived on %s",
                          decoded.source_cluster(), message.topic),
          PARK_REASON_INVALID_TASK);
+    return;
+  }
+  if (absl::Status s = ValidateControlBounds(decoded); !s.ok()) {
+    park(std::string(s.message()), PARK_REASON_INVALID_TASK);
     return;
   }
   if (decoded.has_namespace_record()) {

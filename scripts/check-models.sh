@@ -46,6 +46,7 @@ RUNS=(
   # Unsafe readings of the protocol text (models/README.md, "Findings").
   "latest-decision-only|violation|handover.pml        |-DNC=3 -DMAXW=0 -DMAXH=3 -DLATEST_DECISION_ONLY"
   "resume-not-active   |violation|handover.pml        |-DNC=3 -DNS=1 -DMAXW=0 -DMAXH=2 -DMAXF=1 -DRESUME_WITHOUT_ACTIVE_CHECK"
+  "reply-to-decided-src|violation|handover.pml        |-DNC=3 -DNS=1 -DMAXW=0 -DMAXH=2 -DMAXF=1 -DREPLY_TO_DECIDED_SOURCE"
   # Reachability probes: the checked runs do reach the situations the properties are about.
   "probe-activation    |violation|handover.pml        |-DNC=2 -DMAXW=3 -DMAXH=3 -DPROBE=1"
   "probe-cancel-resume |violation|handover.pml        |-DNC=2 -DMAXW=3 -DMAXH=3 -DPROBE=2"

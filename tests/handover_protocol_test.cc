@@ -1,5 +1,6 @@
 // The control plane's pure rules (protocol/handover.h, protocol/namespace_record.h) and the
 // failover damage count (protocol/failover_damage.h).
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -7,7 +8,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "protocol/failover_damage.h"
+#include "protocol/failover_version.h"
 #include "protocol/handover.h"
+#include "protocol/input_bounds.h"
 #include "protocol/namespace_record.h"
 #include "tests/test_histories.h"
 #include "tests/test_workflows.h"
@@ -441,6 +444,74 @@ TEST_F(HandoverProtocolTest, MarkersOfTwoSourcesForOneVersionDoNotMix) {
   EXPECT_EQ(reversed.source_version(), 3);
 }
 
+// Issue 15, item 6: a proposal that reuses a version the target already decided (possible after
+// a forced failover that never heard of the earlier, cancelled proposal) must be answered to the
+// cluster that asks, which then leaves HANDOVER; models/handover.pml answers the requester too.
+TEST_F(HandoverProtocolTest, AReusedProposalIsAnsweredToTheRequesterWhichResumes) {
+  // east (at 1) proposes 3 to north; east's deadline passes and north cancels 3.
+  NamespaceRecord from_east = Begin(record_, "north");
+  ASSERT_EQ(from_east.handover().proposed_version(), 3);
+  HandoverTargetState north;
+  ASSERT_EQ(ApplyMarker(north, "north", "east", 0, Marker(from_east, "west", 0)),
+            MarkerEffect::kNewProposal);
+  std::optional<NamespaceRecord> east_asked = RequestCancel(from_east, "east", "deadline");
+  ASSERT_TRUE(east_asked.has_value());
+  HandoverCancel east_cancel;
+  east_cancel.set_namespace_id("ns-1");
+  east_cancel.set_target_cluster("north");
+  east_cancel.set_proposed_version(3);
+  east_cancel.set_reason("deadline");
+  bool changed = false;
+  HandoverDecision to_east = DecideCancel(north, east_cancel, "east", 100, changed);
+  ASSERT_TRUE(changed);
+  ASSERT_EQ(to_east.source_cluster(), "east");
+  ASSERT_TRUE(ApplyDecisionAtSource(*east_asked, "east", to_east, 150).has_value());
+
+  // west, cut off from east's records, is forced active at 2 and proposes 3 to north: the same
+  // version, already decided there.
+  absl::StatusOr<NamespaceRecord> west_forced =
+      ForceFailover(record_, "west", Layout(), /*decided_version=*/0, 200, 0);
+  ASSERT_TRUE(west_forced.ok()) << west_forced.status();
+  ASSERT_EQ(west_forced->failover_version(), 2);
+  NamespaceRecord from_west = Begin(*west_forced, "north");
+  ASSERT_EQ(from_west.handover().proposed_version(), 3);
+  EXPECT_EQ(ApplyMarker(north, "north", "west", 0, Marker(from_west, "east", 0)),
+            MarkerEffect::kIgnored)
+      << "a decided version is never decided again";
+
+  // west's deadline passes: it asks north to cancel 3, and north answers west.
+  std::optional<NamespaceRecord> west_asked = RequestCancel(from_west, "west", "deadline");
+  ASSERT_TRUE(west_asked.has_value());
+  HandoverCancel west_cancel = east_cancel;
+  west_cancel.set_reason("west's deadline");
+  HandoverDecision to_west = DecideCancel(north, west_cancel, "west", 300, changed);
+  EXPECT_FALSE(changed) << "the stored decision is reused, not a second one";
+  EXPECT_EQ(to_west.outcome(), HANDOVER_OUTCOME_CANCELLED);
+  EXPECT_EQ(to_west.proposed_version(), 3);
+  EXPECT_EQ(to_west.source_cluster(), "west") << "addressed to the requester";
+  std::optional<NamespaceRecord> west_resumed =
+      ApplyDecisionAtSource(*west_asked, "west", to_west, 400);
+  ASSERT_TRUE(west_resumed.has_value()) << "west must leave HANDOVER, not wait forever";
+  EXPECT_EQ(west_resumed->state(), NAMESPACE_STATE_ACTIVE);
+  EXPECT_EQ(west_resumed->failover_version(), 2);
+  ASSERT_GE(west_resumed->failover_history_size(), 1);
+  EXPECT_EQ(west_resumed->failover_history().rbegin()->kind(), FAILOVER_KIND_HANDOVER_CANCELLED);
+  EXPECT_THAT(west_resumed->failover_history().rbegin()->reason(), HasSubstr("east"));
+  // The next attempt proposes a version north has not decided.
+  EXPECT_EQ(Begin(*west_resumed, "north").handover().proposed_version(), 13);
+
+  // A decision addressed to another cluster resumes nobody else.
+  EXPECT_FALSE(ApplyDecisionAtSource(*west_asked, "west", to_east, 400).has_value());
+  // An activation stays an activation, whoever asks: the requester follows north's record.
+  HandoverTargetState activated;
+  ASSERT_EQ(ApplyMarker(activated, "north", "east", 0, Marker(from_east, "west", 0)),
+            MarkerEffect::kNewProposal);
+  DecidePending(activated, HANDOVER_OUTCOME_ACTIVATED, "", 50);
+  HandoverDecision activation = DecideCancel(activated, west_cancel, "west", 300, changed);
+  EXPECT_EQ(activation.outcome(), HANDOVER_OUTCOME_ACTIVATED);
+  EXPECT_FALSE(ApplyDecisionAtSource(*west_asked, "west", activation, 400).has_value());
+}
+
 // --- forced failover ---------------------------------------------------------------------------
 
 TEST_F(HandoverProtocolTest, AForcedFailoverTakesAVersionAboveEverythingProposedOrDecided) {
@@ -470,6 +541,91 @@ TEST_F(HandoverProtocolTest, AForcedFailoverTakesAVersionAboveEverythingProposed
   two.clear_clusters();
   two.add_clusters("east");
   EXPECT_FALSE(ForceFailover(two, "west", Layout(), 0, 0, 0).ok());
+}
+
+// Issue 15, item 10: failing over from a version at (or near) the top of int64 fails with a
+// clear error naming the maximum, never by overflowing.
+TEST_F(HandoverProtocolTest, FailingOverFromTheTopOfTheVersionRangeFailsClearly) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  for (int64_t version : {kTop, kTop - 1, kTop - 7}) {
+    NamespaceRecord top = record_;
+    top.set_failover_version(version);
+    absl::StatusOr<NamespaceRecord> forced = ForceFailover(top, "west", Layout(), 0, 0, 0);
+    EXPECT_EQ(forced.status().code(), absl::StatusCode::kOutOfRange) << version;
+    EXPECT_THAT(forced.status().message(), HasSubstr("maximum failover version")) << version;
+    absl::StatusOr<NamespaceRecord> begun = BeginHandover(top, "east", "west", Layout(), 0, 0);
+    EXPECT_EQ(begun.status().code(), absl::StatusCode::kOutOfRange) << version;
+    EXPECT_THAT(begun.status().message(), HasSubstr("maximum failover version")) << version;
+
+    // The same from a proposal or a decision at that version.
+    NamespaceRecord proposed = record_;
+    proposed.set_last_proposed_version(version);
+    EXPECT_EQ(BeginHandover(proposed, "east", "west", Layout(), 0, 0).status().code(),
+              absl::StatusCode::kOutOfRange)
+        << version;
+    EXPECT_EQ(ForceFailover(proposed, "west", Layout(), 0, 0, 0).status().code(),
+              absl::StatusCode::kOutOfRange)
+        << version;
+    EXPECT_EQ(ForceFailover(record_, "west", Layout(), version, 0, 0).status().code(),
+              absl::StatusCode::kOutOfRange)
+        << version;
+  }
+}
+
+// Issue 15, item 10: a peer's record, cancel, decision or marker carrying a version beyond the
+// maximum is refused where it is received (and parked), so it never wins a merge or a decision.
+TEST_F(HandoverProtocolTest, VersionsBeyondTheMaximumInPeerMessagesAreRefused) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  EXPECT_TRUE(ValidateRecordVersions(record_).ok());
+  EXPECT_TRUE(ValidateRecordVersions(Begin(record_, "west")).ok());
+  std::vector<NamespaceRecord> crafted(4, record_);
+  crafted[0].set_failover_version(kTop);
+  crafted[1].set_last_proposed_version(kMaxFailoverVersion + 1);
+  crafted[2] = Begin(record_, "west");
+  crafted[2].mutable_handover()->set_proposed_version(kTop);
+  FailoverEvent event;
+  event.set_failover_version(kTop);
+  AppendFailoverEvent(crafted[3], event);
+  for (const NamespaceRecord& record : crafted) {
+    const absl::Status s = ValidateRecordVersions(record);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << record.DebugString();
+    EXPECT_THAT(s.message(), HasSubstr("'orders'"));
+    EXPECT_THAT(s.message(), HasSubstr("maximum failover version"));
+    ControlMessage message;
+    *message.mutable_namespace_record() = record;
+    EXPECT_FALSE(ValidateControlBounds(message).ok());
+  }
+  ControlMessage cancel;
+  cancel.mutable_handover_cancel()->set_proposed_version(kTop);
+  EXPECT_THAT(ValidateControlBounds(cancel).message(), HasSubstr("handover cancel"));
+  ControlMessage decision;
+  decision.mutable_handover_decision()->set_proposed_version(kMaxFailoverVersion + 1);
+  EXPECT_THAT(ValidateControlBounds(decision).message(), HasSubstr("handover decision"));
+  cancel.mutable_handover_cancel()->set_proposed_version(kMaxFailoverVersion);
+  EXPECT_TRUE(ValidateControlBounds(cancel).ok());
+
+  ReplicationTask task;
+  task.set_task_id(7);
+  *task.mutable_handover_marker() = Marker(Begin(record_, "west"), "north", 3);
+  EXPECT_TRUE(ValidateTaskBounds(task).ok());
+  ReplicationTask bad = task;
+  bad.set_task_id(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("maximum task id"));
+  bad = task;
+  bad.mutable_handover_marker()->set_proposed_version(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("proposed version"));
+  bad = task;
+  bad.mutable_handover_marker()->set_source_version(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("source version"));
+  bad = task;
+  bad.mutable_handover_marker()->mutable_applied(0)->set_next_task_id(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("'north'"));
+  bad = task;
+  bad.add_events()->set_version(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("event version"));
+  bad = task;
+  bad.add_version_history_items()->set_version(kTop);
+  EXPECT_THAT(ValidateTaskBounds(bad).message(), HasSubstr("version history"));
 }
 
 // --- damage ------------------------------------------------------------------------------------

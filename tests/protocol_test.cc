@@ -595,55 +595,125 @@ namespace {
 
 TEST(TaskSequenceTest, ContiguousTasksLeaveNothingMissing) {
   TaskSequence sequence;
-  for (int64_t id = 0; id < 5; ++id) RecordTask(sequence, id);
+  for (int64_t id = 0; id < 5; ++id) ASSERT_TRUE(RecordTask(sequence, id).ok());
   EXPECT_EQ(sequence.next_task_id(), 5);
   EXPECT_EQ(MissingTaskCount(sequence), 0);
-  RecordTask(sequence, 3);  // a resend of something seen
+  ASSERT_TRUE(RecordTask(sequence, 3).ok());  // a resend of something seen
   EXPECT_EQ(MissingTaskCount(sequence), 0);
   EXPECT_EQ(sequence.next_task_id(), 5);
 }
 
 TEST(TaskSequenceTest, SkippedIdsAreMissingUntilTheyArrive) {
   TaskSequence sequence;
-  RecordTask(sequence, 0);
-  RecordTask(sequence, 4);  // 1, 2, 3 skipped (a delivery timeout, then a resend)
+  ASSERT_TRUE(RecordTask(sequence, 0).ok());
+  ASSERT_TRUE(RecordTask(sequence, 4).ok());  // 1, 2, 3 skipped (a delivery timeout, then a resend)
   EXPECT_EQ(MissingTaskCount(sequence), 3);
-  RecordTask(sequence, 2);  // the middle of the range: it splits
+  ASSERT_TRUE(RecordTask(sequence, 2).ok());  // the middle of the range: it splits
   EXPECT_EQ(MissingTaskCount(sequence), 2);
   ASSERT_EQ(sequence.missing_size(), 2);
   EXPECT_EQ(sequence.missing(0).first(), 1);
   EXPECT_EQ(sequence.missing(0).next(), 2);
   EXPECT_EQ(sequence.missing(1).first(), 3);
   EXPECT_EQ(sequence.missing(1).next(), 4);
-  RecordTask(sequence, 1);
-  RecordTask(sequence, 3);
+  ASSERT_TRUE(RecordTask(sequence, 1).ok());
+  ASSERT_TRUE(RecordTask(sequence, 3).ok());
   EXPECT_EQ(MissingTaskCount(sequence), 0);
   EXPECT_EQ(sequence.missing_size(), 0);
 }
 
 TEST(TaskSequenceTest, AStreamStartingLateReportsWhatItNeverSaw) {
   TaskSequence sequence;
-  RecordTask(sequence, 100);  // tasks 0..99 expired from Kafka before we read them
+  ASSERT_TRUE(
+      RecordTask(sequence, 100).ok());  // tasks 0..99 expired from Kafka before we read them
   EXPECT_EQ(MissingTaskCount(sequence), 100);
 }
 
 TEST(TaskSequenceTest, AcknowledgedIdsLeaveMissingAndAreCountedForGood) {
   TaskSequence sequence;
-  RecordTask(sequence, 0);
-  RecordTask(sequence, 4);  // 1..3 lost
-  RecordTask(sequence, 9);  // 5..8 lost
+  ASSERT_TRUE(RecordTask(sequence, 0).ok());
+  ASSERT_TRUE(RecordTask(sequence, 4).ok());  // 1..3 lost
+  ASSERT_TRUE(RecordTask(sequence, 9).ok());  // 5..8 lost
   EXPECT_EQ(AcknowledgeMissing(sequence), 7);
   EXPECT_EQ(MissingTaskCount(sequence), 0);
   EXPECT_EQ(sequence.acknowledged(), 7);
   EXPECT_EQ(sequence.next_task_id(), 10);
-  RecordTask(sequence, 2);  // a lost one arrives after all: nothing changes
+  ASSERT_TRUE(RecordTask(sequence, 2).ok());  // a lost one arrives after all: nothing changes
   EXPECT_EQ(MissingTaskCount(sequence), 0);
-  RecordTask(sequence, 12);  // later losses are missing again, and add up when acknowledged
+  ASSERT_TRUE(RecordTask(sequence, 12)
+                  .ok());  // later losses are missing again, and add up when acknowledged
   EXPECT_EQ(MissingTaskCount(sequence), 2);
   EXPECT_EQ(AcknowledgeMissing(sequence), 2);
   EXPECT_EQ(sequence.acknowledged(), 9);
   EXPECT_EQ(AcknowledgeMissing(sequence), 0);
   EXPECT_EQ(sequence.acknowledged(), 9);
+}
+
+// Issue 15, item 10: a crafted task id at the top of int64 must not wrap next_task_id around
+// nor be counted as ~9e18 missing tasks (which block every handover).
+TEST(TaskSequenceTest, TaskIdsAtTheTopOfInt64AreRejectedNotCountedAsMissing) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  for (int64_t crafted : {kTop, kTop - 1, kMaxTaskId + 1, int64_t{-1}}) {
+    TaskSequence sequence;
+    ASSERT_TRUE(RecordTask(sequence, 0).ok());
+    const absl::Status refused = RecordTask(sequence, crafted);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << crafted;
+    EXPECT_THAT(refused.message(), ::testing::HasSubstr("maximum task id")) << crafted;
+    EXPECT_EQ(sequence.next_task_id(), 1) << crafted;
+    EXPECT_EQ(MissingTaskCount(sequence), 0) << crafted;
+    EXPECT_FALSE(ValidateTaskId(crafted).ok()) << crafted;
+  }
+  // The bound itself is a task id like any other, and the arithmetic around it holds.
+  TaskSequence sequence;
+  ASSERT_TRUE(RecordTask(sequence, 0).ok());
+  ASSERT_TRUE(RecordTask(sequence, kMaxTaskId).ok());
+  EXPECT_EQ(sequence.next_task_id(), kMaxTaskId + 1);
+  EXPECT_EQ(MissingTaskCount(sequence), kMaxTaskId - 1);
+  ASSERT_TRUE(RecordTask(sequence, kMaxTaskId - 1).ok());
+  EXPECT_EQ(MissingTaskCount(sequence), kMaxTaskId - 2);
+  EXPECT_EQ(AcknowledgeMissing(sequence), kMaxTaskId - 2);
+}
+
+TEST(TaskSequenceTest, CountsOfACorruptStoredSequenceSaturateInsteadOfWrapping) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  TaskSequence sequence;  // as a store written before the bound could hold it
+  for (int i = 0; i < 3; ++i) {
+    TaskRange* range = sequence.add_missing();
+    range->set_first(1);
+    range->set_next(kTop);
+  }
+  TaskRange* inverted = sequence.add_missing();
+  inverted->set_first(std::numeric_limits<int64_t>::min());
+  inverted->set_next(kTop);
+  EXPECT_EQ(MissingTaskCount(sequence), kTop);
+  sequence.set_acknowledged(kTop - 1);
+  EXPECT_EQ(AcknowledgeMissing(sequence), kTop);
+  EXPECT_EQ(sequence.acknowledged(), kTop);
+}
+
+TEST(FailoverVersionTest, VersionsAboveTheMaximumAreRefusedWithAClearError) {
+  EXPECT_TRUE(ValidateFailoverVersion(0, "v").ok());
+  EXPECT_TRUE(ValidateFailoverVersion(kMaxFailoverVersion, "v").ok());
+  for (int64_t version :
+       {kMaxFailoverVersion + 1, std::numeric_limits<int64_t>::max(), int64_t{-1}}) {
+    const absl::Status s = ValidateFailoverVersion(version, "proposed version");
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << version;
+    EXPECT_THAT(s.message(), ::testing::HasSubstr("proposed version")) << version;
+    EXPECT_THAT(s.message(), ::testing::HasSubstr("maximum failover version")) << version;
+  }
+  // No failover goes above the maximum, and none overflows on the way.
+  for (int64_t current : {kMaxFailoverVersion - 5, kMaxFailoverVersion, kMaxFailoverVersion + 1,
+                          std::numeric_limits<int64_t>::max()}) {
+    const absl::StatusOr<int64_t> next = NextVersionFor(current, 5, 10);
+    EXPECT_EQ(next.status().code(), absl::StatusCode::kOutOfRange) << current;
+    EXPECT_THAT(next.status().message(), ::testing::HasSubstr("maximum failover version"))
+        << current;
+    const absl::StatusOr<int64_t> above = NextVersionAbove(current, 5, 10);
+    EXPECT_EQ(above.status().code(), absl::StatusCode::kOutOfRange) << current;
+  }
+  // Right below the maximum, a version it owns is still reachable.
+  const int64_t owner = kMaxFailoverVersion % 10;  // 4: the last cluster that can take a version
+  EXPECT_EQ(NextVersionFor(kMaxFailoverVersion - 5, owner, 10).value(), kMaxFailoverVersion);
+  EXPECT_EQ(NextVersionAbove(kMaxFailoverVersion - 1, owner, 10).value(), kMaxFailoverVersion);
 }
 
 TEST(TaskSequenceTest, MatchesASetModelUnderRandomDelivery) {
@@ -655,7 +725,7 @@ TEST(TaskSequenceTest, MatchesASetModelUnderRandomDelivery) {
     const int64_t n = 1 + static_cast<int64_t>(rng() % 300);
     for (int step = 0; step < 400; ++step) {
       const int64_t id = static_cast<int64_t>(rng() % static_cast<uint64_t>(n));
-      RecordTask(sequence, id);
+      ASSERT_TRUE(RecordTask(sequence, id).ok());
       seen.insert(id);
       const int64_t high = *seen.rbegin() + 1;
       const int64_t expected_missing = high - static_cast<int64_t>(seen.size());

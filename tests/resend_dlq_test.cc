@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -674,6 +675,99 @@ TEST_F(ResendDlqTest, PurgeDeletesOnlyTheNamedEntries) {
   EXPECT_EQ(response.dlq_entries(), 0);
   EXPECT_THAT(GetDlq(*west_client_).tasks(), IsEmpty());
   EXPECT_EQ(GetStatus(*west_client_).parked_tasks(), 0);
+}
+
+// Issue 15, item 10: a task id or a failover version at the top of int64, from a peer, is parked
+// in the DLQ with a clear error: never counted as ~9e18 missing tasks, never merged into the
+// namespace's record, never a decided version that no failover can go above.
+TEST_F(ResendDlqTest, CraftedIdsAndVersionsAtTheTopOfInt64AreParkedNotApplied) {
+  constexpr int64_t kTop = std::numeric_limits<int64_t>::max();
+  constexpr int32_t kPartition = 2;
+  std::vector<std::string> crafted_history;
+  for (int64_t task_id : {kTop, kTop - 1}) {
+    HistoryMessage message;
+    ReplicationTask& task = *message.mutable_task();
+    task.set_shard(kPartition);
+    task.set_source_cluster("east");
+    task.set_task_id(task_id);
+    task.mutable_workflow()->set_namespace_id(namespace_id_);
+    task.mutable_workflow()->set_workflow_id("crafted");
+    task.mutable_workflow()->set_run_id("run");
+    crafted_history.push_back(EncodeFrame(message));
+  }
+  std::vector<std::string> crafted_control;
+  {
+    ControlMessage message;
+    message.set_source_cluster("east");
+    DescribeNamespaceResponse described;
+    absl::Status s = east_client_->Call(
+        "GET", absl::StrCat("/v1/namespaces/", kNamespace, "/describe"), nullptr, described);
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_EQ(described.namespace_().id(), namespace_id_);
+    *message.mutable_namespace_record() = described.namespace_();
+    message.mutable_namespace_record()->set_failover_version(kTop);
+    crafted_control.push_back(EncodeFrame(message));
+    ControlMessage cancel;
+    cancel.set_source_cluster("east");
+    cancel.mutable_handover_cancel()->set_namespace_id(namespace_id_);
+    cancel.mutable_handover_cancel()->set_target_cluster("west");
+    cancel.mutable_handover_cancel()->set_proposed_version(kTop);
+    crafted_control.push_back(EncodeFrame(cancel));
+  }
+  {
+    absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
+        east_->kafka_bootstrap(), "test",
+        [](uint64_t, const absl::Status& status) { EXPECT_TRUE(status.ok()) << status; });
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    uint64_t opaque = 0;
+    for (const std::string& frame : crafted_history) {
+      ASSERT_TRUE(
+          (*producer)
+              ->Produce(HistoryTopic("east", TestTopicPrefix()), kPartition, frame, opaque++)
+              .ok());
+    }
+    for (const std::string& frame : crafted_control) {
+      ASSERT_TRUE(
+          (*producer)->Produce(ControlTopic("east", TestTopicPrefix()), 0, frame, opaque++).ok());
+    }
+    ASSERT_TRUE((*producer)->Flush(10000).ok());
+  }
+  StatusResponse status;
+  ASSERT_TRUE(WaitUntil([&] {
+    status = GetStatus(*west_client_);
+    return status.parked_tasks() == 4;
+  })) << status.DebugString();
+  const ListParkedResponse parked = GetDlq(*west_client_);
+  ASSERT_THAT(parked.tasks(), SizeIs(4));
+  for (const ParkedTask& entry : parked.tasks()) {
+    EXPECT_EQ(entry.reason(), PARK_REASON_INVALID_TASK) << entry.DebugString();
+    EXPECT_THAT(entry.error(), HasSubstr("maximum")) << entry.DebugString();
+  }
+  for (const ShardStatus& shard : status.shards()) {
+    for (const PeerShardStatus& peer : shard.peers()) {
+      EXPECT_EQ(peer.missing_tasks(), 0) << shard.DebugString();
+    }
+  }
+  DescribeNamespaceResponse on_west;
+  ASSERT_TRUE(
+      west_client_
+          ->Call("GET", absl::StrCat("/v1/namespaces/", kNamespace, "/describe"), nullptr, on_west)
+          .ok());
+  EXPECT_EQ(on_west.namespace_().failover_version(), 1);
+
+  // The crafted cancel decided nothing: a forced failover to west takes west's next version.
+  FailoverRequest force;
+  force.set_target_cluster("west");
+  force.set_force(true);
+  NamespaceRecord forced;
+  absl::Status s = west_client_->Call(
+      "POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"), &force, forced);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(forced.failover_version(), 2);
+
+  // A retry by the operator keeps them parked.
+  DlqActionResponse response = DlqAction(*west_client_, "retry", AllEntries());
+  EXPECT_EQ(response.dlq_entries(), 4);
 }
 
 TEST_F(ResendDlqTest, AFailedDlqWriteHaltsTheApplierAndLosesNothing) {
