@@ -61,6 +61,15 @@ absl::Status ValidateNewCluster(const DaemonConfig& config, const AddClusterRequ
   return absl::OkStatus();
 }
 
+namespace {
+
+void RemoveAwaiting(NamespaceRecord& record, const std::string& cluster) {
+  auto& awaiting = *record.mutable_members_awaiting_history();
+  awaiting.erase(std::remove(awaiting.begin(), awaiting.end(), cluster), awaiting.end());
+}
+
+}  // namespace
+
 bool IsNamespaceMember(const NamespaceRecord& record, const std::string& cluster) {
   return std::find(record.clusters().begin(), record.clusters().end(), cluster) !=
          record.clusters().end();
@@ -82,6 +91,7 @@ absl::StatusOr<std::optional<NamespaceRecord>> ChangeNamespaceMembers(
   }
   NamespaceRecord next = current;
   next.set_config_version(current.config_version() + 1);
+  next.set_config_failover_version(current.failover_version());
   if (!request.add().empty()) {
     const std::string& cluster = request.add();
     if (FindCluster(config, cluster) == nullptr) {
@@ -92,6 +102,9 @@ absl::StatusOr<std::optional<NamespaceRecord>> ChangeNamespaceMembers(
     }
     if (IsNamespaceMember(current, cluster)) return std::optional<NamespaceRecord>();
     next.add_clusters(cluster);
+    // It skipped the namespace's tasks while it was not a member (a removed and re-added member
+    // too): what it holds is unknown until a content verification compares it.
+    if (!AwaitsHistory(next, cluster)) next.add_members_awaiting_history(cluster);
     return std::optional<NamespaceRecord>(std::move(next));
   }
   const std::string& cluster = request.remove();
@@ -113,7 +126,37 @@ absl::StatusOr<std::optional<NamespaceRecord>> ChangeNamespaceMembers(
   for (const std::string& member : current.clusters()) {
     if (member != cluster) next.add_clusters(member);
   }
+  RemoveAwaiting(next, cluster);
   return std::optional<NamespaceRecord>(std::move(next));
+}
+
+bool AwaitsHistory(const NamespaceRecord& record, const std::string& cluster) {
+  const auto& awaiting = record.members_awaiting_history();
+  return std::find(awaiting.begin(), awaiting.end(), cluster) != awaiting.end();
+}
+
+absl::Status CheckTargetHoldsHistory(const NamespaceRecord& record, const std::string& target,
+                                     bool verified_identical) {
+  if (verified_identical || !AwaitsHistory(record, target)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "'%s' joined namespace '%s' after it was registered and skipped its tasks until then, so "
+      "it may lack runs '%s' acknowledged: a handover could activate it without them. Backfill "
+      "it (`xdcctl migration start --namespace %s --target %s`, until `xdcctl migration status` "
+      "shows COMPLETED), then hand over with `xdcctl migration cutover --namespace %s --source "
+      "ADDR --target ADDR`, which verifies by content first (runbooks/migration.md); or force a "
+      "failover if '%s' is gone",
+      target, record.name(), record.active_cluster(), record.name(), target, record.name(),
+      record.active_cluster()));
+}
+
+std::optional<NamespaceRecord> HistoryVerified(const NamespaceRecord& record,
+                                               const std::string& cluster) {
+  if (!AwaitsHistory(record, cluster)) return std::nullopt;
+  NamespaceRecord next = record;
+  RemoveAwaiting(next, cluster);
+  next.set_config_version(record.config_version() + 1);
+  next.set_config_failover_version(record.failover_version());
+  return next;
 }
 
 }  // namespace xdc

@@ -81,6 +81,11 @@ NamespaceRecord MergedFailoverHistory(const NamespaceRecord& local,
 
 }  // namespace
 
+bool SettingsNewer(const NamespaceRecord& a, const NamespaceRecord& b) {
+  return std::pair(a.config_version(), a.config_failover_version()) >
+         std::pair(b.config_version(), b.config_failover_version());
+}
+
 std::optional<NamespaceRecord> MergeNamespaceRecord(const std::optional<NamespaceRecord>& local,
                                                     const NamespaceRecord& incoming) {
   if (!local.has_value()) return incoming;
@@ -108,9 +113,11 @@ std::optional<NamespaceRecord> MergeNamespaceRecord(const std::optional<Namespac
     *merged.mutable_failover_history() = history.failover_history();
     changed = true;
   }
-  if (incoming.config_version() > local->config_version()) {
+  if (SettingsNewer(incoming, *local)) {
     *merged.mutable_clusters() = incoming.clusters();
+    *merged.mutable_members_awaiting_history() = incoming.members_awaiting_history();
     merged.set_config_version(incoming.config_version());
+    merged.set_config_failover_version(incoming.config_failover_version());
     changed = true;
   }
   if (!changed) return std::nullopt;

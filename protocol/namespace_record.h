@@ -27,8 +27,12 @@ inline constexpr size_t kMaxNamespaceNameBytes = 255;
 // cluster, failover version, state, handover) is taken from the record with the higher
 // (failover_version, state_sequence) (protocol/handover.h); the failover history is the union
 // of both (ordered by failover version, the newest kMaxFailoverHistory), so a failover recorded
-// on either side of a partition is kept;
-// the settings (member clusters) from the one with the higher config_version. Never wall-clock.
+// on either side of a partition is kept; the settings (member clusters, members awaiting
+// history) from the one with the higher (config_version, config_failover_version), so changes
+// made on both sides of a split brain converge too. Never wall-clock.
+// True when `a`'s settings are newer than `b`'s: higher (config_version, config_failover_version).
+[[nodiscard]] bool SettingsNewer(const NamespaceRecord& a, const NamespaceRecord& b);
+
 [[nodiscard]] std::optional<NamespaceRecord> MergeNamespaceRecord(
     const std::optional<NamespaceRecord>& local, const NamespaceRecord& incoming);
 

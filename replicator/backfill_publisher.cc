@@ -50,7 +50,12 @@ absl::Status BackfillPublisher::Start(const std::string& bootstrap) {
   if (!stored.ok()) return stored.status();
   absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
       bootstrap, absl::StrFormat("xdc.%s.backfill", config_.cluster_name()),
-      [](uint64_t, const absl::Status&) {}, KafkaPropertiesOf(config_.kafka()));
+      [this](uint64_t, const absl::Status& delivered) {
+        if (delivered.ok()) return;
+        ++failed_deliveries_;
+        last_delivery_error_ = delivered.ToString();
+      },
+      KafkaPropertiesOf(config_.kafka()));
   if (!producer.ok()) return producer.status();
   producer_ = *std::move(producer);
   if (absl::Status s = producer_->LearnTopics({topic_}, tunables_.topic_metadata_timeout_ms);
@@ -251,6 +256,7 @@ MigrationStatusResponse BackfillPublisher::StatusOf(const Job& job) const {
 
 absl::StatusOr<BackfillState> BackfillPublisher::Step(const BackfillState& state, size_t max_runs) {
   BackfillState next = state;
+  const int64_t failed_before = failed_deliveries_;
   absl::StatusOr<std::vector<WorkflowMutableState>> runs = store_.ListWorkflows(
       state.namespace_id(), state.cursor_set() ? &state.cursor() : nullptr, max_runs);
   if (!runs.ok()) return runs.status();
@@ -303,8 +309,14 @@ absl::StatusOr<BackfillState> BackfillPublisher::Step(const BackfillState& state
     *next.mutable_cursor() = key;
     next.set_cursor_set(true);
   }
-  // Nothing is counted as done before Kafka acknowledged it.
+  // Nothing is counted as done before Kafka acknowledged it: every message, not only the flush.
   if (absl::Status s = producer_->Flush(tunables_.backfill_flush_timeout_ms); !s.ok()) return s;
+  if (const int64_t failed = failed_deliveries_ - failed_before; failed > 0) {
+    return absl::UnavailableError(absl::StrFormat(
+        "Kafka did not deliver %d messages of this step (last error: %s); the step is published "
+        "again from the stored cursor",
+        failed, last_delivery_error_));
+  }
   if (runs->size() < max_runs) {
     next.set_phase(BACKFILL_PHASE_COMPLETED);
     next.set_completed_unix_micros(clock_());

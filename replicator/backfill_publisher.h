@@ -70,7 +70,8 @@ class BackfillPublisher {
 
   void Run();
   // Publishes up to `max_runs` runs after `state`'s cursor and waits for Kafka's acks; the new
-  // state (cursor, counts, COMPLETED at the end), not yet stored.
+  // state (cursor, counts, COMPLETED at the end), not yet stored. UNAVAILABLE if any message of
+  // the step was not delivered: the step is then retried from `state`'s cursor.
   [[nodiscard]] absl::StatusOr<BackfillState> Step(const BackfillState& state, size_t max_runs);
   // Counts the namespace's runs per shard (the totals).
   [[nodiscard]] absl::Status CountRuns(BackfillState& state) const;
@@ -85,6 +86,12 @@ class BackfillPublisher {
   Clock clock_;
   const std::string topic_;
   std::unique_ptr<KafkaProducer> producer_;  // used by the thread only (after Start)
+  // Delivery reports that were failures, and the last one's error: written by the producer's
+  // delivery callback, which runs inside Poll() and Flush() on the thread. A step counts them
+  // so that it advances the cursor only over runs whose every message Kafka acknowledged
+  // (Flush() succeeds once the queue is empty, failed messages included).
+  int64_t failed_deliveries_ = 0;
+  std::string last_delivery_error_;
   std::thread thread_;
 
   mutable absl::Mutex mu_;

@@ -5,7 +5,9 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "protocol/failover_damage.h"
+#include "protocol/federation.h"
 #include "protocol/handover.h"
 #include "replicator/logger.h"
 
@@ -141,12 +143,14 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::Failover(const std::string&
   }
   const int64_t timeout_ms =
       request.timeout_ms() > 0 ? request.timeout_ms() : tunables_.handover_default_timeout_ms;
-  return BeginHere(*record, request.target_cluster(), timeout_ms);
+  return BeginHere(*record, request.target_cluster(), timeout_ms,
+                   request.target_verified_identical());
 }
 
 absl::StatusOr<NamespaceRecord> HandoverCoordinator::BeginHere(const NamespaceRecord& record,
                                                                const std::string& target,
-                                                               int64_t timeout_ms) {
+                                                               int64_t timeout_ms,
+                                                               bool target_verified_identical) {
   const std::string& self = config_.cluster_name();
   const VersionLayout layout{&config_.clusters(), config_.failover_version_increment()};
   absl::StatusOr<NamespaceRecord> result = absl::UnknownError("handover not attempted");
@@ -174,9 +178,18 @@ absl::StatusOr<NamespaceRecord> HandoverCoordinator::BeginHere(const NamespaceRe
         record.id(),
         [&](const NamespaceRecord& current,
             StoreWrite& write) -> absl::StatusOr<std::optional<NamespaceRecord>> {
+          if (absl::Status s = CheckTargetHoldsHistory(current, target, target_verified_identical);
+              !s.ok()) {
+            return s;
+          }
           absl::StatusOr<NamespaceRecord> next =
               BeginHandover(current, self, target, layout, now, now + timeout_ms * 1000);
           if (!next.ok()) return next.status();
+          // Verified: the target holds the runs it joined without (a settings change, made with
+          // the handover's record in one write).
+          if (std::optional<NamespaceRecord> verified = HistoryVerified(*next, target)) {
+            next = *std::move(verified);
+          }
           for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
             ReplicationTask marker;
             marker.set_shard(shard);

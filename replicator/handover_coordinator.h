@@ -96,9 +96,12 @@ class HandoverCoordinator {
   [[nodiscard]] absl::Status DecideCancel(const std::string& source, const HandoverCancel& cancel)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   [[nodiscard]] absl::StatusOr<NamespaceRecord> ForceHere(const NamespaceRecord& record);
+  // `target_verified_identical`: FailoverRequest's, see protocol/federation.h
+  // CheckTargetHoldsHistory.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> BeginHere(const NamespaceRecord& record,
                                                           const std::string& target,
-                                                          int64_t timeout_ms);
+                                                          int64_t timeout_ms,
+                                                          bool target_verified_identical);
   void SendDecision(const HandoverDecision& decision);
   // The last time this cluster applied a task of `cluster` (0: never).
   [[nodiscard]] int64_t LastHeardFrom(const std::string& cluster) const;

@@ -82,6 +82,7 @@ absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
     record.set_failover_version(active->initial_failover_version());
     record.set_state(NAMESPACE_STATE_ACTIVE);
     record.set_config_version(1);
+    record.set_config_failover_version(record.failover_version());
     write.namespace_record = record;
     if (absl::Status s = QueueRecord(write, ticket); !s.ok()) return s;
   }

@@ -82,6 +82,9 @@ class MigrationClusters : public ::testing::Test {
   // east and west as in MakeConfig; north also lists itself (it joins them online).
   DaemonConfig ConfigFor(const std::string& cluster) {
     DaemonConfig config = MakeConfig(cluster, dirs_.at(cluster).path(), bootstrap_, kShards);
+    for (const auto& [key, value] : kafka_properties_) {
+      (*config.mutable_kafka()->mutable_properties())[key] = value;
+    }
     if (cluster == "north") {
       ClusterConfig* north = config.add_clusters();
       north->set_name("north");
@@ -202,7 +205,8 @@ class MigrationClusters : public ::testing::Test {
   }
 
   std::string bootstrap_;
-  std::unique_ptr<EmbeddedKafka> kafka_;
+  std::unique_ptr<EmbeddedKafka> kafka_;  // null on a real broker (XDC_TEST_KAFKA_BOOTSTRAP)
+  std::map<std::string, std::string> kafka_properties_;  // kafka.properties of every cluster
   std::map<std::string, ScopedDir> dirs_ = [] {
     std::map<std::string, ScopedDir> dirs;
     for (const char* name : {"east", "west", "north"}) dirs.try_emplace(name, name);

@@ -13,8 +13,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "protocol/branch_tasks.h"
 #include "protocol/federation.h"
+#include "protocol/namespace_record.h"
 #include "replicator/backfill_topic.h"
 #include "replicator/xdcctl_load.h"
 #include "tests/ledger_client.h"
@@ -32,6 +34,7 @@ using migration::kShards;
 using migration::MigrationClusters;
 using migration::WriteSmallWorkflows;
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 // --- pure rules (protocol/federation.h, protocol/branch_tasks.h) ---
@@ -76,6 +79,69 @@ TEST(FederationRules, ANamespaceMemberChangeBumpsTheConfigVersionOnce) {
   ASSERT_TRUE(removed.ok() && removed->has_value());
   EXPECT_THAT((*removed)->clusters(), ::testing::ElementsAre("east"));
   EXPECT_EQ((*removed)->config_version(), 9);
+}
+
+TEST(FederationRules, AMemberAddedLateAwaitsItsHistoryUntilVerified) {
+  const DaemonConfig config = TwoClusters();
+  auto added = ChangeNamespaceMembers(Orders({"east"}), Members("west", ""), "east", config);
+  ASSERT_TRUE(added.ok() && added->has_value());
+  EXPECT_THAT((*added)->members_awaiting_history(), ::testing::ElementsAre("west"));
+  EXPECT_TRUE(AwaitsHistory(**added, "west"));
+  EXPECT_FALSE(AwaitsHistory(**added, "east"));
+  // A handover to it is refused unless the caller verified the content.
+  absl::Status refused = CheckTargetHoldsHistory(**added, "west", /*verified_identical=*/false);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.message(), HasSubstr("xdcctl migration cutover"));
+  EXPECT_TRUE(CheckTargetHoldsHistory(**added, "west", /*verified_identical=*/true).ok());
+  EXPECT_TRUE(CheckTargetHoldsHistory(**added, "east", /*verified_identical=*/false).ok());
+  // Verified: a settings change of its own.
+  std::optional<NamespaceRecord> verified = HistoryVerified(**added, "west");
+  ASSERT_TRUE(verified.has_value());
+  EXPECT_THAT(verified->members_awaiting_history(), ::testing::IsEmpty());
+  EXPECT_EQ(verified->config_version(), (*added)->config_version() + 1);
+  EXPECT_FALSE(HistoryVerified(*verified, "west").has_value());
+  // Peers take the list with the settings (by config_version), and drop it likewise.
+  std::optional<NamespaceRecord> merged = MergeNamespaceRecord(*verified, **added);
+  EXPECT_FALSE(merged.has_value());  // older settings change nothing
+  merged = MergeNamespaceRecord(Orders({"east"}), **added);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_THAT(merged->members_awaiting_history(), ::testing::ElementsAre("west"));
+  merged = MergeNamespaceRecord(**added, *verified);
+  ASSERT_TRUE(merged.has_value());
+  EXPECT_THAT(merged->members_awaiting_history(), ::testing::IsEmpty());
+  // Removed, it leaves the list; added again, it awaits again.
+  auto removed = ChangeNamespaceMembers(**added, Members("", "west"), "east", config);
+  ASSERT_TRUE(removed.ok() && removed->has_value());
+  EXPECT_THAT((*removed)->members_awaiting_history(), ::testing::IsEmpty());
+  auto readded = ChangeNamespaceMembers(*verified, Members("", "west"), "east", config);
+  ASSERT_TRUE(readded.ok() && readded->has_value());
+  readded = ChangeNamespaceMembers(**readded, Members("west", ""), "east", config);
+  ASSERT_TRUE(readded.ok() && readded->has_value());
+  EXPECT_THAT((*readded)->members_awaiting_history(), ::testing::ElementsAre("west"));
+}
+
+// Both sides of a split brain change the members at the same config_version: every cluster
+// ends with the same list whichever order the records meet in (each kept its own for good).
+TEST(FederationRules, MemberChangesOnBothSidesOfASplitBrainConverge) {
+  const DaemonConfig config = TwoClusters();
+  const NamespaceRecord base = Orders({"east", "west"});
+  auto on_east = ChangeNamespaceMembers(base, Members("", "west"), "east", config);
+  NamespaceRecord forced = base;  // west forced a failover to itself during the partition
+  forced.set_active_cluster("west");
+  forced.set_failover_version(2);
+  auto on_west = ChangeNamespaceMembers(forced, Members("", "east"), "west", config);
+  ASSERT_TRUE(on_east.ok() && on_east->has_value() && on_west.ok() && on_west->has_value());
+  ASSERT_EQ((*on_east)->config_version(), (*on_west)->config_version());
+  // Each side merges the other's record.
+  const NamespaceRecord east_view = MergeNamespaceRecord(**on_east, **on_west).value_or(**on_east);
+  const NamespaceRecord west_view = MergeNamespaceRecord(**on_west, **on_east).value_or(**on_west);
+  EXPECT_THAT(east_view.clusters(), ::testing::ElementsAreArray(west_view.clusters()));
+  // The change made at the higher failover version wins, as the failover part does.
+  EXPECT_THAT(east_view.clusters(), ::testing::ElementsAre("west"));
+  EXPECT_EQ(east_view.active_cluster(), "west");
+  // Converged: merging either way again changes nothing.
+  EXPECT_FALSE(MergeNamespaceRecord(east_view, west_view).has_value());
+  EXPECT_FALSE(MergeNamespaceRecord(west_view, east_view).has_value());
 }
 
 TEST(FederationRules, MemberChangesThatWouldBreakTheNamespaceAreRefused) {
@@ -371,6 +437,139 @@ TEST_F(MigrationTest, ARemovedMemberStopsApplyingTheNamespace) {
   // East is unaffected.
   HttpClient east_again(AddressOf("east"));
   ASSERT_TRUE(WriteWorkflow(east_again, kNamespace, "still-writing", true).ok());
+}
+
+// A member that joins late skipped the namespace's tasks until then (issue: a handover to it
+// activated without the runs written before it joined). A plain graceful handover to it is refused
+// with what to run; a completed backfill alone does not clear it, a content comparison does, and
+// the handover then leaves every acknowledged run on the new active cluster. Removing and
+// re-adding the member makes it wait again.
+TEST_F(MigrationTest, AHandoverToAMemberThatJoinedLateIsRefusedUntilItHoldsTheHistory) {
+  constexpr int kPreExisting = 20;
+  ASSERT_NO_FATAL_FAILURE(Start("east"));
+  ASSERT_NO_FATAL_FAILURE(Start("west"));
+  ASSERT_NO_FATAL_FAILURE(Register({"east"}));  // west is not a member yet
+  ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
+  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(AddressOf("east"), kPreExisting));
+  // West consumed every task of them and skipped it whole (it was not a member).
+  ASSERT_TRUE(WaitUntil([&] {
+    int64_t skipped = 0;
+    for (const PeerShardStatus& shard : PeerStatus("west", "east")) {
+      skipped += shard.tasks_skipped_not_member();
+    }
+    return skipped >= kPreExisting;
+  }));
+  ASSERT_TRUE(ChangeMembers("east", "west", "").ok());
+  ASSERT_TRUE(WaitUntil([&] { return IsNamespaceMember(Record("west"), "west"); }));
+
+  const std::string failover = absl::StrCat("/v1/namespaces/", kNamespace, "/failover");
+  auto expect_refused = [&](const char* when) {
+    ApiError error = RequestError(Client("east"), "POST", failover, R"({"target_cluster":"west"})");
+    EXPECT_EQ(error.http_status, 409) << when;
+    EXPECT_THAT(error.error.message(),
+                AllOf(HasSubstr("'west' joined namespace 'orders' after it was registered"),
+                      HasSubstr("xdcctl migration start --namespace orders --target west"),
+                      HasSubstr("xdcctl migration cutover")))
+        << when;
+    // Nothing changed: east is still active and takes writes.
+    EXPECT_EQ(Record("east").state(), NAMESPACE_STATE_ACTIVE) << when;
+    EXPECT_EQ(Record("east").active_cluster(), "east") << when;
+  };
+  ASSERT_NO_FATAL_FAILURE(expect_refused("before the backfill"));
+  HttpClient east(AddressOf("east"));
+  ASSERT_TRUE(WriteWorkflow(east, kNamespace, "after-refusal", true).ok());
+
+  // The backfill brings the runs west skipped; it alone does not clear the check (it says what
+  // was published, not what west applied).
+  StartMigrationRequest start;
+  start.set_target_cluster("west");
+  MigrationStatusResponse status;
+  ASSERT_TRUE(
+      Client("east")
+          .Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/backfill"), &start, status)
+          .ok());
+  ASSERT_TRUE(WaitUntil([&] {
+    return Client("east")
+               .Call("GET", absl::StrCat("/v1/namespaces/", kNamespace, "/backfill"), nullptr,
+                     status)
+               .ok() &&
+           status.backfill().phase() == BACKFILL_PHASE_COMPLETED;
+  }));
+  ASSERT_NO_FATAL_FAILURE(expect_refused("after the backfill"));
+
+  // What `xdcctl migration cutover` does: compare the content, then hand over saying so.
+  ASSERT_TRUE(WaitUntil([&] { return SameDigests("east", "west"); }));
+  FailoverRequest verified;
+  verified.set_target_cluster("west");
+  verified.set_target_verified_identical(true);
+  NamespaceRecord started;
+  ASSERT_TRUE(Client("east").Call("POST", failover, &verified, started).ok());
+  ASSERT_TRUE(WaitUntil([&] {
+    return Record("east").active_cluster() == "west" && Record("west").active_cluster() == "west";
+  }));
+  EXPECT_THAT(Record("west").members_awaiting_history(), ::testing::IsEmpty());
+  for (int i = 0; i < kPreExisting; ++i) {
+    GetHistoryResponse history;
+    absl::Status read = Client("west").Call(
+        "GET",
+        absl::StrFormat("/v1/history?namespace=%s&workflow_id=old-%06d", kNamespace, i), nullptr,
+        history);
+    EXPECT_TRUE(read.ok()) << "run " << i << " is not on west after the handover: " << read;
+  }
+
+  // Removed and added again, east waits for its history in turn.
+  ASSERT_TRUE(ChangeMembers("west", "", "east").ok());
+  absl::StatusOr<NamespaceRecord> readded = ChangeMembers("west", "east", "");
+  ASSERT_TRUE(readded.ok()) << readded.status();
+  EXPECT_THAT(readded->members_awaiting_history(), ::testing::ElementsAre("east"));
+  ApiError error = RequestError(Client("west"), "POST", failover, R"({"target_cluster":"east"})");
+  EXPECT_EQ(error.http_status, 409);
+  EXPECT_THAT(error.error.message(), HasSubstr("'east' joined namespace 'orders' after"));
+}
+
+// A backfill step whose messages Kafka did not deliver (the broker was down for longer than
+// message.timeout.ms) is not counted: the cursor stays, the step is retried, and the backfill
+// completes only once every run reached the target (it reported COMPLETED with runs lost, as
+// rd_kafka_flush succeeds once failed messages left the queue).
+TEST_F(MigrationTest, ABackfillStepKafkaDidNotDeliverIsRetriedNotSkipped) {
+  if (kafka_ == nullptr) GTEST_SKIP() << "needs the embedded mock to take its broker down";
+  constexpr int kPreExisting = 20;
+  kafka_properties_["message.timeout.ms"] = "1500";
+  ASSERT_NO_FATAL_FAILURE(Start("east"));
+  ASSERT_NO_FATAL_FAILURE(Start("west"));
+  ASSERT_NO_FATAL_FAILURE(Register({"east"}));  // west is not a member yet
+  ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
+  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(AddressOf("east"), kPreExisting));
+  ASSERT_TRUE(ChangeMembers("east", "west", "").ok());
+  ASSERT_TRUE(WaitUntil([&] { return IsNamespaceMember(Record("west"), "west"); }));
+
+  ASSERT_TRUE(kafka_->SetBrokerDown(1).ok());
+  StartMigrationRequest start;
+  start.set_target_cluster("west");
+  MigrationStatusResponse status;
+  const std::string backfill = absl::StrCat("/v1/namespaces/", kNamespace, "/backfill");
+  ASSERT_TRUE(Client("east").Call("POST", backfill, &start, status).ok());
+  // The first step's messages time out: the step fails and says why, or (the bug) it completes.
+  ASSERT_TRUE(WaitUntil([&] {
+    return Client("east").Call("GET", backfill, nullptr, status).ok() &&
+           (status.backfill().phase() == BACKFILL_PHASE_COMPLETED ||
+            !status.backfill().error().empty());
+  }));
+  EXPECT_EQ(status.backfill().phase(), BACKFILL_PHASE_RUNNING);
+  EXPECT_THAT(status.backfill().error(), HasSubstr("Kafka did not deliver"));
+  EXPECT_EQ(status.workflows_done(), 0);
+
+  ASSERT_TRUE(kafka_->SetBrokerUp(1).ok());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Client("east").Call("GET", backfill, nullptr, status).ok() &&
+               status.backfill().phase() == BACKFILL_PHASE_COMPLETED;
+      },
+      std::chrono::seconds(60)))
+      << status.DebugString();
+  EXPECT_EQ(status.workflows_done(), kPreExisting);
+  // Every run reached west.
+  ASSERT_TRUE(WaitUntil([&] { return SameDigests("east", "west"); }));
 }
 
 TEST_F(MigrationTest, BackfillsTenThousandWorkflowsUnderLoadWithLiveLagBounded) {
