@@ -113,7 +113,16 @@ absl::StatusOr<ReapplyOutcome> Reapply(WorkflowMutableState& state, const EventR
     return outcome;
   }
   const std::string run_id = state.key().run_id();
+  size_t copy_bytes = 0;
   for (const HistoryEvent& original : *found) {
+    // One task's worth: the rest is found again by the next call (the copies written now are
+    // on the current branch by then).
+    if (outcome.appended.size() == kMaxReappliedCopiesPerTask ||
+        (!outcome.appended.empty() &&
+         copy_bytes + original.ByteSizeLong() > kMaxReappliedBytesPerTask)) {
+      outcome.pending = true;
+      break;
+    }
     HistoryEvent copy;
     copy.set_event_id(state.next_event_id());
     copy.set_version(active->failover_version);
@@ -127,9 +136,10 @@ absl::StatusOr<ReapplyOutcome> Reapply(WorkflowMutableState& state, const EventR
       ++outcome.dropped_closed;
       continue;
     }
+    copy_bytes += copy.ByteSizeLong();
     outcome.appended.push_back(std::move(copy));
   }
-  state.set_reapply_pending(false);
+  state.set_reapply_pending(outcome.pending);
   return outcome;
 }
 

@@ -32,6 +32,13 @@ namespace xdc {
 // The origin of `event` of `run_id`: its reapplied_from if it is a copy, else the event itself.
 [[nodiscard]] EventOrigin OriginOf(const std::string& run_id, const HistoryEvent& event);
 
+// The copies one Reapply() call appends go out as one replication task, which must fit one Kafka
+// message (replicator/tunables.h max_task_bytes, 900 KiB, and max_events_per_append, 1000): the
+// rest stay pending for the next call. The byte bound counts the copies alone and leaves the
+// rest of max_task_bytes to the task's key and version-history items.
+inline constexpr size_t kMaxReappliedCopiesPerTask = 1000;
+inline constexpr size_t kMaxReappliedBytesPerTask = 512 << 10;
+
 // Given when this cluster is the namespace's active cluster (and not in handover).
 struct ActiveContext {
   int64_t failover_version = 0;  // the namespace's version, owned by this cluster
@@ -41,7 +48,9 @@ struct ActiveContext {
 struct ReapplyOutcome {
   std::vector<HistoryEvent> appended;  // copies appended to the current branch
   int64_t dropped_closed = 0;          // events that could not be reapplied: the run had closed
-  bool pending = false;                // events left for the active cluster to reapply
+  // Events left for the active cluster to reapply: not active here, or (active) more than one
+  // task's worth, so that the caller calls again once `appended` is written.
+  bool pending = false;
 };
 
 // The losing-branch events whose origin is not on the current branch, deduplicated by origin:
@@ -51,9 +60,10 @@ struct ReapplyOutcome {
 
 // Brings `state` up to date with the rule above. With `active` whose version is at least the
 // current branch's last version, appends copies of FindEventsToReapply's events to the current
-// branch (stopping, and counting the rest as dropped_closed, once the run is closed). Otherwise
-// only records in state.reapply_pending whether something is left to do. Fails only when events
-// cannot be read; then `state` is unchanged.
+// branch (stopping, and counting the rest as dropped_closed, once the run is closed), at most
+// kMaxReappliedCopiesPerTask copies of kMaxReappliedBytesPerTask bytes in all; whatever is left
+// keeps state.reapply_pending set. Otherwise only records in state.reapply_pending whether
+// something is left to do. Fails only when events cannot be read; then `state` is unchanged.
 [[nodiscard]] absl::StatusOr<ReapplyOutcome> Reapply(WorkflowMutableState& state,
                                                      const EventReader& events,
                                                      const std::optional<ActiveContext>& active);

@@ -63,6 +63,17 @@ void ReapplySweeper::Run() {
 
 absl::StatusOr<int64_t> ReapplySweeper::Sweep(const std::string& namespace_id) {
   if (!task_applier_.ActiveFor(namespace_id).has_value()) return 0;
+  // A write decided before this cluster became active (the run left reapply_pending) may still
+  // be queued, not yet in the store the scan reads. It was queued under its shard's lock, so
+  // once every shard's lock was taken and an empty write after it is durable, the scan sees it;
+  // a write decided after that reads the new record and reapplies by itself.
+  if (absl::Status s = writer_.WithAllShardsLocked([&]() -> absl::Status {
+        StoreWrite barrier;
+        return store_.CommitWrite(barrier).status();
+      });
+      !s.ok()) {
+    return s;
+  }
   std::vector<WorkflowKey> pending;
   if (absl::Status s = store_.ForEachWorkflow(namespace_id,
                                               [&](const WorkflowMutableState& state) {
@@ -76,7 +87,21 @@ absl::StatusOr<int64_t> ReapplySweeper::Sweep(const std::string& namespace_id) {
   }
   int64_t reapplied = 0;
   for (const WorkflowKey& key : pending) {
-    const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
+    absl::StatusOr<int64_t> done = SweepRun(key);
+    if (!done.ok()) return done.status();
+    reapplied += *done;
+  }
+  return reapplied;
+}
+
+absl::StatusOr<int64_t> ReapplySweeper::SweepRun(const WorkflowKey& key) {
+  const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
+  int64_t reapplied = 0;
+  // One replication task's worth of copies per write (protocol/reapplication.h), until none is
+  // left or the namespace is no longer active here.
+  bool more = true;
+  while (more) {
+    more = false;
     absl::StatusOr<int64_t> done =
         writer_.Commit(shard, [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
           absl::StatusOr<std::optional<WorkflowMutableState>> state = view.State(key);
@@ -84,7 +109,7 @@ absl::StatusOr<int64_t> ReapplySweeper::Sweep(const std::string& namespace_id) {
           if (!state->has_value() || !(*state)->reapply_pending()) return absl::OkStatus();
           WorkflowMutableState updated = **state;
           absl::StatusOr<ReapplyOutcome> outcome =
-              Reapply(updated, view.Events(key), task_applier_.ActiveFor(namespace_id));
+              Reapply(updated, view.Events(key), task_applier_.ActiveFor(key.namespace_id()));
           if (!outcome.ok()) return outcome.status();
           WorkflowWrite update;
           update.state = updated;
@@ -92,6 +117,10 @@ absl::StatusOr<int64_t> ReapplySweeper::Sweep(const std::string& namespace_id) {
           write.workflows.push_back(std::move(update));
           if (!outcome->appended.empty()) {
             write.outbox_task = task_applier_.LocalTask(shard, updated, outcome->appended);
+            // Reapplied events are writes of this cluster: durable before anything builds on
+            // them (as TaskApplier::Stage does).
+            write.durability = Durability::kSynced;
+            more = outcome->pending;
           }
           reapplied += static_cast<int64_t>(outcome->appended.size());
           return absl::OkStatus();

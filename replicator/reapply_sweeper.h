@@ -4,7 +4,14 @@
 // (protocol/reapplication.h). A cluster that saw a run fork while it was not active marked the
 // run reapply_pending; when the namespace later becomes active here (a forced failover to us, or
 // a record from a peer naming us), this sweep walks the namespace's runs and reapplies what is
-// pending, through the WorkflowWriter like any other write, with an outbox task for the copies.
+// pending, through the WorkflowWriter like any other write, with an outbox task for the copies:
+// a task's worth per write, until nothing is left. A sweep is also requested when an applied
+// task left more than one task's worth pending on the active cluster (TaskApplier).
+//
+// No run stays reapply_pending where the namespace is active: the change listener requests a
+// sweep after the registry holds the new record, and the sweep starts with a barrier on every
+// shard, so a write decided before the change (under its shard's lock) is in the store before the
+// sweep scans it, and a write decided after it reapplies by itself.
 //
 // Thread-safety: Request() from any thread; sweeps run on the sweeper's own thread.
 #pragma once
@@ -38,6 +45,8 @@ class ReapplySweeper {
 
  private:
   void Run();
+  // Reapplies what is pending on one run, a replication task's worth per write.
+  [[nodiscard]] absl::StatusOr<int64_t> SweepRun(const WorkflowKey& key);
 
   const DaemonConfig& config_;
   Store& store_;

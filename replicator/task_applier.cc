@@ -20,6 +20,10 @@ TaskApplier::TaskApplier(const DaemonConfig& config, NamespaceRegistry& namespac
   }
 }
 
+void TaskApplier::SetReapplyLeftListener(std::function<void(const std::string&)> listener) {
+  reapply_left_ = std::move(listener);
+}
+
 void TaskApplier::AddPeer(const std::string& cluster, int64_t initial_failover_version) {
   absl::MutexLock lock(&versions_mu_);
   initial_versions_[cluster] = initial_failover_version;
@@ -64,9 +68,13 @@ ApplyDecision TaskApplier::Stage(const ReplicationTask& task, WorkflowWriter::Vi
     decision.reason = "reading the workflow's state: " + local.status().ToString();
     return decision;
   }
-  ApplyDecision decision = DecideApply(*local, task, view.Events(task.workflow()),
-                                       ActiveFor(task.workflow().namespace_id()));
+  const std::optional<ActiveContext> active = ActiveFor(task.workflow().namespace_id());
+  ApplyDecision decision = DecideApply(*local, task, view.Events(task.workflow()), active);
   if (decision.action != ApplyAction::kApply) return decision;
+  if (active.has_value() && decision.reapply.pending && reapply_left_) {
+    // More than one task's worth of copies: the sweeper writes the rest, a task at a time.
+    reapply_left_(task.workflow().namespace_id());
+  }
   WorkflowWrite update;
   update.state = decision.new_state;
   update.events = decision.events_to_write;

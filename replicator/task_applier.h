@@ -15,6 +15,7 @@
 // no mutable state.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +40,12 @@ class TaskApplier {
   // Records the initial failover version of a cluster that joined the federation online (a
   // repair's sender must own the namespace's version). Thread-safe.
   void AddPeer(const std::string& cluster, int64_t initial_failover_version);
+
+  // `listener` is called with a namespace id when Stage() applied a task whose reapplied copies
+  // were more than one replication task's worth (protocol/reapplication.h) on the namespace's
+  // active cluster: the rest stay reapply_pending for the ReapplySweeper. Called under a shard
+  // lock, so it must only queue work. Set once, before the first Stage().
+  void SetReapplyLeftListener(std::function<void(const std::string&)> listener);
 
   // Decides `task` and adds its effects to `write` (nothing unless the action is kApply).
   [[nodiscard]] ApplyDecision Stage(const ReplicationTask& task, WorkflowWriter::View& view,
@@ -66,6 +73,7 @@ class TaskApplier {
   std::map<std::string, int64_t> initial_versions_ ABSL_GUARDED_BY(versions_mu_);
   NamespaceRegistry& namespaces_;
   Clock clock_;
+  std::function<void(const std::string&)> reapply_left_;  // set before the appliers start
 };
 
 }  // namespace xdc

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,9 +17,11 @@
 #include "gtest/gtest.h"
 #include "protocol/conflict_resolver.h"
 #include "protocol/event_reader.h"
+#include "protocol/message_codec.h"
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/tunables.h"
 #include "tests/test_histories.h"
 #include "tests/test_workflows.h"
 
@@ -184,6 +187,57 @@ struct LosingInput {
   MapEventReader store;
   WorkflowMutableState state = StoreBranches({losing, current}, 1, store);
 };
+
+// A run that piled up many signals on a losing branch (a cluster that held it reapply_pending
+// becomes active) is reapplied in pieces that each fit one replication task, each leaving the run
+// reapply_pending until the last: one task with every copy exceeded Kafka's message limit, and
+// its publisher retried it forever while the shard's stream stood still.
+TEST(ReapplyTest, ManyCopiesAreAppendedInPiecesThatEachFitOneReplicationTask) {
+  constexpr int kSignals = 2500;
+  const std::string payload(1024, 'p');  // 2.5 MB of signals in all
+  std::vector<HistoryEvent> losing = SharedPrefix();
+  for (int i = 0; i < kSignals; ++i) {
+    HistoryEvent signal =
+        MakeEvent(static_cast<int64_t>(losing.size()) + 1, 1, WORKFLOW_EXECUTION_SIGNALED);
+    signal.set_attributes(payload);
+    losing.push_back(std::move(signal));
+  }
+  const std::vector<HistoryEvent> current = Extend(SharedPrefix(), 2, {TIMER_STARTED});
+  MapEventReader store;
+  WorkflowMutableState state = StoreBranches({losing, current}, 1, store);
+  const Tunables tunables;
+  std::set<int64_t> reapplied_origins;
+  int pieces = 0;
+  while (true) {
+    absl::StatusOr<ReapplyOutcome> outcome = Reapply(state, store, ActiveContext{2, kNow});
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    if (outcome->appended.empty()) break;
+    ++pieces;
+    ASSERT_LT(pieces, 100) << "no end to the pieces";
+    ReplicationTask task;
+    *task.mutable_workflow() = state.key();
+    *task.mutable_version_history_items() = CurrentBranch(state.version_histories())->items();
+    for (const HistoryEvent& copy : outcome->appended) {
+      *task.add_events() = copy;
+      store.Add(copy);
+      EXPECT_TRUE(reapplied_origins.insert(copy.reapplied_from().event_id()).second)
+          << "origin " << copy.reapplied_from().event_id() << " reapplied twice";
+    }
+    EXPECT_LE(outcome->appended.size(), tunables.max_events_per_append);
+    EXPECT_LE(EncodeFrame([&] {
+                HistoryMessage message;
+                *message.mutable_task() = task;
+                return message;
+              }())
+                  .size(),
+              tunables.max_task_bytes)
+        << "piece " << pieces << " of " << outcome->appended.size() << " copies";
+    EXPECT_EQ(state.reapply_pending(), reapplied_origins.size() < kSignals);
+  }
+  EXPECT_EQ(reapplied_origins.size(), kSignals);
+  EXPECT_GT(pieces, 1);
+  EXPECT_FALSE(state.reapply_pending());
+}
 
 TEST(ReapplyTest, WithoutActiveContextOnlyMarksPending) {
   LosingInput run;

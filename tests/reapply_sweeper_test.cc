@@ -10,10 +10,12 @@
 
 #include "gtest/gtest.h"
 #include "protocol/handover.h"
+#include "protocol/message_codec.h"
 #include "protocol/shard_hash.h"
 #include "protocol/version_history.h"
 #include "replicator/namespace_registry.h"
 #include "replicator/task_applier.h"
+#include "replicator/tunables.h"
 #include "replicator/workflow_writer.h"
 #include "store/store.h"
 #include "tests/two_clusters.h"
@@ -182,6 +184,62 @@ TEST_F(ReapplySweeperTest, ReappliesPendingSignalsOnceTheNamespaceIsActiveHere) 
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, 0);
   EXPECT_EQ(State().next_event_id(), 5);
+}
+
+// A run with more pending signals than one replication task may carry (2,500 of 1 KiB: 2.5 MB) is
+// reapplied a task's worth at a time, and every task fits one Kafka message. (One task with every
+// copy exceeded Kafka's message limit: the publisher retried it forever and the shard's stream
+// stood still.)
+TEST_F(ReapplySweeperTest, ManyPendingSignalsAreReappliedInTasksThatEachFitOneKafkaMessage) {
+  constexpr int kSignals = 2500;
+  constexpr int kPerTask = 500;  // as the old active published them
+  ASSERT_EQ(Apply({{1, 1}}, {MakeEvent(1, 1, WORKFLOW_EXECUTION_STARTED)}).action,
+            ApplyAction::kApply);
+  for (int first = 2; first < 2 + kSignals; first += kPerTask) {
+    std::vector<HistoryEvent> signals;
+    for (int id = first; id < first + kPerTask; ++id) {
+      HistoryEvent signal = MakeEvent(id, 1, WORKFLOW_EXECUTION_SIGNALED);
+      signal.set_attributes(std::string(1024, 's'));
+      signals.push_back(std::move(signal));
+    }
+    ASSERT_EQ(Apply({{first + kPerTask - 1, 1}}, signals).action, ApplyAction::kApply);
+  }
+  // West's branch forks after event 1: every signal is on the losing branch.
+  ASSERT_EQ(Apply({{1, 1}, {2, 2}}, {MakeEvent(2, 2, TIMER_STARTED)}).action, ApplyAction::kApply);
+  ASSERT_TRUE(State().reapply_pending());
+  absl::StatusOr<NamespaceRecord> failover = registry_->Change(
+      key_.namespace_id(),
+      [&](const NamespaceRecord& current,
+          StoreWrite&) -> absl::StatusOr<std::optional<NamespaceRecord>> {
+        absl::StatusOr<NamespaceRecord> forced =
+            ForceFailover(current, "east",
+                          VersionLayout{&config_.clusters(), config_.failover_version_increment()},
+                          /*decided_version=*/0, kNowMicros, /*old_active_last_heard_micros=*/0);
+        if (!forced.ok()) return forced.status();
+        return std::optional<NamespaceRecord>(*std::move(forced));
+      });
+  ASSERT_TRUE(failover.ok()) << failover.status();
+
+  absl::StatusOr<int64_t> reapplied = sweeper_->Sweep(key_.namespace_id());
+  ASSERT_TRUE(reapplied.ok()) << reapplied.status();
+  EXPECT_EQ(*reapplied, kSignals);
+  EXPECT_FALSE(State().reapply_pending());
+  EXPECT_EQ(State().next_event_id(), 3 + kSignals);
+  const Tunables tunables;
+  const int32_t shard = ShardFor(key_.namespace_id(), key_.workflow_id(), config_.shard_count());
+  absl::StatusOr<std::vector<ReplicationTask>> outbox = store_->ReadOutbox(shard, 0, 100);
+  ASSERT_TRUE(outbox.ok()) << outbox.status();
+  EXPECT_GT(outbox->size(), 1u);
+  int copies = 0;
+  for (const ReplicationTask& task : *outbox) {
+    HistoryMessage message;
+    *message.mutable_task() = task;
+    EXPECT_LE(EncodeFrame(message).size(), tunables.max_task_bytes)
+        << "task " << task.task_id() << " of " << task.events_size() << " copies";
+    EXPECT_LE(static_cast<size_t>(task.events_size()), tunables.max_events_per_append);
+    copies += task.events_size();
+  }
+  EXPECT_EQ(copies, kSignals);
 }
 
 }  // namespace
