@@ -96,11 +96,12 @@ absl::Status Daemon::Init() {
 
   writer_ = std::make_unique<WorkflowWriter>(*store_, config_.shard_count());
   task_applier_ = std::make_unique<TaskApplier>(config_, *namespaces_, clock_);
-  dlq_ = std::make_unique<DlqService>(*store_, *writer_, *task_applier_, *namespaces_);
   sweeper_ = std::make_unique<ReapplySweeper>(config_, *store_, *writer_, *task_applier_);
+  task_applier_->SetReapplyLeftListener(
+      [this](const std::string& namespace_id) { sweeper_->Request(namespace_id); });
   sweeper_->Start();
   publisher_ =
-      std::make_unique<Publisher>(config_, tunables_, *store_, metrics_->publisher_probe());
+      std::make_unique<Publisher>(config_, tunables_, *store_, metrics_->publisher_probe(), clock_);
   store_->SetOutboxListener([this](const std::vector<int32_t>&) { publisher_->Notify(); });
   namespaces_->SetChangeListener([this](const NamespaceRecord& record) {
     publisher_->Announce(record);
@@ -116,6 +117,9 @@ absl::Status Daemon::Init() {
       config_, tunables_, *store_, *writer_, *namespaces_, clock_,
       [this](ControlMessage message) { publisher_->SendControl(std::move(message)); });
   if (absl::Status s = handover_->Start(); !s.ok()) return s;
+  control_ = std::make_unique<ControlApplier>(config_, tunables_, *store_, *namespaces_, *handover_,
+                                              clock_);
+  dlq_ = std::make_unique<DlqService>(*store_, *writer_, *task_applier_, *control_);
 
   for (const ClusterConfig& cluster : config_.clusters()) {
     if (cluster.name() == config_.cluster_name()) continue;
@@ -190,7 +194,7 @@ absl::Status Daemon::StartPeer(const std::string& peer) {
   for (PeerStream stream : {PeerStream::kLive, PeerStream::kBackfill}) {
     auto applier = std::make_shared<PeerApplier>(
         config_, tunables_, peer, *store_, *writer_, *task_applier_, *namespaces_, *handover_,
-        metrics_->MakeApplierProbe(StreamProgressKey(peer, stream)), clock_,
+        *control_, metrics_->MakeApplierProbe(StreamProgressKey(peer, stream)), clock_,
         [this](ControlMessage message) { publisher_->SendControl(std::move(message)); }, stream);
     if (absl::Status s = applier->Start(bootstrap_); !s.ok()) return s;
     absl::MutexLock lock(&appliers_mu_);

@@ -20,6 +20,7 @@
 #include "replicator/api_handler.h"
 #include "replicator/backfill_publisher.h"
 #include "replicator/clock.h"
+#include "replicator/control_applier.h"
 #include "replicator/dlq_service.h"
 #include "replicator/handover_coordinator.h"
 #include "replicator/http_server.h"
@@ -83,6 +84,7 @@ class Daemon {
   std::unique_ptr<WorkflowWriter> writer_;
   std::unique_ptr<HandoverCoordinator> handover_;
   std::unique_ptr<TaskApplier> task_applier_;
+  std::unique_ptr<ControlApplier> control_;
   std::unique_ptr<DlqService> dlq_;
   std::unique_ptr<ReapplySweeper> sweeper_;
   std::unique_ptr<Publisher> publisher_;

@@ -11,8 +11,8 @@
 namespace xdc {
 
 DlqService::DlqService(Store& store, WorkflowWriter& writer, const TaskApplier& task_applier,
-                       NamespaceRegistry& namespaces)
-    : store_(store), writer_(writer), task_applier_(task_applier), namespaces_(namespaces) {}
+                       const ControlApplier& control)
+    : store_(store), writer_(writer), task_applier_(task_applier), control_(control) {}
 
 absl::StatusOr<std::vector<ParkedTask>> DlqService::Select(const DlqRequest& request,
                                                            DlqActionResponse& response) const {
@@ -52,11 +52,23 @@ absl::StatusOr<DlqOutcome> DlqService::RetryOne(const ParkedTask& entry) {
     if (absl::Status s = ValidateControlBounds(control); !s.ok()) {
       return keep(std::string(s.message()));
     }
-    if (control.has_namespace_record()) {
-      if (absl::StatusOr<bool> merged = namespaces_.Merge(control.namespace_record());
-          !merged.ok()) {
-        return merged.status();
-      }
+    // The source is the cluster whose control topic it came from (a message claiming another
+    // source was parked for that, and stays parked).
+    if (control.source_cluster() != entry.source_cluster()) {
+      return keep(absl::StrFormat("it says it is from '%s' but came from '%s'",
+                                  control.source_cluster(), entry.source_cluster()));
+    }
+    absl::StatusOr<ControlOutcome> applied = control_.Apply(entry.source_cluster(), control);
+    if (!applied.ok()) return applied.status();
+    if (!applied->resend_refused.empty()) return keep(applied->resend_refused);
+    // A resend's answer goes to the outbox before the entry leaves the DLQ.
+    for (const ReplicationTask& task : applied->resend_answer) {
+      absl::StatusOr<int64_t> queued = writer_.Commit(
+          applied->resend_shard, [&](WorkflowWriter::View&, StoreWrite& write) -> absl::Status {
+            write.outbox_task = task;
+            return absl::OkStatus();
+          });
+      if (!queued.ok()) return queued.status();
     }
     StoreWrite write;
     write.unparked.push_back(entry.sequence());

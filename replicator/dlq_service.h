@@ -4,7 +4,9 @@
 // (TaskApplier, under the WorkflowWriter's shard lock); if it applies or is already present, its
 // entry is removed in the same write. A gap that still cannot be applied goes back to waiting
 // for a resend with its attempts reset, so the peer's applier asks the source again. A control
-// message entry is retried by merging its namespace record. Corrupt entries stay until purged.
+// message entry is retried through the ControlApplier, as the live applier applies one: a record
+// is merged, a handover cancel or decision decided, a resend request answered (an answer that
+// cannot be read keeps the entry, with the reason). Corrupt entries stay until purged.
 // Purging deletes entries: the only way anything leaves the DLQ unapplied, and only on request.
 //
 // Thread-safety: thread-safe (every write goes through the WorkflowWriter).
@@ -12,7 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "protocol/xdc.pb.h"
-#include "replicator/namespace_registry.h"
+#include "replicator/control_applier.h"
 #include "replicator/task_applier.h"
 #include "replicator/workflow_writer.h"
 #include "store/store.h"
@@ -22,7 +24,7 @@ namespace xdc {
 class DlqService {
  public:
   DlqService(Store& store, WorkflowWriter& writer, const TaskApplier& task_applier,
-             NamespaceRegistry& namespaces);
+             const ControlApplier& control);
 
   // INVALID_ARGUMENT unless the request names sequences or sets `all` (not both).
   [[nodiscard]] absl::StatusOr<DlqActionResponse> Retry(const DlqRequest& request);
@@ -37,7 +39,7 @@ class DlqService {
   Store& store_;
   WorkflowWriter& writer_;
   const TaskApplier& task_applier_;
-  NamespaceRegistry& namespaces_;
+  const ControlApplier& control_;
 };
 
 }  // namespace xdc

@@ -30,7 +30,7 @@ std::string StreamProgressKey(const std::string& peer, PeerStream stream) {
 PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer,
                          Store& store, WorkflowWriter& writer, const TaskApplier& task_applier,
                          NamespaceRegistry& namespaces, HandoverCoordinator& handover,
-                         ApplierProbe probe, Clock clock,
+                         const ControlApplier& control, ApplierProbe probe, Clock clock,
                          std::function<void(ControlMessage)> send_control, PeerStream stream)
     : config_(config),
       tunables_(tunables),
@@ -46,6 +46,7 @@ PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, s
       task_applier_(task_applier),
       namespaces_(namespaces),
       handover_(handover),
+      control_(control),
       probe_(probe),
       clock_(std::move(clock)),
       send_control_(std::move(send_control)),
@@ -661,82 +662,45 @@ void PeerApplier::ApplyControl(const KafkaMessage& message, Pending& pending) {
     park(std::string(s.message()), PARK_REASON_INVALID_TASK);
     return;
   }
-  if (decoded.has_namespace_record()) {
-    // Merging is idempotent, so storing it before the offset is safe. If it cannot be stored,
-    // stop before this message: skipping it would lose the record.
-    absl::StatusOr<bool> merged = namespaces_.Merge(decoded.namespace_record());
-    if (!merged.ok()) {
-      pending.halt_reason = absl::StrFormat(
-          "applier for peer %s halted: storing namespace record '%s' failed: %s; restart xdcd "
-          "after fixing the cause",
-          peer_, decoded.namespace_record().name(), merged.status().ToString());
-      return;
-    }
+  // Applying a control message is idempotent, so it happens before the offset moves; if its
+  // effect cannot be stored, stop before this message: skipping it would lose a record or a
+  // handover's decision.
+  absl::StatusOr<ControlOutcome> outcome = control_.Apply(peer_, decoded);
+  if (!outcome.ok()) {
+    pending.halt_reason =
+        absl::StrFormat("applier for peer %s halted: %s; restart xdcd after fixing the cause",
+                        peer_, outcome.status().message());
+    return;
   }
   if (decoded.has_resend_request() &&
       decoded.resend_request().target_cluster() == config_.cluster_name()) {
-    ServeResend(decoded.resend_request(), pending);
-  }
-  // A handover's cancel request or decision: deciding is idempotent, so like a record it is
-  // handled before the offset moves, and a failure stops before this message.
-  absl::Status handled = absl::OkStatus();
-  if (decoded.has_handover_cancel()) handled = handover_.OnCancel(peer_, decoded.handover_cancel());
-  if (decoded.has_handover_decision()) {
-    handled = handover_.OnDecision(peer_, decoded.handover_decision());
-  }
-  if (!handled.ok()) {
-    pending.halt_reason = absl::StrFormat(
-        "applier for peer %s halted: storing a handover decision failed: %s; restart xdcd after "
-        "fixing the cause",
-        peer_, handled.ToString());
-    return;
+    QueueResendAnswer(decoded.resend_request(), *outcome, pending);
   }
   progress.set_next_offset(message.offset + 1);
   QueueWithProgress(kControlShard, pending, [](WorkflowWriter::View&, StoreWrite&) {});
 }
 
-void PeerApplier::ServeResend(const ResendRequest& request, Pending& pending) {
-  const WorkflowKey& key = request.workflow();
-  VersionHistory branch;
-  *branch.mutable_items() = request.version_history_items();
-  auto refuse = [&](const std::string& why) {
+void PeerApplier::QueueResendAnswer(const ResendRequest& request, const ControlOutcome& outcome,
+                                    Pending& pending) {
+  if (!outcome.resend_refused.empty()) {
+    const WorkflowKey& key = request.workflow();
     log::Write(
         log::Level::kWarning, "resend.refused",
         absl::StrFormat("cannot resend events [%lld, %lld) of workflow %s run %s to %s: %s; it "
                         "will keep the task parked and report it",
                         static_cast<long long>(request.first_event_id()),
                         static_cast<long long>(request.next_event_id()), key.workflow_id().c_str(),
-                        key.run_id().c_str(), peer_.c_str(), why.c_str()),
+                        key.run_id().c_str(), peer_.c_str(), outcome.resend_refused.c_str()),
         log::Fields().Workflow(key.workflow_id()).Peer(peer_));
-  };
-  if (fault::Armed(fault::kResendRefuse)) return refuse("fault point resend.refuse is armed");
-  if (absl::Status s = ValidateVersionHistory(branch); !s.ok()) return refuse(s.ToString());
-  if (key.namespace_id().empty() || key.workflow_id().empty() || key.run_id().empty() ||
-      request.first_event_id() < 1 || request.next_event_id() <= request.first_event_id() ||
-      request.next_event_id() - 1 > LastEventId(branch)) {
-    return refuse("the request is malformed");
+    return;
   }
-  const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
-  std::vector<HistoryEvent> events;
-  for (int64_t id = request.first_event_id(); id < request.next_event_id(); ++id) {
-    absl::StatusOr<HistoryEvent> event = store_.ReadEvent(key, id, *VersionOfEvent(branch, id));
-    if (!event.ok()) return refuse(event.status().ToString());
-    events.push_back(*std::move(event));
-  }
-  // Chunks small enough for one Kafka message each, in event order.
-  absl::StatusOr<std::vector<ReplicationTask>> tasks = SplitBranchIntoTasks(
-      key, branch, events, tunables_.max_events_per_append, tunables_.max_task_bytes);
-  if (!tasks.ok()) return refuse(tasks.status().ToString());
-  for (ReplicationTask& task : *tasks) {
-    task.set_shard(shard);
-    task.set_source_cluster(config_.cluster_name());
-    task.set_created_unix_micros(clock_());
-    const bool queued =
-        Queue(shard, pending, [&](WorkflowWriter::View&, StoreWrite& write) -> absl::Status {
-          write.durability = Durability::kUnsynced;  // a lost answer is asked for again
-          write.outbox_task = task;
-          return absl::OkStatus();
-        });
+  for (const ReplicationTask& task : outcome.resend_answer) {
+    const bool queued = Queue(outcome.resend_shard, pending,
+                              [&](WorkflowWriter::View&, StoreWrite& write) -> absl::Status {
+                                write.durability = Durability::kUnsynced;  // asked for again
+                                write.outbox_task = task;
+                                return absl::OkStatus();
+                              });
     if (!queued) return;
     probe_.resends_served->Increment();
   }

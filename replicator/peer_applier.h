@@ -24,8 +24,9 @@
 // xdc_applier_halted metric say why; a restart resumes from the stored offsets once the cause is
 // fixed.
 //
-// Control plane: handover markers on the history topic and handover cancels and decisions on the
-// control topic go to the HandoverCoordinator, in stream order.
+// Control plane: handover markers on the history topic go to the HandoverCoordinator, and every
+// control message (records, cancels, decisions, resend requests) to the ControlApplier, in stream
+// order.
 //
 // Two streams per peer: kLive (the history and control topics) and kBackfill (the peer's
 // backfill topic, <prefix>.<peer>.backfill, a partition per shard: whole histories a migration
@@ -58,6 +59,7 @@
 #include "protocol/xdc.pb.h"
 #include "replicator/backfill_topic.h"
 #include "replicator/clock.h"
+#include "replicator/control_applier.h"
 #include "replicator/handover_coordinator.h"
 #include "replicator/kafka_client.h"
 #include "replicator/metrics.h"
@@ -86,8 +88,9 @@ class PeerApplier {
   // `send_control` queues a control message on our own control topic (resend requests).
   PeerApplier(const DaemonConfig& config, const Tunables& tunables, std::string peer, Store& store,
               WorkflowWriter& writer, const TaskApplier& task_applier,
-              NamespaceRegistry& namespaces, HandoverCoordinator& handover, ApplierProbe probe,
-              Clock clock, std::function<void(ControlMessage)> send_control,
+              NamespaceRegistry& namespaces, HandoverCoordinator& handover,
+              const ControlApplier& control, ApplierProbe probe, Clock clock,
+              std::function<void(ControlMessage)> send_control,
               PeerStream stream = PeerStream::kLive);
   ~PeerApplier();
 
@@ -171,8 +174,10 @@ class PeerApplier {
                                       const std::string& error, const WorkflowKey* workflow);
   // Counts the decision's effects in `progress` and the probe.
   void Count(const ApplyDecision& decision, ShardApplyProgress* progress);
-  // Publishes the missing events a peer asked us for, read from our store.
-  void ServeResend(const ResendRequest& request, Pending& pending);
+  // Publishes the answer to a peer's resend request (ControlApplier read it from our store), or
+  // logs why there is none (the peer asks again).
+  void QueueResendAnswer(const ResendRequest& request, const ControlOutcome& outcome,
+                         Pending& pending);
   // Retries this peer's parked tasks that await a resend; repeats or gives up on requests.
   void RetryParked(Pending& pending);
   // Sends the poll's resend requests (once its writes, which parked the tasks, are durable).
@@ -197,6 +202,7 @@ class PeerApplier {
   const TaskApplier& task_applier_;
   NamespaceRegistry& namespaces_;
   HandoverCoordinator& handover_;
+  const ControlApplier& control_;
   ApplierProbe probe_;
   Clock clock_;
   std::function<void(ControlMessage)> send_control_;

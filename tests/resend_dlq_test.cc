@@ -770,6 +770,66 @@ TEST_F(ResendDlqTest, CraftedIdsAndVersionsAtTheTopOfInt64AreParkedNotApplied) {
   EXPECT_EQ(response.dlq_entries(), 4);
 }
 
+// A parked control message is retried as the live applier applies one (it was reported
+// "applied" and dropped unless it held a namespace record): a resend request addressed to this
+// cluster is answered, its tasks in the outbox; one that claims another source than the stream it
+// came from stays parked, with the reason.
+TEST_F(ResendDlqTest, ARetriedParkedControlMessageHasTheEffectTheApplierGivesIt) {
+  absl::StatusOr<int64_t> written = WriteWorkflow(*east_client_, kNamespace, "asked", false);
+  ASSERT_TRUE(written.ok()) << written.status();
+  WaitForConvergence();
+  GetHistoryResponse history;
+  ASSERT_TRUE(west_client_
+                  ->Call("GET",
+                         absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=asked"),
+                         nullptr, history)
+                  .ok());
+  // East asks west for events [1, 3) of the run (west holds them); the request is parked on west,
+  // as west's applier parks control messages (shard -1).
+  ControlMessage resend;
+  resend.set_source_cluster("east");
+  ResendRequest* request = resend.mutable_resend_request();
+  request->set_target_cluster("west");
+  *request->mutable_workflow() = history.workflow();
+  *request->mutable_version_history_items() =
+      history.version_histories().histories(history.version_histories().current_index()).items();
+  request->set_first_event_id(1);
+  request->set_next_event_id(3);
+  ControlMessage forged;
+  forged.set_source_cluster("north");
+  forged.mutable_handover_cancel()->set_namespace_id(namespace_id_);
+  StoreWrite park;
+  for (const ControlMessage& message : {resend, forged}) {
+    ParkedTask entry;
+    entry.set_source_cluster("east");
+    entry.set_shard(-1);
+    entry.set_reason(PARK_REASON_INVALID_TASK);
+    entry.set_error("parked by the test");
+    entry.set_raw_message(EncodeFrame(message));
+    park.parked.push_back(entry);
+  }
+  ASSERT_TRUE(west_->store().CommitWrite(park).ok());
+  const ListParkedResponse parked = GetDlq(*west_client_);
+  ASSERT_THAT(parked.tasks(), SizeIs(2));
+  const int32_t shard = ShardFor(namespace_id_, "asked", GetStatus(*west_client_).shard_count());
+  const int64_t outbox_before = GetStatus(*west_client_).shards(shard).outbox_next_task_id();
+
+  DlqActionResponse response = DlqAction(*west_client_, "retry", AllEntries());
+  ASSERT_THAT(response.outcomes(), SizeIs(2));
+  std::map<int64_t, DlqOutcome> by_sequence;
+  for (const DlqOutcome& outcome : response.outcomes()) by_sequence[outcome.sequence()] = outcome;
+  const DlqOutcome& answered = by_sequence.at(parked.tasks(0).sequence());
+  const DlqOutcome& kept = by_sequence.at(parked.tasks(1).sequence());
+  EXPECT_EQ(answered.result(), "applied");
+  EXPECT_EQ(GetStatus(*west_client_).shards(shard).outbox_next_task_id(), outbox_before + 1)
+      << "the resend's answer is not in west's outbox";
+  EXPECT_EQ(kept.result(), "still_parked");
+  EXPECT_THAT(kept.error(), HasSubstr("says it is from 'north' but came from 'east'"));
+  EXPECT_EQ(response.dlq_entries(), 1);
+  // East drops the answer as a duplicate: nothing changes there.
+  WaitForConvergence();
+}
+
 TEST_F(ResendDlqTest, AFailedDlqWriteHaltsTheApplierAndLosesNothing) {
   FaultScope faults({fault::kStoreWriteDlq, fault::kPublishLoseTask});
   Ledger ledger(*east_client_, kNamespace, namespace_id_);
