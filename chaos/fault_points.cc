@@ -63,7 +63,10 @@ bool IsKnown(std::string_view name) {
   for (std::string_view known : kKnownFaultPoints) {
     if (name == known) return true;
   }
-  return name.starts_with(kApplyHoldPrefix) && name.size() > kApplyHoldPrefix.size();
+  for (std::string_view prefix : {kApplyHoldPrefix, kPublishProducerFatalPrefix}) {
+    if (name.starts_with(prefix) && name.size() > prefix.size()) return true;
+  }
+  return false;
 }
 
 }  // namespace xdc::fault

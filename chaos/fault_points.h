@@ -45,8 +45,13 @@ inline constexpr std::string_view kKafkaReorderDelivery = "kafka.reorder_deliver
 // from that peer so slow that nothing arrives (the other peers' streams still flow). They keep
 // fetching and dropping, so the lag they report (high watermark minus applied) stays current.
 inline constexpr std::string_view kApplyHoldPrefix = "apply.hold.";
+// "publish.producer_fatal.<cluster>": <cluster>'s publisher's Kafka producer hits a fatal error,
+// as an idempotent producer does after a broker lost data it had acknowledged: every later
+// message fails until a new producer replaces it. Fires once per arming (the publisher disarms
+// the point when it raises the error).
+inline constexpr std::string_view kPublishProducerFatalPrefix = "publish.producer_fatal.";
 
-// Every fault point with a fixed name (kApplyHoldPrefix names a family, not listed here).
+// Every fault point with a fixed name (the prefixes above name families, not listed here).
 inline constexpr std::array<std::string_view, 6> kKnownFaultPoints = {
     kStoreWriteDlq, kStoreWriteError,        kPublishLoseTask,
     kResendRefuse,  kKafkaDuplicateDelivery, kKafkaReorderDelivery};
@@ -56,7 +61,7 @@ void Arm(std::string_view name);
 void Disarm(std::string_view name);
 // The armed names, sorted.
 [[nodiscard]] std::vector<std::string> ArmedNames();
-// True for a name in kKnownFaultPoints or kApplyHoldPrefix followed by a non-empty peer name.
+// True for a name in kKnownFaultPoints, or a family's prefix followed by a non-empty cluster name.
 // Arm() itself takes any name (a name no code checks does nothing); the HTTP API refuses the
 // others so a typo is not mistaken for an armed fault.
 [[nodiscard]] bool IsKnown(std::string_view name);

@@ -403,11 +403,12 @@ ApiResponse ApiHandler::FaultPoints(const std::string& method, const std::string
       std::vector<std::string> known(fault::kKnownFaultPoints.begin(),
                                      fault::kKnownFaultPoints.end());
       // Nothing is changed: a typo must not leave the caller believing a fault is armed.
-      return Error(absl::InvalidArgumentError(
-          absl::StrFormat("unknown fault point %s: the known ones are %s and %s<peer> (see "
-                          "docs/configuration.md#fault-points); nothing was changed",
-                          absl::StrJoin(unknown, ", "), absl::StrJoin(known, ", "),
-                          std::string(fault::kApplyHoldPrefix))));
+      return Error(absl::InvalidArgumentError(absl::StrFormat(
+          "unknown fault point %s: the known ones are %s, %s<peer> and "
+          "%s<cluster> (see docs/configuration.md#fault-points); nothing was "
+          "changed",
+          absl::StrJoin(unknown, ", "), absl::StrJoin(known, ", "),
+          std::string(fault::kApplyHoldPrefix), std::string(fault::kPublishProducerFatalPrefix))));
     }
     for (const std::string& name : request.arm()) fault::Arm(name);
     for (const std::string& name : request.disarm()) fault::Disarm(name);
@@ -442,6 +443,7 @@ ApiResponse ApiHandler::Metrics() {
   for (const ShardStatus& shard : status.shards()) {
     metrics_.SetOutboxBacklog(shard.shard(), static_cast<double>(shard.outbox_next_task_id() -
                                                                  shard.published_task_id()));
+    metrics_.SetPublishFailures(shard.shard(), static_cast<double>(shard.publish_failures()));
     for (const PeerShardStatus& peer : shard.peers()) {
       metrics_.SetPeerShard(peer.peer(), shard.shard(), static_cast<double>(peer.lag_tasks()),
                             peer.lag_seconds(), static_cast<double>(peer.missing_tasks()));

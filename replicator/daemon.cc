@@ -290,12 +290,16 @@ StatusResponse Daemon::Status() const {
   absl::MutexLock lock(&appliers_mu_);
   std::vector<std::vector<PeerShardStatus>> peers;
   for (const auto& applier : appliers_) peers.push_back(applier->Snapshot());
+  const std::vector<ShardPublishHealth> publishing = publisher_->Health();
   int64_t total_lag = 0;
   for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
     ShardStatus* s = status.add_shards();
     s->set_shard(shard);
     s->set_outbox_next_task_id(store_->OutboxNextTaskId(shard));
     s->set_published_task_id(store_->PublishedTaskId(shard));
+    s->set_publish_error(publishing[shard].error);
+    s->set_publish_failures(publishing[shard].failures);
+    s->set_publish_failing_since_unix_micros(publishing[shard].failing_since_unix_micros);
     for (const auto& peer : peers) {
       *s->add_peers() = peer[shard];
       total_lag += peer[shard].lag_tasks();
@@ -312,6 +316,7 @@ StatusResponse Daemon::Status() const {
     }
   }
   status.set_corrupt_messages(corrupt);
+  status.set_producer_recreations(publisher_->producer_recreations());
   status.set_committed_appends(static_cast<int64_t>(store_->SyncedWrites()));
   status.set_commit_groups(static_cast<int64_t>(store_->SyncedGroups()));
   if (absl::Status error = store_->WriteError(); !error.ok()) {

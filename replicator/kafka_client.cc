@@ -445,6 +445,21 @@ absl::Status KafkaProducer::LearnTopics(const std::vector<std::string>& topics, 
   return result;
 }
 
+absl::Status KafkaProducer::FatalError() const {
+  char reason[512];
+  const rd_kafka_resp_err_t err = rd_kafka_fatal_error(rk_, reason, sizeof(reason));
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  return absl::InternalError(
+      absl::StrFormat("fatal producer error %s: %s", rd_kafka_err2name(err), reason));
+}
+
+absl::Status KafkaProducer::RaiseFatalErrorForTesting(const std::string& reason) {
+  const rd_kafka_resp_err_t err = rd_kafka_test_fatal_error(
+      rk_, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, reason.c_str());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "raising a fatal error");
+  return absl::OkStatus();
+}
+
 absl::Status KafkaProducer::Flush(int timeout_ms) {
   rd_kafka_resp_err_t err = rd_kafka_flush(rk_, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaError(err, "flushing the producer");

@@ -130,6 +130,13 @@ class KafkaProducer {
   void Poll(int timeout_ms);
   // Waits until every queued message was delivered or failed.
   [[nodiscard]] absl::Status Flush(int timeout_ms);
+  // INTERNAL with librdkafka's reason once the producer hit a fatal error (the idempotent
+  // producer cannot keep its guarantees, e.g. after a broker lost acknowledged data): from then
+  // on every message fails, and only a new producer can publish again. Thread-safe.
+  [[nodiscard]] absl::Status FatalError() const;
+  // Makes librdkafka raise a fatal error on this producer as it would on its own
+  // (rd_kafka_test_fatal_error): for fault injection (fault::kPublishProducerFatal).
+  [[nodiscard]] absl::Status RaiseFatalErrorForTesting(const std::string& reason);
   // Asks the cluster for its broker list: UNAVAILABLE when no broker answers within
   // `timeout_ms`. Thread-safe (a readiness probe calls it from an HTTP thread).
   [[nodiscard]] absl::Status CheckReachable(int timeout_ms);

@@ -95,6 +95,16 @@ Metrics::Metrics(const std::string& cluster)
                            cluster, *registry_)),
       outbox_backlog_(Build(prometheus::BuildGauge(), "xdc_outbox_backlog_tasks",
                             "Committed tasks not yet delivered to Kafka", cluster, *registry_)),
+      publish_failures_(
+          Build(prometheus::BuildGauge(), "xdc_publish_consecutive_failures",
+                "Times in a row Kafka refused the shard's oldest undelivered task (0: publishing "
+                "works); the shard's stream stands still while it is above 0",
+                cluster, *registry_)),
+      producer_recreations_(
+          Build(prometheus::BuildCounter(), "xdc_publish_producer_recreations_total",
+                "Kafka producers replaced after a fatal error (every shard then sent again from "
+                "its first unacknowledged task)",
+                cluster, *registry_)),
       store_write_failed_(Build(prometheus::BuildGauge(), "xdc_store_write_failed",
                                 "1 once a store write failed: appends are refused until restart",
                                 cluster, *registry_)),
@@ -168,7 +178,7 @@ Metrics::Metrics(const std::string& cluster)
                 cluster, *registry_)),
       write_{&appends_.Add({{"result", "ok"}}), &appends_.Add({{"result", "rejected"}}),
              &events_appended_.Add({})},
-      publisher_{&published_.Add({}), &delivery_errors_.Add({}),
+      publisher_{&published_.Add({}), &delivery_errors_.Add({}), &producer_recreations_.Add({}),
                  KafkaStatisticsFor("producer", "")},
       api_{&unauthenticated_.Add({}),
            [this](const std::string& route, const std::string& method, int status, double seconds) {
@@ -272,6 +282,10 @@ void Metrics::SetDlqDepth(double entries, double awaiting_resend) {
 
 void Metrics::SetOutboxBacklog(int shard, double tasks) {
   outbox_backlog_.Add({{"shard", std::to_string(shard)}}).Set(tasks);
+}
+
+void Metrics::SetPublishFailures(int shard, double failures) {
+  publish_failures_.Add({{"shard", std::to_string(shard)}}).Set(failures);
 }
 
 void Metrics::SetStoreWriteFailed(bool failed) { store_write_failed_.Add({}).Set(failed ? 1 : 0); }

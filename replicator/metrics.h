@@ -35,7 +35,8 @@ using KafkaStatisticsFn = std::function<void(std::string_view json)>;
 struct PublisherProbe {
   prometheus::Counter* tasks_published;
   prometheus::Counter* delivery_errors;
-  KafkaStatisticsFn kafka_statistics;  // of the producer
+  prometheus::Counter* producer_recreations;  // producers replaced after a fatal error
+  KafkaStatisticsFn kafka_statistics;         // of the producer
 };
 
 struct ApplierProbe {
@@ -105,6 +106,8 @@ class Metrics {
   void SetPeerShard(const std::string& peer, int shard, double lag_tasks, double lag_seconds,
                     double missing_tasks);
   void SetOutboxBacklog(int shard, double tasks);
+  // Refusals in a row of the shard's oldest undelivered task (ShardStatus.publish_failures).
+  void SetPublishFailures(int shard, double failures);
   void SetStoreWriteFailed(bool failed);
   // RocksDB's sizes (bytes) and whether it is holding writes back (stopped or delayed).
   void SetStoreEngine(double sst_bytes, double memtable_bytes, double pending_compaction_bytes,
@@ -148,6 +151,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& lag_seconds_;
   prometheus::Family<prometheus::Gauge>& missing_tasks_;
   prometheus::Family<prometheus::Gauge>& outbox_backlog_;
+  prometheus::Family<prometheus::Gauge>& publish_failures_;
+  prometheus::Family<prometheus::Counter>& producer_recreations_;
   prometheus::Family<prometheus::Gauge>& store_write_failed_;
   prometheus::Family<prometheus::Gauge>& store_bytes_;
   prometheus::Family<prometheus::Gauge>& store_pending_compaction_;

@@ -15,6 +15,8 @@ namespace {
 
 // How long one wait for delivery reports lasts while draining at stop.
 constexpr int kDrainPollMs = 5;
+// How long a producer that failed for good may take to hand back its last delivery reports.
+constexpr int kFatalFlushMs = 1000;
 
 // Delivery tokens: control records have the top bit set; history tasks pack (shard, task id).
 constexpr uint64_t kControlTokenBit = uint64_t{1} << 63;
@@ -57,13 +59,17 @@ void ShardCursor::MaybeRewind() {
 // --- Publisher -------------------------------------------------------------------------------
 
 Publisher::Publisher(const DaemonConfig& config, const Tunables& tunables, Store& store,
-                     PublisherProbe& probe)
+                     PublisherProbe& probe, Clock clock)
     : config_(config),
       tunables_(tunables),
       store_(store),
       probe_(probe),
       history_topic_(HistoryTopic(config.cluster_name(), config.kafka().topic_prefix())),
-      control_topic_(ControlTopic(config.cluster_name(), config.kafka().topic_prefix())) {
+      control_topic_(ControlTopic(config.cluster_name(), config.kafka().topic_prefix())),
+      producer_fatal_point_(
+          std::string(fault::kPublishProducerFatalPrefix) + config.cluster_name()),
+      clock_(std::move(clock)),
+      health_(config.shard_count()) {
   for (int32_t shard = 0; shard < config.shard_count(); ++shard) {
     cursors_.emplace_back(store.PublishedTaskId(shard));
   }
@@ -73,13 +79,30 @@ Publisher::~Publisher() { Stop(); }
 
 absl::Status Publisher::Start(const std::string& bootstrap,
                               const std::vector<NamespaceRecord>& records) {
+  bootstrap_ = bootstrap;
+  if (absl::Status s = CreateProducer(); !s.ok()) return s;
+  // Re-announce every record at start: a crash may have come between storing and announcing.
+  for (const NamespaceRecord& record : records) Announce(record);
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+absl::Status Publisher::CreateProducer() {
+  const uint64_t generation = ++producer_generation_;
   absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
-      bootstrap, "xdc-" + config_.cluster_name(),
-      [this](uint64_t token, const absl::Status& status) { OnDelivery(token, status); },
+      bootstrap_, "xdc-" + config_.cluster_name(),
+      [this, generation](uint64_t token, const absl::Status& status) {
+        // A report of a replaced producer: its messages are sent again by the new one.
+        if (generation == producer_generation_) OnDelivery(token, status);
+      },
       KafkaPropertiesOf(config_.kafka()),
       KafkaStatisticsSink{tunables_.kafka_statistics_interval_ms, probe_.kafka_statistics});
   if (!producer.ok()) return producer.status();
   producer_ = *std::move(producer);
+  {
+    absl::MutexLock lock(&producer_mu_);
+    reachable_producer_ = producer_;
+  }
   if (absl::Status s = producer_->LearnTopics({history_topic_, control_topic_},
                                               tunables_.topic_metadata_timeout_ms);
       !s.ok()) {
@@ -87,10 +110,56 @@ absl::Status Publisher::Start(const std::string& bootstrap,
                absl::StrCat("publisher: ", s.ToString(),
                             "; the first tasks wait for librdkafka's next topic scan (1 s)"));
   }
-  // Re-announce every record at start: a crash may have come between storing and announcing.
-  for (const NamespaceRecord& record : records) Announce(record);
-  thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
+}
+
+void Publisher::ReplaceFailedProducer(const absl::Status& fatal) {
+  log::Write(log::Level::kError, "publish.producer_fatal",
+             absl::StrFormat("the Kafka producer failed for good (%s): replacing it; every shard "
+                             "sends again from its first unacknowledged task",
+                             fatal.ToString().c_str()));
+  // Serve what reports the failed producer still gives (they are its failures), then drop it.
+  producer_->Flush(kFatalFlushMs).IgnoreError();
+  ++producer_generation_;
+  producer_.reset();
+  {
+    absl::MutexLock lock(&producer_mu_);
+    reachable_producer_.reset();
+  }
+  for (ShardCursor& cursor : cursors_) cursor = ShardCursor(cursor.delivered());
+  for (auto& [token, message] : control_in_flight_) control_to_retry_.push_back(std::move(message));
+  control_in_flight_.clear();
+  while (true) {
+    absl::Status created = CreateProducer();
+    if (created.ok()) break;
+    log::Write(
+        log::Level::kError, "publish.producer_create_failed",
+        absl::StrCat("creating a new Kafka producer failed, retrying: ", created.ToString()));
+    std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, std::chrono::milliseconds(tunables_.publisher_idle_wait_ms),
+                     [&] { return stopping_; })) {
+      return;
+    }
+  }
+  producer_recreations_.fetch_add(1);
+  probe_.producer_recreations->Increment();
+}
+
+std::vector<ShardPublishHealth> Publisher::Health() const {
+  absl::MutexLock lock(&health_mu_);
+  return health_;
+}
+
+void Publisher::RecordShardHealth(int32_t shard, const absl::Status& status) {
+  absl::MutexLock lock(&health_mu_);
+  ShardPublishHealth& health = health_[shard];
+  if (status.ok()) {
+    health = ShardPublishHealth();
+    return;
+  }
+  if (health.failures == 0) health.failing_since_unix_micros = clock_();
+  ++health.failures;
+  health.error = status.ToString();
 }
 
 void Publisher::Stop() {
@@ -103,8 +172,13 @@ void Publisher::Stop() {
 }
 
 absl::Status Publisher::CheckKafka(int timeout_ms) {
-  if (producer_ == nullptr) return absl::UnavailableError("the publisher has not started");
-  return producer_->CheckReachable(timeout_ms);
+  std::shared_ptr<KafkaProducer> producer;
+  {
+    absl::MutexLock lock(&producer_mu_);
+    producer = reachable_producer_;
+  }
+  if (producer == nullptr) return absl::UnavailableError("the publisher has no Kafka producer");
+  return producer->CheckReachable(timeout_ms);
 }
 
 void Publisher::Notify() {
@@ -148,7 +222,9 @@ void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
   if (status.ok()) {
     cursors_[shard].OnDelivered(task_id);
     probe_.tasks_published->Increment();
+    RecordShardHealth(shard, status);
   } else {
+    RecordShardHealth(shard, status);
     probe_.delivery_errors->Increment();
     log::Write(log::Level::kWarning, "publish.delivery_failed",
                absl::StrFormat("shard %d task %lld not delivered, will resend: %s", shard,
@@ -187,6 +263,7 @@ void Publisher::ProduceShard(int32_t shard) {
                                           TaskToken(shard, task_id));
       if (!s.ok()) {
         // Queue full: poll, then continue from here. Anything else is logged once per streak.
+        if (!absl::IsResourceExhausted(s)) RecordShardHealth(shard, s);
         if (!absl::IsResourceExhausted(s) && !cursor.produce_error_logged) {
           log::Write(log::Level::kWarning, "publish.produce_failed",
                      absl::StrFormat("shard %d task %lld cannot be produced, retrying: %s", shard,
@@ -241,13 +318,22 @@ void Publisher::Run() {
     // Serves delivery reports; also paces retries while the producer queue is full.
     producer_->Poll(in_flight > 0 || backlog ? 5 : 0);
     AdvancePublishPointers();
+    if (fault::Armed(producer_fatal_point_)) {
+      fault::Disarm(producer_fatal_point_);
+      producer_->RaiseFatalErrorForTesting("fault point " + producer_fatal_point_).IgnoreError();
+    }
+    if (absl::Status fatal = producer_->FatalError(); !fatal.ok()) {
+      ReplaceFailedProducer(fatal);
+      if (producer_ == nullptr) break;  // stopping while no producer could be created
+      continue;
+    }
     if (in_flight == 0 && !backlog) {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(tunables_.publisher_idle_wait_ms),
                    [&] { return stopping_ || notified_ || !control_.empty(); });
     }
   }
-  Drain();
+  if (producer_ != nullptr) Drain();
 }
 
 int64_t Publisher::AdvancePublishPointers() {

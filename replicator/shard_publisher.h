@@ -6,10 +6,20 @@
 // delivery failure re-publishes (applying is idempotent). After a failed delivery the shard
 // rewinds to its first unacknowledged task once its in-flight tasks have drained.
 //
-// Thread-safety: cursors are owned by the publisher thread (delivery reports run on it, inside
-// Poll). Notify()/Announce() may be called from any thread; they touch only mu_-guarded state.
+// Nothing wedges a shard silently: while Kafka refuses a shard's oldest undelivered task (a
+// failed delivery, or a produce the client refuses, e.g. a message over message.max.bytes), the
+// shard's status and the xdc_publish_consecutive_failures gauge say so and why
+// (runbooks/outbox-backlog.md). A fatal producer error (the idempotent producer lost its
+// guarantees, e.g. after a broker lost acknowledged data) fails every message until the producer
+// is replaced: the publisher replaces it, counts and logs it, and every shard resends from its
+// first unacknowledged task.
+//
+// Thread-safety: cursors and the producer are owned by the publisher thread (delivery reports
+// run on it, inside Poll). Notify()/Announce() may be called from any thread; they touch only
+// mu_-guarded state. Health() and producer_recreations() may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -22,7 +32,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
+#include "replicator/clock.h"
 #include "replicator/kafka_client.h"
 #include "replicator/metrics.h"
 #include "replicator/tunables.h"
@@ -59,10 +71,17 @@ class ShardCursor {
   std::set<int64_t> delivered_ahead_;  // acknowledged above a gap left by a failure
 };
 
+// Whether a shard's publishing is failing (ShardStatus.publish_*).
+struct ShardPublishHealth {
+  std::string error;                      // the last refusal; empty while publishing works
+  int64_t failures = 0;                   // refusals in a row of the oldest undelivered task
+  int64_t failing_since_unix_micros = 0;  // when the first of them happened
+};
+
 class Publisher {
  public:
   Publisher(const DaemonConfig& config, const Tunables& tunables, Store& store,
-            PublisherProbe& probe);
+            PublisherProbe& probe, Clock clock);
   ~Publisher();
 
   // Creates the producer, queues `records` for announcement and starts the thread.
@@ -78,6 +97,10 @@ class Publisher {
   void Announce(const NamespaceRecord& record);
   // Queues a control message (its source_cluster is set here; resent until delivered).
   void SendControl(ControlMessage message);
+  // Per shard (index = shard), whether publishing is failing.
+  [[nodiscard]] std::vector<ShardPublishHealth> Health() const;
+  // Producers replaced after a fatal error since Start().
+  [[nodiscard]] int64_t producer_recreations() const { return producer_recreations_.load(); }
 
  private:
   void Run();
@@ -87,6 +110,12 @@ class Publisher {
   void Drain();
   void ProduceShard(int32_t shard);
   void OnDelivery(uint64_t token, const absl::Status& status);
+  // A new producer (with its topics learnt); reports of an older one are ignored from now on.
+  [[nodiscard]] absl::Status CreateProducer();
+  // After a fatal producer error: a new producer, and everything not acknowledged sent again.
+  void ReplaceFailedProducer(const absl::Status& fatal);
+  // Records a refusal of `shard`'s oldest undelivered task, or (OK) that publishing works again.
+  void RecordShardHealth(int32_t shard, const absl::Status& status);
 
   const DaemonConfig& config_;
   const Tunables& tunables_;
@@ -94,7 +123,14 @@ class Publisher {
   PublisherProbe& probe_;
   const std::string history_topic_;
   const std::string control_topic_;
-  std::unique_ptr<KafkaProducer> producer_;
+  const std::string producer_fatal_point_;  // fault::kPublishProducerFatalPrefix + our name
+  Clock clock_;
+  std::string bootstrap_;  // set by Start()
+  // Replaced only by the publisher thread, which reads it without a lock; other threads
+  // (CheckKafka) read reachable_producer_, its copy.
+  std::shared_ptr<KafkaProducer> producer_;
+  uint64_t producer_generation_ = 0;  // owned by the publisher thread
+  std::atomic<int64_t> producer_recreations_{0};
   std::vector<ShardCursor> cursors_;                      // owned by the publisher thread
   std::map<uint64_t, ControlMessage> control_in_flight_;  // owned by the publisher thread
   uint64_t next_control_token_ = 0;                       // owned by the publisher thread
@@ -106,6 +142,10 @@ class Publisher {
   bool notified_ = false;               // guarded by mu_
   bool stopping_ = false;               // guarded by mu_
   std::deque<ControlMessage> control_;  // guarded by mu_
+  mutable absl::Mutex producer_mu_;
+  std::shared_ptr<KafkaProducer> reachable_producer_ ABSL_GUARDED_BY(producer_mu_);
+  mutable absl::Mutex health_mu_;
+  std::vector<ShardPublishHealth> health_ ABSL_GUARDED_BY(health_mu_);  // index = shard
   std::thread thread_;
 };
 

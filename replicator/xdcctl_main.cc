@@ -390,6 +390,23 @@ int Status(HttpClient& client, bool json) {
   for (const std::string& halted : status.halted_appliers()) {
     std::printf("HALTED: %s\n", halted.c_str());
   }
+  for (const ShardStatus& shard : status.shards()) {
+    if (shard.publish_failures() == 0) continue;
+    std::printf(
+        "PUBLISHING STUCK on shard %d: Kafka refused task %lld %lld times in a row since %s "
+        "(runbooks/outbox-backlog.md): %s\n",
+        shard.shard(), static_cast<long long>(shard.published_task_id()),
+        static_cast<long long>(shard.publish_failures()),
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                         absl::FromUnixMicros(shard.publish_failing_since_unix_micros()),
+                         absl::UTCTimeZone())
+            .c_str(),
+        shard.publish_error().c_str());
+  }
+  if (status.producer_recreations() > 0) {
+    std::printf("%lld Kafka producers replaced after a fatal error since start\n",
+                static_cast<long long>(status.producer_recreations()));
+  }
   std::map<std::string, int64_t> acknowledged;
   for (const ShardStatus& shard : status.shards()) {
     for (const PeerShardStatus& peer : shard.peers()) {

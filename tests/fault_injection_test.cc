@@ -259,6 +259,27 @@ TEST_F(DeliveryFaultsTest, ReorderedDeliveryConvergesWithNothingLost) {
   ASSERT_NO_FATAL_FAILURE(ExpectWestHoldsEveryAcknowledgedEvent(acknowledged));
 }
 
+// A fatal producer error (an idempotent producer that lost its guarantees, e.g. after a broker
+// lost data it had acknowledged) fails every message of that producer for good. The publisher
+// replaces the producer, counts it, and every write acknowledged before and after reaches the
+// standby (before, east published nothing more until it restarted).
+TEST_F(DeliveryFaultsTest, AFatalProducerErrorIsSurvivedByANewProducer) {
+  std::map<std::string, int64_t> acknowledged = WriteAcknowledged("before");
+  const std::string point = std::string(fault::kPublishProducerFatalPrefix) + "east";
+  ASSERT_TRUE(fault::IsKnown(point));
+  fault::Arm(point);
+  // East's publisher disarms the point when it raises the error.
+  ASSERT_TRUE(WaitUntil([&] { return !fault::Armed(point); }));
+  const std::map<std::string, int64_t> after = WriteAcknowledged("after");
+  acknowledged.insert(after.begin(), after.end());
+  ASSERT_NO_FATAL_FAILURE(ExpectWestHoldsEveryAcknowledgedEvent(acknowledged));
+  EXPECT_EQ(GetStatus(*east_client_).producer_recreations(), 1);
+  EXPECT_EQ(GetStatus(*west_client_).producer_recreations(), 0);
+  absl::StatusOr<HttpResult> metrics = east_client_->Request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(MetricSum(metrics->body, "xdc_publish_producer_recreations_total"), 1);
+}
+
 // The case that lost data before the applier restored offset order (peer_applier.cc
 // RestoreOffsetOrder): two workflows' only tasks on one shard, swapped. The first looked applied
 // (its offset is below the second's), and with no later task of its workflow no gap ever showed.
@@ -297,6 +318,75 @@ TEST_F(DeliveryFaultsTest, ReorderedOnlyTaskOfAWorkflowIsNotLost) {
 }
 
 // --- /v1/fault-points in one process -----------------------------------------------------------
+
+// A task Kafka refuses for good does not wedge its shard silently: here it is larger than the
+// producer's message.max.bytes (as a topic's or broker's smaller limit would be). The shard's
+// status names the error and since when, xdc_publish_consecutive_failures{shard} rises (the
+// XdcPublishShardStuck alert fires on one shard), and the other shards keep publishing. Once the
+// operator raises the limit and restarts xdcd (runbooks/outbox-backlog.md), the task goes out and
+// the shard shows healthy again.
+TEST(PublishStuckTest, ATaskKafkaRefusesIsShownOnItsShardUntilTheLimitIsRaised) {
+  if (!RealKafkaBootstrap().empty()) GTEST_SKIP() << "runs on its own embedded Kafka";
+  ScopedDir dir("east");
+  DaemonConfig config = MakeConfig("east", dir.path(), "");
+  (*config.mutable_kafka()->mutable_properties())["message.max.bytes"] = "4096";
+  absl::StatusOr<std::unique_ptr<Daemon>> east = Daemon::Start(config);
+  ASSERT_TRUE(east.ok()) << east.status();
+  auto client = std::make_unique<HttpClient>((*east)->http_address());
+  RegisterNamespaceRequest request;
+  request.set_name("orders");
+  request.add_clusters("east");
+  request.set_active_cluster("east");
+  NamespaceRecord record;
+  ASSERT_TRUE(client->Call("POST", "/v1/namespaces", &request, record).ok());
+
+  AppendRequest big =
+      Append("orders", "big", 1, {Event(WORKFLOW_EXECUTION_STARTED, std::string(8000, 'x'))});
+  AppendResponse appended;
+  ASSERT_TRUE(client->Call("POST", "/v1/append", &big, appended).ok());  // durable here
+  const int32_t stuck = ShardFor(record.id(), "big", config.shard_count());
+  ShardStatus shard;
+  ASSERT_TRUE(WaitUntil([&] {
+    shard = GetStatus(*client).shards(stuck);
+    return shard.publish_failures() > 0;
+  }));
+  EXPECT_THAT(shard.publish_error(), HasSubstr("size"));
+  EXPECT_GT(shard.publish_failing_since_unix_micros(), 0);
+  EXPECT_EQ(shard.published_task_id(), shard.outbox_next_task_id() - 1);
+  absl::StatusOr<HttpResult> metrics = client->Request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_GT(MetricSum(metrics->body, "xdc_publish_consecutive_failures",
+                      {absl::StrCat("shard=\"", stuck, "\"")}),
+            0);
+  // A small task of another shard still goes out.
+  std::string other_id;
+  for (int i = 0; other_id.empty(); ++i) {
+    const std::string id = absl::StrCat("small-", i);
+    if (ShardFor(record.id(), id, config.shard_count()) != stuck) other_id = id;
+  }
+  AppendRequest small = Append("orders", other_id, 1, {Event(WORKFLOW_EXECUTION_STARTED, "s")});
+  ASSERT_TRUE(client->Call("POST", "/v1/append", &small, appended).ok());
+  const int32_t other = ShardFor(record.id(), other_id, config.shard_count());
+  ASSERT_TRUE(WaitUntil([&] {
+    const ShardStatus now = GetStatus(*client).shards(other);
+    return now.published_task_id() == now.outbox_next_task_id();
+  }));
+  EXPECT_EQ(GetStatus(*client).shards(other).publish_failures(), 0);
+
+  // The operator raises the limit (here: back to librdkafka's default) and restarts.
+  client.reset();
+  east->reset();
+  config.mutable_kafka()->mutable_properties()->erase("message.max.bytes");
+  east = Daemon::Start(config);
+  ASSERT_TRUE(east.ok()) << east.status();
+  client = std::make_unique<HttpClient>((*east)->http_address());
+  ASSERT_TRUE(WaitUntil([&] {
+    shard = GetStatus(*client).shards(stuck);
+    return shard.published_task_id() == shard.outbox_next_task_id();
+  })) << shard.DebugString();
+  EXPECT_EQ(shard.publish_failures(), 0);
+  EXPECT_EQ(shard.publish_error(), "");
+}
 
 class FaultPointApiTest : public ::testing::Test {
  protected:
