@@ -67,13 +67,14 @@ absl::Status Get(HttpClient& client, const std::string& target, google::protobuf
   return client.Call("GET", target, nullptr, out);
 }
 
-// Every run of a digest list as (workflow, run, next event id, digest), sorted.
-using DigestList = std::vector<std::tuple<std::string, std::string, int64_t, std::string>>;
+// Every run of a digest list as (workflow, run, next event id, digest, whether it is the
+// workflow's current run), sorted: converged clusters also agree on each workflow's current run.
+using DigestList = std::vector<std::tuple<std::string, std::string, int64_t, std::string, bool>>;
 
 DigestList DigestListOf(const ListDigestsResponse& response) {
   DigestList list;
   for (const WorkflowDigest& d : response.workflows()) {
-    list.emplace_back(d.workflow_id(), d.run_id(), d.next_event_id(), d.digest());
+    list.emplace_back(d.workflow_id(), d.run_id(), d.next_event_id(), d.digest(), d.current());
   }
   std::sort(list.begin(), list.end());
   return list;
@@ -665,7 +666,7 @@ absl::StatusOr<CheckResult> WaitAndCheck(const std::vector<ClusterEndpoint>& clu
       return absl::UnavailableError(absl::StrCat("cannot read the digests of ", clusters[i].name,
                                                  ": ", last.error.ToString()));
     }
-    for (const auto& [workflow, run, next_event_id, digest] : *last.digests[i]) {
+    for (const auto& [workflow, run, next_event_id, digest, current] : *last.digests[i]) {
       run_set.insert({workflow, run});
     }
   }

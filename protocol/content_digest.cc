@@ -115,6 +115,11 @@ std::string ContentDetail(const RunDigest& source, const RunDigest& target) {
     parts.push_back(absl::StrFormat("status %s on source, %s on target",
                                     StatusName(source.status()), StatusName(target.status())));
   }
+  if (source.current_run() != target.current_run()) {
+    parts.push_back(absl::StrFormat(
+        "the workflow's current run on %s only (the other points the workflow id at another run)",
+        source.current_run() ? "source" : "target"));
+  }
   if (source.next_event_id() != target.next_event_id()) {
     parts.push_back(absl::StrFormat("next event %d on source, %d on target", source.next_event_id(),
                                     target.next_event_id()));
@@ -170,7 +175,7 @@ std::string FormatItems(const google::protobuf::RepeatedPtrField<VersionHistoryI
 }
 
 RunDigest MakeRunDigest(const WorkflowMutableState& state,
-                        const std::vector<BranchContent>& branches) {
+                        const std::vector<BranchContent>& branches, bool current_run) {
   RunDigest leaf;
   leaf.set_workflow_id(state.key().workflow_id());
   leaf.set_run_id(state.key().run_id());
@@ -189,6 +194,8 @@ RunDigest MakeRunDigest(const WorkflowMutableState& state,
   uint64_t h = kFnv1a64Offset;
   h = Fnv1a64Int(leaf.status(), h);
   h = Fnv1a64Int(leaf.next_event_id(), h);
+  leaf.set_current_run(current_run);
+  h = Fnv1a64Int(current_run ? 1 : 0, h);
   h = Fnv1a64Int(leaf.branches_size(), h);
   for (const BranchDigest& branch : leaf.branches()) {
     h = Fnv1a64Int(branch.current() ? 1 : 0, h);

@@ -2,7 +2,8 @@
 // workflow runs, so that two clusters compare root -> differing buckets -> differing runs and
 // only the differing ranges are listed in detail (docs/migration.md).
 //
-//   leaf    one run: a digest over its status, next event id and every branch (version history
+//   leaf    one run: a digest over its status, next event id, whether it is the current run of
+//           its workflow id, and every branch (version history
 //           and all its events: HistoryDigest's canonical byte layout, plus the origin of each
 //           reapplied event), in canonical branch order
 //   bucket  kDigestBucketsPerShard buckets per shard; a run's bucket is DigestBucketFor(workflow
@@ -41,11 +42,13 @@ struct BranchContent {
   bool current = false;
 };
 
-// The leaf of a readable run: status, next event id and every branch's digest in canonical order
-// (by version-history items, so the clusters' local branch numbering does not matter), and the
-// run's content digest over all of it.
+// The leaf of a readable run: status, next event id, whether it is its workflow id's current run
+// (`current_run`: clusters must agree on which run a write without a run id continues) and every
+// branch's digest in canonical order (by version-history items, so the clusters' local branch
+// numbering does not matter), and the run's content digest over all of it.
 [[nodiscard]] RunDigest MakeRunDigest(const WorkflowMutableState& state,
-                                      const std::vector<BranchContent>& branches);
+                                      const std::vector<BranchContent>& branches,
+                                      bool current_run);
 
 // The leaf of a run that could not be read: no digest, `error` says why.
 [[nodiscard]] RunDigest MakeUnreadableRunDigest(std::string workflow_id, std::string run_id,

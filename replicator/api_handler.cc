@@ -362,6 +362,10 @@ ApiResponse ApiHandler::Digests(const Query& query) {
     digest->set_run_id(state.key().run_id());
     digest->set_next_event_id(state.next_event_id());
     digest->set_digest(HistoryDigest(*branch, *events));
+    absl::StatusOr<std::optional<std::string>> current =
+        store_.GetCurrentRun(state.key().namespace_id(), state.key().workflow_id());
+    if (!current.ok()) return current.status();
+    digest->set_current(current->has_value() && **current == state.key().run_id());
     return absl::OkStatus();
   });
   if (!s.ok()) return Error(s);

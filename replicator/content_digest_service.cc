@@ -108,7 +108,14 @@ RunDigest ContentDigestService::Digest(const Listed& run) const {
                                      .events = &events[i],
                                      .current = i == histories.current_index()});
   }
-  return MakeRunDigest(*run.state, branches);
+  absl::StatusOr<std::optional<std::string>> current =
+      store_.GetCurrentRun(run.key.namespace_id(), run.key.workflow_id());
+  if (!current.ok()) {
+    return MakeUnreadableRunDigest(run.key.workflow_id(), run.key.run_id(),
+                                   absl::StrCat("current run: ", current.status().ToString()));
+  }
+  return MakeRunDigest(*run.state, branches,
+                       current->has_value() && **current == run.key.run_id());
 }
 
 absl::StatusOr<DigestTreeResponse> ContentDigestService::Tree(const Query& query) const {

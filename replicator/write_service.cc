@@ -178,6 +178,28 @@ absl::StatusOr<AppendResponse> WriteService::SignalUncounted(const SignalRequest
   return Finish(QueueToRun(*ns, key, 0, {event}));
 }
 
+absl::Status WriteService::CheckBecomesCurrent(WorkflowWriter::View& view,
+                                               const NamespaceRecord& ns,
+                                               const WorkflowMutableState& started) const {
+  absl::StatusOr<std::string> current_run =
+      namespaces_.CurrentRun(ns, started.key().workflow_id());
+  if (absl::IsNotFound(current_run.status())) return absl::OkStatus();
+  if (!current_run.ok()) return current_run.status();
+  WorkflowKey current_key = started.key();
+  current_key.set_run_id(*current_run);
+  absl::StatusOr<std::optional<WorkflowMutableState>> current = view.State(current_key);
+  if (!current.ok()) return current.status();
+  if (!current->has_value() || StartedAfter(started, **current)) return absl::OkStatus();
+  const VersionHistory* branch = CurrentBranch((*current)->version_histories());
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "workflow '%s' already has run '%s', started at failover version %d, after a run started "
+      "here now at version %d would: namespace '%s' was failed over to another cluster; send "
+      "writes to the active cluster",
+      started.key().workflow_id(), *current_run,
+      branch->items_size() > 0 ? branch->items(0).version() : 0, ns.failover_version(),
+      ns.name()));
+}
+
 absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueToRun(
     const NamespaceRecord& ns_at_request, WorkflowKey key, int64_t expected_next_event_id,
     const std::vector<NewEvent>& events) {
@@ -238,7 +260,12 @@ absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueToRun(
           update.events.push_back(std::move(event));
         }
         update.starts_run = update.events.front().event_id() == 1;
-        update.started_here = update.starts_run;
+        if (update.starts_run) {
+          // The new run must become the workflow's current run by the rule every cluster applies
+          // (store.h WorkflowWrite::starts_run): a run of the workflow started at a newer failover
+          // version means the namespace was failed over away from us.
+          if (absl::Status s = CheckBecomesCurrent(view, ns, state); !s.ok()) return s;
+        }
         ReplicationTask task;
         task.set_shard(shard);
         task.set_source_cluster(config_.cluster_name());

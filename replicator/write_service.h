@@ -61,6 +61,12 @@ class WriteService {
                                                         WorkflowKey key,
                                                         int64_t expected_next_event_id,
                                                         const std::vector<NewEvent>& events);
+  // OK if `started`, a run this append starts, becomes its workflow's current run by the rule
+  // every cluster applies (StartedAfter); else FAILED_PRECONDITION naming the newer run. Under
+  // the shard's lock (`view`).
+  [[nodiscard]] absl::Status CheckBecomesCurrent(WorkflowWriter::View& view,
+                                                 const NamespaceRecord& ns,
+                                                 const WorkflowMutableState& started) const;
   // Checks an append request and queues it.
   [[nodiscard]] absl::StatusOr<QueuedAppend> QueueAppend(const AppendRequest& request);
   // Waits until a queued append is durable; its answer, or why it failed.

@@ -616,18 +616,15 @@ absl::StatusOr<ShardApplyProgress> Store::GetApplyProgress(const std::string& so
 
 absl::Status Store::PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,
                                          rocksdb::WriteBatch& batch) const {
-  // Resent or reordered tasks can bring an older run's start after a newer one's: the current
-  // run only moves to a run that started later than the one it names.
+  // One rule for every run, whoever started it (StartedAfter): the current run only moves to a
+  // run that started after the one it names. Resent or reordered tasks can bring an older run's
+  // start after a newer one's, and during a split brain a cluster may start a run at an older
+  // version than a run it already received: every cluster still picks the same run.
   std::map<std::string, const WorkflowMutableState*> newest;
-  std::map<std::string, const WorkflowMutableState*> started_here;
   for (const StoreWrite* write : group) {
     for (const WorkflowWrite& update : write->workflows) {
       if (!update.starts_run) continue;
       const WorkflowKey& key = update.state.key();
-      if (update.started_here) {
-        started_here[keys::CurrentRun(key.namespace_id(), key.workflow_id())] = &update.state;
-        continue;
-      }
       const WorkflowMutableState*& best =
           newest[keys::CurrentRun(key.namespace_id(), key.workflow_id())];
       if (best == nullptr || StartedAfter(update.state, *best)) best = &update.state;
@@ -644,9 +641,6 @@ absl::Status Store::PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,
       if (!stored_state.ok()) return stored_state.status();
       if (stored_state->has_value() && !StartedAfter(*state, **stored_state)) continue;
     }
-    batch.Put(cfs_[kCurrentRuns], current_run_key, state->key().run_id());
-  }
-  for (const auto& [current_run_key, state] : started_here) {
     batch.Put(cfs_[kCurrentRuns], current_run_key, state->key().run_id());
   }
   return absl::OkStatus();

@@ -45,11 +45,11 @@ namespace xdc {
 struct WorkflowWrite {
   WorkflowMutableState state;
   std::vector<HistoryEvent> events;  // on any branch; stored by (event id, version)
-  // Event 1 is among `events`: the run may become the workflow's current run. An applied run
-  // becomes current only if it started after the current one (resends and reordering can bring
-  // an older start late); a run this cluster starts itself always does.
+  // Event 1 is among `events`: the run may become the workflow's current run. It becomes current
+  // only if it started after the current one (protocol/workflow_state.h StartedAfter), whoever
+  // started it: resends and reordering can bring an older start late, and every cluster must
+  // point a workflow id at the same run.
   bool starts_run = false;
-  bool started_here = false;
   // A repair (protocol/run_repair.h): every stored event of the run is deleted, in the same
   // WriteBatch, before `events` are written, so the run holds exactly `events` afterwards.
   bool replace_events = false;

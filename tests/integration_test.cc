@@ -42,6 +42,7 @@
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "protocol/message_codec.h"
+#include "protocol/shard_hash.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/daemon.h"
 #include "replicator/http_client.h"
@@ -52,6 +53,7 @@ namespace xdc {
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
@@ -630,6 +632,73 @@ TEST_F(TwoClustersTest, TaskIdsSkippedOverAreReportedMissingUntilTheyArrive) {
     status = GetStatus(*west_client_);
     return status.shards(kPartition).peers(0).missing_tasks() == 0;
   })) << status.shards(kPartition).DebugString();
+}
+
+// East still believes it is active at version 1, but a run of workflow "split" started at version
+// 2 (west, forced over during a partition) has reached it before west's record did. A new run
+// east would start now is older by the rule every cluster uses to pick a workflow's current run
+// (first version, then start time): it is refused, naming the newer run. (East started it and
+// made it current here only, while every other cluster kept the version-2 run current: the two
+// pointed the workflow id at different runs for good.)
+TEST_F(TwoClustersTest, ANewRunOlderThanTheWorkflowsCurrentRunIsRefused) {
+  const int32_t shard = ShardFor(namespace_id_, "split", GetStatus(*east_client_).shard_count());
+  HistoryMessage message;
+  ReplicationTask* task = message.mutable_task();
+  task->set_task_id(0);
+  task->set_shard(shard);
+  task->set_source_cluster("west");
+  task->mutable_workflow()->set_namespace_id(namespace_id_);
+  task->mutable_workflow()->set_workflow_id("split");
+  task->mutable_workflow()->set_run_id("run-at-v2");
+  HistoryEvent* event = task->add_events();
+  event->set_event_id(1);
+  event->set_version(2);
+  event->set_event_time_unix_micros(1);
+  event->set_event_type(WORKFLOW_EXECUTION_STARTED);
+  VersionHistoryItem* item = task->add_version_history_items();
+  item->set_event_id(1);
+  item->set_version(2);
+  {
+    absl::StatusOr<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(
+        east_->kafka_bootstrap(), "test",
+        [](uint64_t, const absl::Status& status) { EXPECT_TRUE(status.ok()) << status; });
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    ASSERT_TRUE((*producer)
+                    ->Produce(HistoryTopic("west", TestTopicPrefix()), shard, EncodeFrame(message), 1)
+                    .ok());
+    ASSERT_TRUE((*producer)->Flush(10000).ok());
+  }
+  GetHistoryResponse history;
+  ASSERT_TRUE(WaitUntil([&] {
+    return east_client_
+        ->Call("GET", absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=split"),
+               nullptr, history)
+        .ok();
+  }));
+  EXPECT_EQ(history.workflow().run_id(), "run-at-v2");
+
+  AppendRequest start = Append(kNamespace, "split", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  ApiError refused = RequestError(*east_client_, "POST", "/v1/append", JsonOf(start));
+  EXPECT_EQ(refused.http_status, 409);
+  EXPECT_THAT(refused.error.message(),
+              AllOf(HasSubstr("already has run 'run-at-v2', started at failover version 2"),
+                    HasSubstr("send writes to the active cluster")));
+  // Nothing was written: the workflow still has its one run.
+  ASSERT_TRUE(east_client_
+                  ->Call("GET",
+                         absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=split"),
+                         nullptr, history)
+                  .ok());
+  EXPECT_EQ(history.workflow().run_id(), "run-at-v2");
+  absl::StatusOr<ListDigestsResponse> digests = Digests(*east_client_, kNamespace);
+  ASSERT_TRUE(digests.ok()) << digests.status();
+  int runs_of_split = 0;
+  for (const WorkflowDigest& digest : digests->workflows()) {
+    if (digest.workflow_id() != "split") continue;
+    ++runs_of_split;
+    EXPECT_TRUE(digest.current());
+  }
+  EXPECT_EQ(runs_of_split, 1);
 }
 
 TEST_F(TwoClustersTest, ConcurrentSignalsToOneWorkflowAllLandInOrderOnBothClusters) {

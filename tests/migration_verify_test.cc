@@ -76,7 +76,7 @@ RunDigest Leaf(const TestRun& run) {
                                      .events = &run.events[i],
                                      .current = i == histories.current_index()});
   }
-  return MakeRunDigest(run.state, branches);
+  return MakeRunDigest(run.state, branches, /*current_run=*/true);
 }
 
 std::vector<TestRun> ManyRuns(int count) {
@@ -195,6 +195,26 @@ TEST(ContentDigestTest, EveryBranchCountsButNotTheLocalBranchOrder) {
   TestRun switched = east;
   switched.state.mutable_version_histories()->set_current_index(1);
   EXPECT_NE(Leaf(east).digest(), Leaf(switched).digest());
+}
+
+// Clusters that hold the same runs but point a workflow id at different runs continue different
+// runs on a write without a run id: verify (and `compare`) report the run whose role differs.
+TEST(ContentDigestTest, ADifferentCurrentRunIsADifference) {
+  const TestRun run = MakeRun("wf-1", "run-1", {{{2, 1}}});
+  const RunDigest current = Leaf(run);
+  std::vector<BranchContent> branches;
+  const VersionHistories& histories = run.state.version_histories();
+  for (int i = 0; i < histories.histories_size(); ++i) {
+    branches.push_back(BranchContent{.branch = &histories.histories(i),
+                                     .events = &run.events[i],
+                                     .current = i == histories.current_index()});
+  }
+  const RunDigest not_current = MakeRunDigest(run.state, branches, /*current_run=*/false);
+  EXPECT_NE(current.digest(), not_current.digest());
+  std::vector<RunDifference> diffs = DiffRuns({current}, {not_current}, 0);
+  ASSERT_EQ(diffs.size(), 1u);
+  EXPECT_EQ(diffs[0].kind(), RUN_DIFFERENCE_KIND_CONTENT_DIFFERS);
+  EXPECT_THAT(diffs[0].detail(), HasSubstr("current run on source only"));
 }
 
 TEST(ContentDigestTest, ARunBehindOnOneSideIsInFlightNotCorrupt) {

@@ -1396,6 +1396,29 @@ WorkflowWrite RunStart(const WorkflowKey& key, int64_t start_time) {
   return update;
 }
 
+// Every cluster points a workflow id at the same run, whoever started it. A run started at version
+// 2 (on a cluster failed over to) arrived first; this cluster, still at version 1, then starts one
+// later by its clock: by the rule every cluster applies (first version, then start time) the
+// version-2 run stays current. (A run a cluster started itself always became current there,
+// so after a split brain two clusters could point the same workflow id at different runs.)
+TEST_F(StoreTest, ARunStartedHereFollowsTheSameCurrentRunRule) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite newer_version;
+  WorkflowWrite& at_v2 = newer_version.workflows.emplace_back();
+  at_v2.state = StateAfter(Key("ns", "wf", "r-v2"), {{1, 2}});
+  at_v2.state.set_start_time_unix_micros(100);
+  at_v2.events = BranchEvents({{1, 2}}, 1, 1);
+  at_v2.starts_run = true;
+  ASSERT_TRUE(store_->CommitWrite(newer_version).ok());
+  StoreWrite started_here;
+  WorkflowWrite at_v1 = RunStart(Key("ns", "wf", "r-v1"), 500);
+  started_here.workflows.push_back(at_v1);
+  ASSERT_TRUE(store_->CommitWrite(started_here).ok());
+  absl::StatusOr<std::optional<std::string>> run = store_->GetCurrentRun("ns", "wf");
+  ASSERT_TRUE(run.ok() && run->has_value()) << run.status();
+  EXPECT_EQ(**run, "r-v2");
+}
+
 TEST_F(StoreTest, CurrentRunOnlyMovesToALaterRun) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
   auto current = [&] {
