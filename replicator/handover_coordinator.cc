@@ -64,20 +64,36 @@ void HandoverCoordinator::Run() {
 }
 
 void HandoverCoordinator::Tick() {
+  // The pending proposals' blockers are store reads and a DLQ scan of up to
+  // handover_dlq_scan_limit entries: found on a copy, without mu_, which appliers take under a
+  // shard lock for every marker. Deciding (and its write) happens under mu_, on the state as it
+  // is then, so a proposal is decided once whatever markers and cancels race with it.
+  std::vector<HandoverTargetState> pending;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [id, state] : targets_) {
-      if (!HasPendingProposal(state)) continue;
-      absl::Status s = TryDecide(state);
-      // Logged when it changes, not every tick.
-      std::string& last = last_decide_error_[id];
-      if (!s.ok() && s.ToString() != last) {
-        log::Write(log::Level::kWarning, "handover.undecidable",
-                   absl::StrFormat("handover of namespace %s: cannot decide yet: %s", id.c_str(),
-                                   s.ToString().c_str()));
-      }
-      last = s.ok() ? "" : s.ToString();
+    for (const auto& [id, state] : targets_) {
+      if (HasPendingProposal(state)) pending.push_back(state);
     }
+  }
+  for (const HandoverTargetState& seen : pending) {
+    absl::StatusOr<std::vector<std::string>> blockers = Blockers(seen, /*every=*/false);
+    absl::MutexLock lock(&mu_);
+    const std::string& id = seen.namespace_id();
+    auto it = targets_.find(id);
+    // Changed meanwhile (a marker, a cancel, a decision): the next tick looks again.
+    if (it == targets_.end() ||
+        !google::protobuf::util::MessageDifferencer::Equals(it->second, seen)) {
+      continue;
+    }
+    absl::Status s = blockers.ok() ? TryDecide(it->second, *blockers) : blockers.status();
+    // Logged when it changes, not every tick.
+    std::string& last = last_decide_error_[id];
+    if (!s.ok() && s.ToString() != last) {
+      log::Write(log::Level::kWarning, "handover.undecidable",
+                 absl::StrFormat("handover of namespace %s: cannot decide yet: %s", id.c_str(),
+                                 s.ToString().c_str()));
+    }
+    last = s.ok() ? "" : s.ToString();
   }
   const int64_t now = clock_();
   for (const NamespaceRecord& record : namespaces_.List()) {
@@ -416,7 +432,8 @@ absl::StatusOr<std::vector<std::string>> HandoverCoordinator::Blockers(
   return blockers;
 }
 
-absl::Status HandoverCoordinator::TryDecide(HandoverTargetState& state) {
+absl::Status HandoverCoordinator::TryDecide(HandoverTargetState& state,
+                                           const std::vector<std::string>& blockers) {
   const int64_t now = clock_();
   std::optional<NamespaceRecord> local = namespaces_.FindById(state.namespace_id());
   if (local.has_value() && ProposalSuperseded(state, *local)) {
@@ -434,9 +451,7 @@ absl::Status HandoverCoordinator::TryDecide(HandoverTargetState& state) {
     // old version before it does. A cancel request still gets this decision.
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<std::string>> blockers = Blockers(state, /*every=*/false);
-  if (!blockers.ok()) return blockers.status();
-  if (!blockers->empty()) return absl::OkStatus();
+  if (!blockers.empty()) return absl::OkStatus();
   HandoverTargetState next = state;
   const HandoverDecision decision = DecidePending(next, HANDOVER_OUTCOME_ACTIVATED, "", now);
   absl::StatusOr<NamespaceRecord> activated =

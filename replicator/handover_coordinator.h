@@ -80,13 +80,17 @@ class HandoverCoordinator {
  private:
   void Run();
   void Tick();
-  // Target: activates or cancels `state`'s pending proposal when it can. Holds mu_.
-  [[nodiscard]] absl::Status TryDecide(HandoverTargetState& state)
+  // Target: activates `state`'s pending proposal if nothing blocks it (`blockers`, found by
+  // Blockers() on a copy of `state` equal to it), or cancels it if a newer record superseded it.
+  [[nodiscard]] absl::Status TryDecide(HandoverTargetState& state,
+                                       const std::vector<std::string>& blockers)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Why `state`'s pending proposal waits (protocol blockers, DLQ entries, unknown namespace);
-  // with `every` false, stops before the DLQ scan once there is a reason to wait.
+  // with `every` false, stops before the DLQ scan once there is a reason to wait. Reads the
+  // store only; called without mu_ (the DLQ scan may read thousands of entries).
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> Blockers(const HandoverTargetState& state,
-                                                                  bool every);
+                                                                  bool every)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Source: records that it asked the target to cancel, and sends the request.
   [[nodiscard]] absl::StatusOr<NamespaceRecord> AskTargetToCancel(const NamespaceRecord& record,
                                                                   const std::string& reason);
