@@ -209,6 +209,12 @@ int RunNamespaceMembersCommand(HttpClient& client, const CtlCommand& command) {
     std::printf("namespace %s: members %s (config_version %lld), active on %s\n",
                 record.name().c_str(), absl::StrJoin(record.clusters(), ",").c_str(),
                 static_cast<long long>(record.config_version()), record.active_cluster().c_str());
+    if (!record.members_awaiting_history().empty()) {
+      std::printf(
+          "awaiting history: %s (a graceful handover to them is refused until a content "
+          "verification: backfill, then xdcctl migration cutover)\n",
+          absl::StrJoin(record.members_awaiting_history(), ",").c_str());
+    }
   }
   return 0;
 }

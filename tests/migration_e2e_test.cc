@@ -140,8 +140,9 @@ TEST_F(MigrationE2eTest, AnOperatorMigratesANamespaceWithTenThousandWorkflowsUnd
                         "initial_failover_version 3, not 4"));
   // 3. A member of the namespace, on its active cluster.
   EXPECT_THAT(op_.Xdcctl(east, "namespace add-cluster orders --cluster north"),
-              HasSubstr("namespace orders: members east,west,north (config_version 2), active on "
-                        "east"));
+              AllOf(HasSubstr("namespace orders: members east,west,north (config_version 2), "
+                              "active on east"),
+                    HasSubstr("awaiting history: north (a graceful handover to them is refused")));
   // Check.
   EXPECT_THAT(op_.Xdcctl(west, "cluster list"), HasSubstr("north                "
                                                           "initial_failover_version 3    added "
@@ -285,8 +286,10 @@ TEST_F(MigrationE2eTest, AnOperatorMigratesANamespaceWithTenThousandWorkflowsUnd
   EXPECT_THAT(history, AllOf(HasSubstr("east->north"), HasSubstr("north->east")));
 
   // --- add-cluster.md, "Back out": north leaves the namespace, then the federation ---
+  // config_version 4: 2 added north, 3 was the cutover's (its clean verify cleared north from
+  // the members awaiting history), 4 removes it.
   EXPECT_THAT(op_.Xdcctl(east, "namespace remove-cluster orders --cluster north"),
-              HasSubstr("namespace orders: members east,west (config_version 3), active on east"));
+              HasSubstr("namespace orders: members east,west (config_version 4), active on east"));
   ASSERT_TRUE(op_.XdcctlUntil(north, "namespace get orders", "clusters=east,west\n"));
   // North skips the namespace's new tasks whole from then on.
   ASSERT_TRUE(WaitUntil([&] {
