@@ -95,10 +95,9 @@ absl::Status Publisher::Start(const std::string& bootstrap,
 
 void Publisher::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -108,11 +107,8 @@ absl::Status Publisher::CheckKafka(int timeout_ms) {
 }
 
 void Publisher::Notify() {
-  {
-    std::lock_guard lock(mu_);
-    notified_ = true;
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  notified_ = true;
 }
 
 void Publisher::Announce(const NamespaceRecord& record) {
@@ -123,11 +119,8 @@ void Publisher::Announce(const NamespaceRecord& record) {
 
 void Publisher::SendControl(ControlMessage message) {
   message.set_source_cluster(config_.cluster_name());
-  {
-    std::lock_guard lock(mu_);
-    control_.push_back(std::move(message));
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  control_.push_back(std::move(message));
 }
 
 void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
@@ -208,7 +201,7 @@ void Publisher::Run() {
     std::deque<ControlMessage> messages;
     messages.swap(control_to_retry_);
     {
-      std::unique_lock lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) break;
       messages.insert(messages.end(), control_.begin(), control_.end());
       control_.clear();
@@ -242,9 +235,12 @@ void Publisher::Run() {
     producer_->Poll(in_flight > 0 || backlog ? 5 : 0);
     AdvancePublishPointers();
     if (in_flight == 0 && !backlog) {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(tunables_.publisher_idle_wait_ms),
-                   [&] { return stopping_ || notified_ || !control_.empty(); });
+      absl::MutexLock lock(&mu_);
+      auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stopping_ || notified_ || !control_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&woken),
+                           absl::Milliseconds(tunables_.publisher_idle_wait_ms));
     }
   }
   Drain();
