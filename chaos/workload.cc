@@ -75,10 +75,9 @@ void Workload::Start() {
 
 void Workload::Stop() {
   {
-    std::lock_guard<std::mutex> lock(stop_mu_);
+    absl::MutexLock lock(&stop_mu_);
     stopping_ = true;
   }
-  stop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -109,8 +108,8 @@ std::string Workload::WorkflowId(int index) const {
 std::string Workload::NextRequestId() { return absl::StrCat(writer_id_, "-", ++sequence_); }
 
 bool Workload::Pause(std::chrono::milliseconds duration) {
-  std::unique_lock<std::mutex> lock(stop_mu_);
-  stop_cv_.wait_for(lock, duration, [this] { return stopping_; });
+  absl::MutexLock lock(&stop_mu_);
+  stop_mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(duration));
   return !stopping_;
 }
 
@@ -132,11 +131,12 @@ void Workload::Run() {
   for (int64_t n = 0;; ++n) {
     if (options_.rate_per_second > 0) {
       const auto slot = started + std::chrono::microseconds(n * 1000000 / options_.rate_per_second);
-      std::unique_lock<std::mutex> lock(stop_mu_);
-      stop_cv_.wait_until(lock, slot, [this] { return stopping_; });
+      absl::MutexLock lock(&stop_mu_);
+      stop_mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                                absl::FromChrono(slot - std::chrono::steady_clock::now()));
     }
     {
-      std::lock_guard<std::mutex> lock(stop_mu_);
+      absl::MutexLock lock(&stop_mu_);
       if (stopping_) return;
     }
     WriteOnce(pick(random_));

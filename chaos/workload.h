@@ -33,7 +33,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -115,8 +114,8 @@ class Workload {
   Workload(const Workload&) = delete;
   Workload& operator=(const Workload&) = delete;
 
-  void Start();  // one writer thread; at most once
-  void Stop();   // joins; idempotent
+  void Start();                               // one writer thread; at most once
+  void Stop() ABSL_LOCKS_EXCLUDED(stop_mu_);  // joins; idempotent
 
   std::vector<AckedWrite> Ledger() const;  // thread-safe snapshot, in acknowledgement order
   struct Stats {
@@ -140,7 +139,7 @@ class Workload {
   };
   enum class Outcome { kAcked, kRetry };
 
-  void Run();
+  void Run() ABSL_LOCKS_EXCLUDED(stop_mu_);
   // One write to `workflow` (re-reading it first when needed).
   void WriteOnce(int index);
   bool ReadWorkflow(const std::string& workflow_id, WorkflowState& state);
@@ -150,7 +149,7 @@ class Workload {
                  const std::string& request_id, const AppendResponse& response);
   void NoteUnexpected(const std::string& what);
   // Sleeps up to `duration`; false when Stop() was called.
-  bool Pause(std::chrono::milliseconds duration);
+  bool Pause(std::chrono::milliseconds duration) ABSL_LOCKS_EXCLUDED(stop_mu_);
   // A client for `cluster`'s current address, or nullptr while it has none.
   HttpClient* ClientFor(const std::string& cluster);
   void SetActive(std::string cluster);
@@ -170,9 +169,8 @@ class Workload {
   int transport_errors_in_a_row_ = 0;
 
   std::thread thread_;
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;  // guarded by stop_mu_
+  absl::Mutex stop_mu_;  // waits are Mutex::Await*: setting stopping_ wakes them
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
 
   mutable absl::Mutex mu_;
   std::string active_ ABSL_GUARDED_BY(mu_);

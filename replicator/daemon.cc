@@ -259,8 +259,10 @@ absl::StatusOr<AcknowledgeMissingTasksResponse> Daemon::AcknowledgeMissingTasks(
 void Daemon::Stop() {
   // Front to back: stop taking requests, then stop moving data, then close the store.
   if (http_ != nullptr) http_->Stop();
-  // No append can be queued any more (the handler threads are joined): detach the publisher
-  // before it stops, so nothing calls into it afterwards.
+  // Detach the publisher before it stops, so nothing calls into it afterwards. Appliers, the
+  // sweeper and handovers still write until stopped below; the store's listener lock makes the
+  // commit thread finish a call in progress first and call nothing after this returns (the
+  // publisher's drain finds what they queue: it reads the outbox, not the notifications).
   if (store_ != nullptr) store_->SetOutboxListener(nullptr);
   if (backfill_ != nullptr) backfill_->Stop();
   {

@@ -22,27 +22,25 @@ void ReapplySweeper::Start() {
 
 void ReapplySweeper::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void ReapplySweeper::Request(const std::string& namespace_id) {
-  {
-    std::lock_guard lock(mu_);
-    requests_.push_back(namespace_id);
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  requests_.push_back(namespace_id);
 }
 
 void ReapplySweeper::Run() {
   while (true) {
     std::string namespace_id;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !requests_.empty(); });
+      absl::MutexLock lock(&mu_);
+      auto woken = [this]()
+                       ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_ || !requests_.empty(); };
+      mu_.Await(absl::Condition(&woken));
       if (stopping_) return;
       namespace_id = std::move(requests_.front());
       requests_.pop_front();

@@ -16,13 +16,13 @@
 // Thread-safety: Request() from any thread; sweeps run on the sweeper's own thread.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
-#include <mutex>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/task_applier.h"
 #include "replicator/workflow_writer.h"
@@ -37,14 +37,14 @@ class ReapplySweeper {
   ~ReapplySweeper();
 
   void Start();
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
   // Queues a sweep of the namespace (a no-op where this cluster is not its active cluster).
-  void Request(const std::string& namespace_id);
+  void Request(const std::string& namespace_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Sweeps now, on the calling thread; returns the number of events reapplied.
   [[nodiscard]] absl::StatusOr<int64_t> Sweep(const std::string& namespace_id);
 
  private:
-  void Run();
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
   // Reapplies what is pending on one run, a replication task's worth per write.
   [[nodiscard]] absl::StatusOr<int64_t> SweepRun(const WorkflowKey& key);
 
@@ -53,10 +53,9 @@ class ReapplySweeper {
   WorkflowWriter& writer_;
   const TaskApplier& task_applier_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> requests_;  // guarded by mu_
-  bool stopping_ = false;             // guarded by mu_
+  absl::Mutex mu_;  // Run() waits with Mutex::Await: a change under mu_ wakes it
+  std::deque<std::string> requests_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -66,8 +66,8 @@ Publisher::Publisher(const DaemonConfig& config, const Tunables& tunables, Store
       probe_(probe),
       history_topic_(HistoryTopic(config.cluster_name(), config.kafka().topic_prefix())),
       control_topic_(ControlTopic(config.cluster_name(), config.kafka().topic_prefix())),
-      producer_fatal_point_(
-          std::string(fault::kPublishProducerFatalPrefix) + config.cluster_name()),
+      producer_fatal_point_(std::string(fault::kPublishProducerFatalPrefix) +
+                            config.cluster_name()),
       clock_(std::move(clock)),
       health_(config.shard_count()) {
   for (int32_t shard = 0; shard < config.shard_count(); ++shard) {
@@ -135,9 +135,9 @@ void Publisher::ReplaceFailedProducer(const absl::Status& fatal) {
     log::Write(
         log::Level::kError, "publish.producer_create_failed",
         absl::StrCat("creating a new Kafka producer failed, retrying: ", created.ToString()));
-    std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, std::chrono::milliseconds(tunables_.publisher_idle_wait_ms),
-                     [&] { return stopping_; })) {
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                             absl::Milliseconds(tunables_.publisher_idle_wait_ms))) {
       return;
     }
   }
@@ -164,10 +164,9 @@ void Publisher::RecordShardHealth(int32_t shard, const absl::Status& status) {
 
 void Publisher::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -182,11 +181,8 @@ absl::Status Publisher::CheckKafka(int timeout_ms) {
 }
 
 void Publisher::Notify() {
-  {
-    std::lock_guard lock(mu_);
-    notified_ = true;
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  notified_ = true;
 }
 
 void Publisher::Announce(const NamespaceRecord& record) {
@@ -197,11 +193,8 @@ void Publisher::Announce(const NamespaceRecord& record) {
 
 void Publisher::SendControl(ControlMessage message) {
   message.set_source_cluster(config_.cluster_name());
-  {
-    std::lock_guard lock(mu_);
-    control_.push_back(std::move(message));
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  control_.push_back(std::move(message));
 }
 
 void Publisher::OnDelivery(uint64_t token, const absl::Status& status) {
@@ -285,7 +278,7 @@ void Publisher::Run() {
     std::deque<ControlMessage> messages;
     messages.swap(control_to_retry_);
     {
-      std::unique_lock lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) break;
       messages.insert(messages.end(), control_.begin(), control_.end());
       control_.clear();
@@ -328,9 +321,12 @@ void Publisher::Run() {
       continue;
     }
     if (in_flight == 0 && !backlog) {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(tunables_.publisher_idle_wait_ms),
-                   [&] { return stopping_ || notified_ || !control_.empty(); });
+      absl::MutexLock lock(&mu_);
+      auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stopping_ || notified_ || !control_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&woken),
+                           absl::Milliseconds(tunables_.publisher_idle_wait_ms));
     }
   }
   if (producer_ != nullptr) Drain();

@@ -20,17 +20,16 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
@@ -87,23 +86,23 @@ class Publisher {
   // Creates the producer, queues `records` for announcement and starts the thread.
   [[nodiscard]] absl::Status Start(const std::string& bootstrap,
                                    const std::vector<NamespaceRecord>& records);
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mu_);
 
   // Wakes the thread: new outbox tasks were committed on these shards.
-  void Notify();
+  void Notify() ABSL_LOCKS_EXCLUDED(mu_);
   // Whether Kafka answers the producer (KafkaProducer::CheckReachable). Thread-safe.
   [[nodiscard]] absl::Status CheckKafka(int timeout_ms);
   // Queues a namespace record for the control topic (resent until delivered).
-  void Announce(const NamespaceRecord& record);
+  void Announce(const NamespaceRecord& record) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues a control message (its source_cluster is set here; resent until delivered).
-  void SendControl(ControlMessage message);
+  void SendControl(ControlMessage message) ABSL_LOCKS_EXCLUDED(mu_);
   // Per shard (index = shard), whether publishing is failing.
-  [[nodiscard]] std::vector<ShardPublishHealth> Health() const;
+  [[nodiscard]] std::vector<ShardPublishHealth> Health() const ABSL_LOCKS_EXCLUDED(health_mu_);
   // Producers replaced after a fatal error since Start().
   [[nodiscard]] int64_t producer_recreations() const { return producer_recreations_.load(); }
 
  private:
-  void Run();
+  void Run() ABSL_LOCKS_EXCLUDED(mu_);
   // Records what Kafka acknowledged as published; returns how many tasks that moved over.
   int64_t AdvancePublishPointers();
   // At stop: flushes the producer and advances the publish pointers over what Kafka acknowledged.
@@ -113,9 +112,9 @@ class Publisher {
   // A new producer (with its topics learnt); reports of an older one are ignored from now on.
   [[nodiscard]] absl::Status CreateProducer();
   // After a fatal producer error: a new producer, and everything not acknowledged sent again.
-  void ReplaceFailedProducer(const absl::Status& fatal);
+  void ReplaceFailedProducer(const absl::Status& fatal) ABSL_LOCKS_EXCLUDED(mu_);
   // Records a refusal of `shard`'s oldest undelivered task, or (OK) that publishing works again.
-  void RecordShardHealth(int32_t shard, const absl::Status& status);
+  void RecordShardHealth(int32_t shard, const absl::Status& status) ABSL_LOCKS_EXCLUDED(health_mu_);
 
   const DaemonConfig& config_;
   const Tunables& tunables_;
@@ -137,11 +136,12 @@ class Publisher {
   std::deque<ControlMessage> control_to_retry_;           // owned by the publisher thread
   bool control_produce_error_logged_ = false;             // owned by the publisher thread
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool notified_ = false;               // guarded by mu_
-  bool stopping_ = false;               // guarded by mu_
-  std::deque<ControlMessage> control_;  // guarded by mu_
+  // Waking the thread: Run() waits on these with Mutex::AwaitWithTimeout, so a change under mu_
+  // wakes it (no condition variable).
+  absl::Mutex mu_;
+  bool notified_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<ControlMessage> control_ ABSL_GUARDED_BY(mu_);
   mutable absl::Mutex producer_mu_;
   std::shared_ptr<KafkaProducer> reachable_producer_ ABSL_GUARDED_BY(producer_mu_);
   mutable absl::Mutex health_mu_;

@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang-format
+  clang                   # scripts/check-thread-safety.sh: -Wthread-safety (g++ ignores the annotations)
   libboost-dev            # Boost.Asio and Boost.Beast (header-only)
   libprotobuf-dev protobuf-compiler
   librdkafka-dev          # Kafka client and its mock cluster

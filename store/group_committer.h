@@ -12,16 +12,16 @@
 // to make grouping deterministic).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace xdc {
 
@@ -35,13 +35,13 @@ class GroupCommitter {
     thread_ = std::thread([this] { Run(); });
   }
 
-  ~GroupCommitter() {
+  ~GroupCommitter() ABSL_LOCKS_EXCLUDED(mu_) {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       stopping_ = true;
       held_ = false;
     }
-    writer_cv_.notify_one();
+    writer_cv_.Signal();
     thread_.join();
   }
 
@@ -57,80 +57,83 @@ class GroupCommitter {
 
    private:
     friend class GroupCommitter;
+    // All guarded by the committer's mu_ (not expressible as ABSL_GUARDED_BY here: the ticket
+    // does not know its committer). Only the committer's members touch them, under mu_.
     Write* write = nullptr;
     bool queued = false;
     bool done = false;
     absl::Status status;
     // Signalled once `done`: only this ticket's waiter wakes, not every waiting writer (with
     // dozens of writers, waking all of them per group was most of the daemon's CPU).
-    std::condition_variable done_cv;
+    absl::CondVar done_cv;
   };
 
   // Queues `write` without waiting. Writes become durable in Enqueue order, so a caller that
   // holds its own lock across Enqueue orders its writes by that lock. `write` and `ticket` must
   // stay valid until Wait(ticket) returns. Fails at once if the committer latched or is closing.
-  [[nodiscard]] absl::Status Enqueue(Write& write, Ticket& ticket) {
-    std::lock_guard lock(mu_);
+  [[nodiscard]] absl::Status Enqueue(Write& write, Ticket& ticket) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     if (!latched_.ok()) return latched_;
     if (stopping_) return absl::UnavailableError("store is closing");
     ticket.write = &write;
     ticket.queued = true;
     queue_.push_back(&ticket);
-    writer_cv_.notify_one();
+    writer_cv_.Signal();
     return absl::OkStatus();
   }
 
   // Blocks until the enqueued write is durable (OK) or failed.
-  [[nodiscard]] absl::Status Wait(Ticket& ticket) {
-    std::unique_lock lock(mu_);
+  [[nodiscard]] absl::Status Wait(Ticket& ticket) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     if (!ticket.queued) return absl::FailedPreconditionError("write was not enqueued");
-    ticket.done_cv.wait(lock, [&] { return ticket.done; });
+    while (!ticket.done) ticket.done_cv.Wait(&mu_);
     return ticket.status;
   }
 
   // Enqueue, then Wait.
-  [[nodiscard]] absl::Status Commit(Write& write) {
+  [[nodiscard]] absl::Status Commit(Write& write) ABSL_LOCKS_EXCLUDED(mu_) {
     Ticket ticket;
     if (absl::Status s = Enqueue(write, ticket); !s.ok()) return s;
     return Wait(ticket);
   }
 
-  void Hold() {
-    std::lock_guard lock(mu_);
+  void Hold() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     held_ = true;
   }
-  void Release() {
+  void Release() ABSL_LOCKS_EXCLUDED(mu_) {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       held_ = false;
     }
-    writer_cv_.notify_one();
+    writer_cv_.Signal();
   }
 
-  [[nodiscard]] size_t queued() const {
-    std::lock_guard lock(mu_);
+  [[nodiscard]] size_t queued() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     return queue_.size();
   }
-  [[nodiscard]] uint64_t groups_written() const {
-    std::lock_guard lock(mu_);
+  [[nodiscard]] uint64_t groups_written() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     return groups_written_;
   }
-  [[nodiscard]] uint64_t writes_committed() const {
-    std::lock_guard lock(mu_);
+  [[nodiscard]] uint64_t writes_committed() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     return writes_committed_;
   }
   // Non-OK once a group failed.
-  [[nodiscard]] absl::Status latched_error() const {
-    std::lock_guard lock(mu_);
+  [[nodiscard]] absl::Status latched_error() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
     return latched_;
   }
 
  private:
-  void Run() {
-    std::unique_lock lock(mu_);
+  // The writer thread. Holds mu_ except while `write_group_` runs.
+  void Run() ABSL_LOCKS_EXCLUDED(mu_) {
+    mu_.Lock();
     while (true) {
-      writer_cv_.wait(lock, [&] { return stopping_ || (!held_ && !queue_.empty()); });
-      if (queue_.empty() && stopping_) return;
+      while (!stopping_ && (held_ || queue_.empty())) writer_cv_.Wait(&mu_);
+      if (queue_.empty() && stopping_) break;
       std::vector<Ticket*> group;
       while (!queue_.empty() && group.size() < max_group_size_) {
         group.push_back(queue_.front());
@@ -141,9 +144,9 @@ class GroupCommitter {
         std::vector<Write*> writes;
         writes.reserve(group.size());
         for (Ticket* t : group) writes.push_back(t->write);
-        lock.unlock();
+        mu_.Unlock();
         status = write_group_(writes);
-        lock.lock();
+        mu_.Lock();
         if (status.ok()) {
           ++groups_written_;
           writes_committed_ += group.size();
@@ -158,21 +161,22 @@ class GroupCommitter {
       for (Ticket* t : group) {
         t->status = status;
         t->done = true;
-        t->done_cv.notify_one();
+        t->done_cv.Signal();
       }
     }
+    mu_.Unlock();
   }
 
   const WriteGroupFn write_group_;
   const size_t max_group_size_;
-  mutable std::mutex mu_;
-  std::condition_variable writer_cv_;  // wakes the writer thread: a write queued, release, stop
-  std::deque<Ticket*> queue_;      // guarded by mu_
-  bool held_ = false;              // guarded by mu_
-  bool stopping_ = false;          // guarded by mu_
-  absl::Status latched_;           // guarded by mu_
-  uint64_t groups_written_ = 0;    // guarded by mu_
-  uint64_t writes_committed_ = 0;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  absl::CondVar writer_cv_;  // wakes the writer thread: a write queued, release, stop
+  std::deque<Ticket*> queue_ ABSL_GUARDED_BY(mu_);
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status latched_ ABSL_GUARDED_BY(mu_);
+  uint64_t groups_written_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t writes_committed_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
 };
 

@@ -547,12 +547,19 @@ absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
   }
   std::sort(shards.begin(), shards.end());
   shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
-  if (outbox_listener_ && !shards.empty()) outbox_listener_(shards);
+  if (!shards.empty()) {
+    absl::MutexLock lock(&listener_mu_);
+    if (outbox_listener_) outbox_listener_(shards);
+  }
   return absl::OkStatus();
 }
 
 void Store::SetOutboxListener(std::function<void(const std::vector<int32_t>&)> listener) {
-  outbox_listener_ = std::move(listener);
+  // Swapped under the lock, destroyed outside it: the old listener's captures may be anything.
+  {
+    absl::MutexLock lock(&listener_mu_);
+    outbox_listener_.swap(listener);
+  }
 }
 void Store::HoldCommits() { committer_->Hold(); }
 void Store::ReleaseCommits() { committer_->Release(); }

@@ -28,8 +28,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "protocol/xdc.pb.h"
 #include "store/group_committer.h"
 
@@ -165,8 +167,12 @@ class Store {
   [[nodiscard]] absl::StatusOr<int64_t> WaitWrite(StoreWrite& write, WriteTicket& ticket);
   // QueueWrite, then WaitWrite.
   [[nodiscard]] absl::StatusOr<int64_t> CommitWrite(StoreWrite& write);
-  // Called (from the commit thread) after each durable group that queued outbox tasks.
-  void SetOutboxListener(std::function<void(const std::vector<int32_t>& shards)> listener);
+  // Called (from the commit thread) after each durable group that queued outbox tasks. May be
+  // replaced or cleared (nullptr) at any time: once SetOutboxListener returns, the previous
+  // listener is not running and is never called again. The listener runs under listener_mu_, so
+  // it must not call SetOutboxListener.
+  void SetOutboxListener(std::function<void(const std::vector<int32_t>& shards)> listener)
+      ABSL_LOCKS_EXCLUDED(listener_mu_);
   // Test seams: stop and restart the commit thread between groups; writes waiting.
   void HoldCommits();
   void ReleaseCommits();
@@ -252,7 +258,10 @@ class Store {
   std::atomic<int64_t> awaiting_resend_count_{0};
   std::atomic<uint64_t> synced_groups_{0};
   std::atomic<uint64_t> synced_writes_{0};
-  std::function<void(const std::vector<int32_t>&)> outbox_listener_;  // set before first append
+  // Held by the commit thread while it calls the listener, so that replacing it waits for a call
+  // in progress (Daemon::Stop clears it while appliers and the sweeper still write).
+  absl::Mutex listener_mu_;
+  std::function<void(const std::vector<int32_t>&)> outbox_listener_ ABSL_GUARDED_BY(listener_mu_);
   std::unique_ptr<GroupCommitter<StoreWrite>> committer_;
 };
 

@@ -173,8 +173,11 @@ std::string HistoryTarget(int index, const std::string& run_id) {
 // and continues the script from there.
 void RunWriter(const Endpoint& endpoint, int thread_index, absl::Time deadline, Progress& progress,
                WriterReport& report) {
-  auto [address, generation] = endpoint.Get();
-  auto client = std::make_unique<HttpClient>(address);
+  // Not a structured binding: lambdas below capture `generation`, which clang 14 refuses for
+  // bindings (scripts/check-thread-safety.sh compiles every test with it).
+  auto first = endpoint.Get();
+  auto generation = first.second;
+  auto client = std::make_unique<HttpClient>(first.first);
   auto refresh_client = [&] {
     auto [current, current_generation] = endpoint.Get();
     if (current_generation != generation) {

@@ -196,9 +196,12 @@ class MigrationClusters : public ::testing::Test {
             << workflow << " is missing on " << cluster;
       }
       const auto& events = it->second.events();
-      const bool found = std::any_of(events.begin(), events.end(), [&](const HistoryEvent& e) {
-        return e.event_id() == event_id && e.version() == version;
-      });
+      // Copies, not the bindings: clang 14 cannot capture structured bindings in a lambda.
+      const bool found =
+          std::any_of(events.begin(), events.end(),
+                      [&, event_id = event_id, version = version](const HistoryEvent& e) {
+                        return e.event_id() == event_id && e.version() == version;
+                      });
       EXPECT_TRUE(found) << "acknowledged event " << event_id << " (version " << version << ") of "
                          << workflow << " is not on " << cluster;
     }
