@@ -24,8 +24,8 @@
 #include "absl/time/time.h"
 
 namespace {
-using absl::CondVar;
 using absl::Condition;
+using absl::CondVar;
 using absl::Duration;
 using absl::Mutex;
 using absl::Time;
