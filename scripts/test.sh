@@ -4,7 +4,10 @@
 # spin rejects the broken variant), builds, and runs every test (ctest): unit, integration over
 # the embedded Kafka, and end-to-end with real xdcd processes killed with SIGKILL. Runs the
 # in-process integration suites again on a real Kafka broker (KRaft, scripts/kafka.sh), then the
-# chaos suite's short run (docs/chaos.md): about 25 minutes on a fresh 2-core machine. With
+# chaos suite's short run (docs/chaos.md). Before the build, clang checks the locking
+# annotations (scripts/check-thread-safety.sh, a few minutes); at the end the multi-threaded
+# in-process suites run again under ThreadSanitizer (scripts/test-tsan.sh, about 10 minutes with
+# its build). About 35 minutes on a fresh 2-core machine. With
 # --sanitize it then builds with AddressSanitizer + UndefinedBehaviorSanitizer and runs the ctest
 # suite again (about 20 minutes more). ctest runs two tests at a time (the machine has 2 cores);
 # every test keeps its own ports, directories and topics.
@@ -33,6 +36,9 @@ scripts/check-alerts.sh
 echo "== model check of the handover protocol (spin; models/README.md)"
 scripts/check-models.sh
 
+echo "== locking annotations checked by clang (-Wthread-safety; scripts/check-thread-safety.sh)"
+scripts/check-thread-safety.sh
+
 echo "== build (RelWithDebInfo) and test"
 scripts/build.sh
 (cd build && ctest -j2 --output-on-failure --timeout 600)
@@ -55,6 +61,9 @@ echo "== chaos suite, short run (docs/chaos.md): every scenario on the real brok
 echo "   then the mock-only broker faults (broker down, request errors, latency)"
 XDC_CHAOS_REPORT_DIR=build/chaos-reports/real scripts/chaos.sh --broker real
 XDC_CHAOS_REPORT_DIR=build/chaos-reports/mock scripts/chaos.sh --broker mock --only broker-faults
+
+echo "== data races: the multi-threaded in-process suites under ThreadSanitizer (scripts/test-tsan.sh)"
+scripts/test-tsan.sh
 
 if [ "$sanitize" -eq 1 ]; then
   echo "== build with ASan + UBSan and test"

@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "chaos/fault_points.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -741,6 +742,45 @@ TEST_F(StoreTest, CommitWriteWritesProgressAndParkedTasks) {
   ASSERT_EQ(parked->size(), 3u);
   EXPECT_EQ((*parked)[2].sequence(), 3);
   EXPECT_EQ((*parked)[2].reason(), PARK_REASON_FORK);
+}
+
+// Daemon::Stop clears the listener while other threads still commit outbox tasks: once
+// SetOutboxListener returns, the old listener is not running and is never called again. Before
+// the listener was guarded this was a data race on the std::function, which scripts/test-tsan.sh
+// reports here: the counters are relaxed atomics so that the test itself orders nothing between
+// the thread that clears the listener and the commit thread.
+TEST_F(StoreTest, AClearedOutboxListenerIsNeverCalledAgain) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  constexpr auto kRelaxed = std::memory_order_relaxed;
+  std::atomic<int> calls{0};
+  std::atomic<bool> cleared{false};
+  std::atomic<int> calls_after_clear{0};
+  store_->SetOutboxListener([&](const std::vector<int32_t>&) {
+    calls.fetch_add(1, kRelaxed);
+    if (cleared.load(kRelaxed)) calls_after_clear.fetch_add(1, kRelaxed);
+  });
+  std::atomic<bool> stop{false};
+  std::atomic<int> committed{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop.load(kRelaxed); ++i) {
+      StoreWrite write = StartRun(Key("ns", absl::StrCat("listener-", i)), 1, /*shard=*/i % 4);
+      absl::StatusOr<int64_t> task_id = store_->CommitWrite(write);
+      if (!task_id.ok()) {
+        ADD_FAILURE() << "commit " << i << ": " << task_id.status();
+        return;
+      }
+      committed.fetch_add(1, kRelaxed);
+    }
+  });
+  while (calls.load(kRelaxed) < 3) std::this_thread::yield();
+  store_->SetOutboxListener(nullptr);
+  cleared.store(true, kRelaxed);
+  // Commits with outbox tasks go on after the listener is gone.
+  const int committed_at_clear = committed.load(kRelaxed);
+  while (committed.load(kRelaxed) < committed_at_clear + 3) std::this_thread::yield();
+  stop.store(true, kRelaxed);
+  writer.join();
+  EXPECT_EQ(calls_after_clear.load(), 0);
 }
 
 TEST_F(StoreTest, OneWriteCommitsWorkflowsOutboxProgressAndParkedTogether) {
