@@ -218,7 +218,31 @@ TEST(BranchTasks, ABranchSplitsIntoOrderedTasksEachWithItsHistoryPrefix) {
 }
 
 // The fixture of the tests below (tests/migration_clusters.h).
-class MigrationTest : public MigrationClusters {};
+class MigrationTest : public MigrationClusters {
+ protected:
+  // East and west run; orders is registered on east alone, with `runs` workflows written there
+  // that west (not a member) skipped or will skip.
+  void StartWithRunsWestIsNotAMemberOf(int runs) {
+    ASSERT_NO_FATAL_FAILURE(Start("east"));
+    ASSERT_NO_FATAL_FAILURE(Start("west"));
+    ASSERT_NO_FATAL_FAILURE(Register({"east"}));
+    ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
+    ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(AddressOf("east"), runs));
+  }
+
+  void AddWestToTheNamespace() {
+    ASSERT_TRUE(ChangeMembers("east", "west", "").ok());
+    ASSERT_TRUE(WaitUntil([&] { return IsNamespaceMember(Record("west"), "west"); }));
+  }
+
+  // East's backfill of the namespace as GET /v1/namespaces/orders/backfill answers it; false if
+  // the request failed.
+  bool BackfillStatus(MigrationStatusResponse& status) {
+    return Client("east")
+        .Call("GET", absl::StrCat("/v1/namespaces/", kNamespace, "/backfill"), nullptr, status)
+        .ok();
+  }
+};
 
 TEST_F(MigrationTest, AThirdClusterJoinsOnlineWhileTheNamespaceTakesWrites) {
   ASSERT_NO_FATAL_FAILURE(Start("east"));
@@ -449,11 +473,7 @@ TEST_F(MigrationTest, ARemovedMemberStopsApplyingTheNamespace) {
 // re-adding the member makes it wait again.
 TEST_F(MigrationTest, AHandoverToAMemberThatJoinedLateIsRefusedUntilItHoldsTheHistory) {
   constexpr int kPreExisting = 20;
-  ASSERT_NO_FATAL_FAILURE(Start("east"));
-  ASSERT_NO_FATAL_FAILURE(Start("west"));
-  ASSERT_NO_FATAL_FAILURE(Register({"east"}));  // west is not a member yet
-  ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
-  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(AddressOf("east"), kPreExisting));
+  ASSERT_NO_FATAL_FAILURE(StartWithRunsWestIsNotAMemberOf(kPreExisting));
   // West consumed every task of them and skipped it whole (it was not a member).
   ASSERT_TRUE(WaitUntil([&] {
     int64_t skipped = 0;
@@ -462,8 +482,7 @@ TEST_F(MigrationTest, AHandoverToAMemberThatJoinedLateIsRefusedUntilItHoldsTheHi
     }
     return skipped >= kPreExisting;
   }));
-  ASSERT_TRUE(ChangeMembers("east", "west", "").ok());
-  ASSERT_TRUE(WaitUntil([&] { return IsNamespaceMember(Record("west"), "west"); }));
+  ASSERT_NO_FATAL_FAILURE(AddWestToTheNamespace());
 
   const std::string failover = absl::StrCat("/v1/namespaces/", kNamespace, "/failover");
   auto expect_refused = [&](const char* when) {
@@ -492,11 +511,7 @@ TEST_F(MigrationTest, AHandoverToAMemberThatJoinedLateIsRefusedUntilItHoldsTheHi
           .Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/backfill"), &start, status)
           .ok());
   ASSERT_TRUE(WaitUntil([&] {
-    return Client("east")
-               .Call("GET", absl::StrCat("/v1/namespaces/", kNamespace, "/backfill"), nullptr,
-                     status)
-               .ok() &&
-           status.backfill().phase() == BACKFILL_PHASE_COMPLETED;
+    return BackfillStatus(status) && status.backfill().phase() == BACKFILL_PHASE_COMPLETED;
   }));
   ASSERT_NO_FATAL_FAILURE(expect_refused("after the backfill"));
 
@@ -537,13 +552,8 @@ TEST_F(MigrationTest, ABackfillStepKafkaDidNotDeliverIsRetriedNotSkipped) {
   if (kafka_ == nullptr) GTEST_SKIP() << "needs the embedded mock to take its broker down";
   constexpr int kPreExisting = 20;
   kafka_properties_["message.timeout.ms"] = "1500";
-  ASSERT_NO_FATAL_FAILURE(Start("east"));
-  ASSERT_NO_FATAL_FAILURE(Start("west"));
-  ASSERT_NO_FATAL_FAILURE(Register({"east"}));  // west is not a member yet
-  ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
-  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(AddressOf("east"), kPreExisting));
-  ASSERT_TRUE(ChangeMembers("east", "west", "").ok());
-  ASSERT_TRUE(WaitUntil([&] { return IsNamespaceMember(Record("west"), "west"); }));
+  ASSERT_NO_FATAL_FAILURE(StartWithRunsWestIsNotAMemberOf(kPreExisting));
+  ASSERT_NO_FATAL_FAILURE(AddWestToTheNamespace());
 
   ASSERT_TRUE(kafka_->SetBrokerDown(1).ok());
   StartMigrationRequest start;
@@ -553,9 +563,8 @@ TEST_F(MigrationTest, ABackfillStepKafkaDidNotDeliverIsRetriedNotSkipped) {
   ASSERT_TRUE(Client("east").Call("POST", backfill, &start, status).ok());
   // The first step's messages time out: the step fails and says why, or (the bug) it completes.
   ASSERT_TRUE(WaitUntil([&] {
-    return Client("east").Call("GET", backfill, nullptr, status).ok() &&
-           (status.backfill().phase() == BACKFILL_PHASE_COMPLETED ||
-            !status.backfill().error().empty());
+    return BackfillStatus(status) && (status.backfill().phase() == BACKFILL_PHASE_COMPLETED ||
+                                      !status.backfill().error().empty());
   }));
   EXPECT_EQ(status.backfill().phase(), BACKFILL_PHASE_RUNNING);
   EXPECT_THAT(status.backfill().error(), HasSubstr("Kafka did not deliver"));
@@ -564,8 +573,7 @@ TEST_F(MigrationTest, ABackfillStepKafkaDidNotDeliverIsRetriedNotSkipped) {
   ASSERT_TRUE(kafka_->SetBrokerUp(1).ok());
   ASSERT_TRUE(WaitUntil(
       [&] {
-        return Client("east").Call("GET", backfill, nullptr, status).ok() &&
-               status.backfill().phase() == BACKFILL_PHASE_COMPLETED;
+        return BackfillStatus(status) && status.backfill().phase() == BACKFILL_PHASE_COMPLETED;
       },
       std::chrono::seconds(60)))
       << status.DebugString();
@@ -579,15 +587,10 @@ TEST_F(MigrationTest, BackfillsTenThousandWorkflowsUnderLoadWithLiveLagBounded) 
   // s: live replication lag the target may show while the backfill runs (the daemon's readiness
   // bound, tunables.readyz_max_lag_seconds, is 30 s).
   constexpr double kLiveLagBoundSeconds = 10;
-  ASSERT_NO_FATAL_FAILURE(Start("east"));
-  ASSERT_NO_FATAL_FAILURE(Start("west"));
-  ASSERT_NO_FATAL_FAILURE(Register({"east"}));  // west is not a member yet
-  ASSERT_TRUE(WaitUntil([&] { return !Record("west").id().empty(); }));
-  ASSERT_NO_FATAL_FAILURE(WriteSmallWorkflows(AddressOf("east"), kPreExisting));
+  ASSERT_NO_FATAL_FAILURE(StartWithRunsWestIsNotAMemberOf(kPreExisting));
 
   // West joins the namespace; steady writes go on from here to the end.
-  ASSERT_TRUE(ChangeMembers("east", "west", "").ok());
-  ASSERT_TRUE(WaitUntil([&] { return IsNamespaceMember(Record("west"), "west"); }));
+  ASSERT_NO_FATAL_FAILURE(AddWestToTheNamespace());
   LedgerClient load([&](const std::string& cluster) { return AddressOf(cluster); }, "east",
                     kNamespace, LedgerClient::TransportErrors::kFail);
   std::atomic<bool> stop{false};

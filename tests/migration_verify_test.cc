@@ -68,7 +68,7 @@ TestRun MakeRun(const std::string& workflow_id, const std::string& run_id,
   return run;
 }
 
-RunDigest Leaf(const TestRun& run) {
+RunDigest Leaf(const TestRun& run, bool current_run = true) {
   std::vector<BranchContent> branches;
   const VersionHistories& histories = run.state.version_histories();
   for (int i = 0; i < histories.histories_size(); ++i) {
@@ -76,7 +76,7 @@ RunDigest Leaf(const TestRun& run) {
                                      .events = &run.events[i],
                                      .current = i == histories.current_index()});
   }
-  return MakeRunDigest(run.state, branches, /*current_run=*/true);
+  return MakeRunDigest(run.state, branches, current_run);
 }
 
 std::vector<TestRun> ManyRuns(int count) {
@@ -202,14 +202,7 @@ TEST(ContentDigestTest, EveryBranchCountsButNotTheLocalBranchOrder) {
 TEST(ContentDigestTest, ADifferentCurrentRunIsADifference) {
   const TestRun run = MakeRun("wf-1", "run-1", {{{2, 1}}});
   const RunDigest current = Leaf(run);
-  std::vector<BranchContent> branches;
-  const VersionHistories& histories = run.state.version_histories();
-  for (int i = 0; i < histories.histories_size(); ++i) {
-    branches.push_back(BranchContent{.branch = &histories.histories(i),
-                                     .events = &run.events[i],
-                                     .current = i == histories.current_index()});
-  }
-  const RunDigest not_current = MakeRunDigest(run.state, branches, /*current_run=*/false);
+  const RunDigest not_current = Leaf(run, /*current_run=*/false);
   EXPECT_NE(current.digest(), not_current.digest());
   std::vector<RunDifference> diffs = DiffRuns({current}, {not_current}, 0);
   ASSERT_EQ(diffs.size(), 1u);

@@ -114,6 +114,23 @@ class ReapplySweeperTest : public ::testing::Test {
     ASSERT_TRUE(State().reapply_pending());
   }
 
+  // A forced failover to east (version 101), as the coordinator commits it.
+  void ForceFailoverToEast() {
+    absl::StatusOr<NamespaceRecord> failover = registry_->Change(
+        key_.namespace_id(),
+        [&](const NamespaceRecord& current,
+            StoreWrite&) -> absl::StatusOr<std::optional<NamespaceRecord>> {
+          absl::StatusOr<NamespaceRecord> forced = ForceFailover(
+              current, "east",
+              VersionLayout{&config_.clusters(), config_.failover_version_increment()},
+              /*decided_version=*/0, kNowMicros, /*old_active_last_heard_micros=*/0);
+          if (!forced.ok()) return forced.status();
+          return std::optional<NamespaceRecord>(*std::move(forced));
+        });
+    ASSERT_TRUE(failover.ok()) << failover.status();
+    ASSERT_EQ(failover->failover_version(), 101);
+  }
+
   ScopedDir dir_{"sweeper"};
   DaemonConfig config_;
   std::unique_ptr<Store> store_;
@@ -136,20 +153,7 @@ TEST_F(ReapplySweeperTest, DoesNothingWhileThisClusterIsNotActive) {
 
 TEST_F(ReapplySweeperTest, ReappliesPendingSignalsOnceTheNamespaceIsActiveHere) {
   ASSERT_NO_FATAL_FAILURE(ForkWhileStandby());
-  // A forced failover to east, as the coordinator commits it.
-  absl::StatusOr<NamespaceRecord> failover = registry_->Change(
-      key_.namespace_id(),
-      [&](const NamespaceRecord& current,
-          StoreWrite&) -> absl::StatusOr<std::optional<NamespaceRecord>> {
-        absl::StatusOr<NamespaceRecord> forced =
-            ForceFailover(current, "east",
-                          VersionLayout{&config_.clusters(), config_.failover_version_increment()},
-                          /*decided_version=*/0, kNowMicros, /*old_active_last_heard_micros=*/0);
-        if (!forced.ok()) return forced.status();
-        return std::optional<NamespaceRecord>(*std::move(forced));
-      });
-  ASSERT_TRUE(failover.ok()) << failover.status();
-  ASSERT_EQ(failover->failover_version(), 101);
+  ASSERT_NO_FATAL_FAILURE(ForceFailoverToEast());
 
   // Through the sweeper's thread, as the daemon requests it when the namespace becomes active.
   sweeper_->Start();
@@ -207,18 +211,7 @@ TEST_F(ReapplySweeperTest, ManyPendingSignalsAreReappliedInTasksThatEachFitOneKa
   // West's branch forks after event 1: every signal is on the losing branch.
   ASSERT_EQ(Apply({{1, 1}, {2, 2}}, {MakeEvent(2, 2, TIMER_STARTED)}).action, ApplyAction::kApply);
   ASSERT_TRUE(State().reapply_pending());
-  absl::StatusOr<NamespaceRecord> failover = registry_->Change(
-      key_.namespace_id(),
-      [&](const NamespaceRecord& current,
-          StoreWrite&) -> absl::StatusOr<std::optional<NamespaceRecord>> {
-        absl::StatusOr<NamespaceRecord> forced =
-            ForceFailover(current, "east",
-                          VersionLayout{&config_.clusters(), config_.failover_version_increment()},
-                          /*decided_version=*/0, kNowMicros, /*old_active_last_heard_micros=*/0);
-        if (!forced.ok()) return forced.status();
-        return std::optional<NamespaceRecord>(*std::move(forced));
-      });
-  ASSERT_TRUE(failover.ok()) << failover.status();
+  ASSERT_NO_FATAL_FAILURE(ForceFailoverToEast());
 
   absl::StatusOr<int64_t> reapplied = sweeper_->Sweep(key_.namespace_id());
   ASSERT_TRUE(reapplied.ok()) << reapplied.status();
