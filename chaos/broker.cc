@@ -25,27 +25,36 @@ constexpr absl::Duration kStopGrace = absl::Seconds(20);
 // The line kafka.Kafka logs on stdout (scripts/kafka.sh's log4j config) once it serves.
 constexpr char kRealStartedLine[] = "Kafka Server started";
 
-// A free loopback TCP port: bound to port 0, read back and released. Another process could take
-// it before the broker binds it; the broker then fails to start and says so.
-absl::StatusOr<int> FreeLoopbackPort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof(address);
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
+// `count` distinct free loopback TCP ports: each bound to port 0 and read back while the others
+// are still bound (so no two are the same: one at a time, the kernel handed a just-released port
+// out again and a broker got the same port for two listeners), then all released. Another process
+// could take one before the broker binds it; the broker then fails to start and says so.
+absl::StatusOr<std::vector<int>> FreeLoopbackPorts(int count) {
+  std::vector<int> fds;
+  std::vector<int> ports;
+  absl::Status status = absl::OkStatus();
+  for (int i = 0; i < count && status.ok(); ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+      status = absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+      break;
+    }
+    fds.push_back(fd);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    socklen_t length = sizeof(address);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      status = absl::InternalError(absl::StrCat("finding a free port: ", std::strerror(errno)));
+      break;
+    }
+    ports.push_back(ntohs(address.sin_port));
   }
-  const int error = errno;
-  ::close(fd);
-  if (port < 0) {
-    return absl::InternalError(absl::StrCat("finding a free port: ", std::strerror(error)));
-  }
-  return port;
+  for (int fd : fds) ::close(fd);
+  if (!status.ok()) return status;
+  return ports;
 }
 
 }  // namespace
@@ -102,12 +111,10 @@ absl::StatusOr<std::unique_ptr<Broker>> Broker::Start(BrokerOptions options) {
     // Fail here, with the fix, rather than in the script's output.
     if (absl::StatusOr<std::string> libs = KafkaLibsDir(); !libs.ok()) return libs.status();
     if (broker->options_.kafka_script.empty()) broker->options_.kafka_script = KafkaScript();
-    absl::StatusOr<int> port = FreeLoopbackPort();
-    if (!port.ok()) return port.status();
-    absl::StatusOr<int> controller_port = FreeLoopbackPort();
-    if (!controller_port.ok()) return controller_port.status();
-    broker->port_ = *port;
-    broker->controller_port_ = *controller_port;
+    absl::StatusOr<std::vector<int>> ports = FreeLoopbackPorts(2);
+    if (!ports.ok()) return ports.status();
+    broker->port_ = (*ports)[0];
+    broker->controller_port_ = (*ports)[1];
     broker->bootstrap_ = absl::StrCat("127.0.0.1:", broker->port_);
   }
   if (absl::Status s = broker->Launch(); !s.ok()) return s;
