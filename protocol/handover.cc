@@ -40,6 +40,8 @@ const char* FailoverKindName(FailoverKind kind) {
       return "forced";
     case FAILOVER_KIND_HANDOVER_CANCELLED:
       return "cancelled";
+    case FAILOVER_KIND_RESTORED_STORE:
+      return "restored_store";
     default:
       return nullptr;
   }
@@ -190,6 +192,25 @@ absl::StatusOr<NamespaceRecord> ForceFailover(const NamespaceRecord& current,
         std::max<int64_t>(0, now_micros - old_active_last_heard_micros));
   }
   AppendFailoverEvent(next, std::move(event));
+  return next;
+}
+
+absl::StatusOr<NamespaceRecord> MoveToFreshVersion(const NamespaceRecord& current,
+                                                   const std::string& self,
+                                                   const VersionLayout& layout,
+                                                   int64_t version_floor, int64_t now_micros,
+                                                   const std::string& why) {
+  if (current.active_cluster() != self) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("namespace '%s' is active on '%s', not on '%s'", current.name(),
+                        current.active_cluster(), self));
+  }
+  absl::StatusOr<NamespaceRecord> next =
+      ForceFailover(current, self, layout, version_floor, now_micros, 0);
+  if (!next.ok()) return next.status();
+  FailoverEvent& event = *next->mutable_failover_history()->rbegin();
+  event.set_kind(FAILOVER_KIND_RESTORED_STORE);
+  event.set_reason(why);
   return next;
 }
 

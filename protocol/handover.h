@@ -92,6 +92,14 @@ struct VersionLayout {
     const NamespaceRecord& current, const std::string& self, const VersionLayout& layout,
     int64_t decided_version, int64_t now_micros, int64_t old_active_last_heard_micros);
 
+// `self`'s record after its startup check found its store older than what it had published
+// (protocol/startup_check.h): the next version it owns above both the record's and
+// `version_floor` (every version anyone reported), with a FAILOVER_KIND_RESTORED_STORE entry
+// whose reason is `why`. FAILED_PRECONDITION unless `self` is the record's active cluster.
+[[nodiscard]] absl::StatusOr<NamespaceRecord> MoveToFreshVersion(
+    const NamespaceRecord& current, const std::string& self, const VersionLayout& layout,
+    int64_t version_floor, int64_t now_micros, const std::string& why);
+
 // --- target ---
 
 enum class MarkerEffect {

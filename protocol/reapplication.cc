@@ -78,15 +78,24 @@ absl::StatusOr<std::vector<HistoryEvent>> FindEventsToReapply(const WorkflowMuta
 
   // A copy of an origin on a losing branch can only sit on the current branch after that
   // branch's fork point (it was written after the origin, which is after the fork), so reading
-  // the current branch from the lowest fork point finds every copy.
+  // the current branch from the lowest fork point finds every copy. So does it find a client's
+  // retry of the same request (same request id) sent to the new active cluster after the fork.
+  std::set<std::string> requests_on_current;
   for (int64_t id = lowest_fork + 1; id <= LastEventId(*current); ++id) {
     absl::StatusOr<HistoryEvent> event = ReadOnBranch(events, *current, id);
     if (!event.ok()) return event.status();
     candidates.erase(KeyOf(OriginOf(run_id, *event)));
+    if (!event->request().request_id().empty()) {
+      requests_on_current.insert(event->request().request_id());
+    }
   }
 
   std::vector<HistoryEvent> result;
-  for (auto& [key, event] : candidates) result.push_back(std::move(event));
+  for (auto& [key, event] : candidates) {
+    const std::string& request_id = event.request().request_id();
+    if (!request_id.empty() && !requests_on_current.insert(request_id).second) continue;
+    result.push_back(std::move(event));
+  }
   std::stable_partition(result.begin(), result.end(), [](const HistoryEvent& event) {
     return event.event_type() != WORKFLOW_EXECUTION_TERMINATED;
   });
@@ -130,6 +139,10 @@ absl::StatusOr<ReapplyOutcome> Reapply(WorkflowMutableState& state, const EventR
     copy.set_event_type(original.event_type());
     copy.set_attributes(original.attributes());
     *copy.mutable_reapplied_from() = OriginOf(run_id, original);
+    if (!original.request().request_id().empty()) {
+      copy.mutable_request()->set_request_id(original.request().request_id());
+      copy.mutable_request()->set_event_count(1);
+    }
     if (!ApplyEventToState(state, copy).ok()) {
       // The run closed on the winning branch (or a reapplied termination closed it): what is
       // left cannot be delivered to this run.

@@ -11,7 +11,10 @@
 // a copy keeps the first origin. An origin already present on the current branch (as the event
 // itself or as a copy) is not reapplied again, so every cluster, every retry and every later
 // branch switch agree on what is still to do. The rule is a function of the branches alone,
-// which is what makes it safe to evaluate again at any time.
+// which is what makes it safe to evaluate again at any time. A losing-branch event of a client
+// request (HistoryEvent.request) whose request id is already on the current branch after the fork
+// (the client retried it on the new active cluster) is not reapplied either, and of several
+// losing-branch events of one request only one is; a copy keeps the request id.
 //
 // Pure: reads events only through EventReader; no clock (the caller passes the time).
 #pragma once

@@ -4,18 +4,20 @@
 #include "chaos/fault_points.h"
 #include "protocol/branch_tasks.h"
 #include "protocol/shard_hash.h"
+#include "protocol/startup_check.h"
 #include "protocol/version_history.h"
 
 namespace xdc {
 
 ControlApplier::ControlApplier(const DaemonConfig& config, const Tunables& tunables, Store& store,
                                NamespaceRegistry& namespaces, HandoverCoordinator& handover,
-                               Clock clock)
+                               StartupChecker& startup, Clock clock)
     : config_(config),
       tunables_(tunables),
       store_(store),
       namespaces_(namespaces),
       handover_(handover),
+      startup_(startup),
       clock_(std::move(clock)) {}
 
 absl::StatusOr<ControlOutcome> ControlApplier::Apply(const std::string& source,
@@ -41,6 +43,19 @@ absl::StatusOr<ControlOutcome> ControlApplier::Apply(const std::string& source,
       outcome.resend_refused = std::string(answer.status().message());
     }
   }
+  if (message.has_startup_probe()) {
+    std::vector<ShardApplyProgress> progress;
+    for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
+      absl::StatusOr<ShardApplyProgress> stored = store_.GetApplyProgress(source, shard);
+      if (!stored.ok()) return stored.status();
+      progress.push_back(*std::move(stored));
+    }
+    ControlMessage reply;
+    *reply.mutable_startup_report() =
+        MakeStartupReport(source, message.startup_probe(), progress, namespaces_.List());
+    outcome.reply = std::move(reply);
+  }
+  if (message.has_startup_report()) startup_.OnReport(source, message.startup_report());
   absl::Status handled = absl::OkStatus();
   if (message.has_handover_cancel())
     handled = handover_.OnCancel(source, message.handover_cancel());

@@ -8,10 +8,14 @@
 //   resend_request     addressed to this cluster: the answer's replication tasks, read from the
 //                      store, for the caller to queue in its outbox; addressed to another
 //                      cluster: nothing
+//   startup_probe      a StartupReport of what this cluster holds of the sender, for the caller
+//                      to send (`reply`)
+//   startup_report     addressed to this cluster: StartupChecker::OnReport
 //
 // Thread-safety: thread-safe (the registry, the coordinator and the store are).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +24,7 @@
 #include "replicator/clock.h"
 #include "replicator/handover_coordinator.h"
 #include "replicator/namespace_registry.h"
+#include "replicator/startup_checker.h"
 #include "replicator/tunables.h"
 #include "store/store.h"
 
@@ -31,12 +36,15 @@ struct ControlOutcome {
   std::vector<ReplicationTask> resend_answer;
   int32_t resend_shard = 0;
   std::string resend_refused;
+  // A message for the caller to send on this cluster's control topic (the answer to a probe).
+  std::optional<ControlMessage> reply;
 };
 
 class ControlApplier {
  public:
   ControlApplier(const DaemonConfig& config, const Tunables& tunables, Store& store,
-                 NamespaceRegistry& namespaces, HandoverCoordinator& handover, Clock clock);
+                 NamespaceRegistry& namespaces, HandoverCoordinator& handover,
+                 StartupChecker& startup, Clock clock);
 
   // Applies `message`, which cluster `source` sent. An error means a store write failed and the
   // message's effect is not (wholly) durable: the caller must not move past it (the applier
@@ -54,6 +62,7 @@ class ControlApplier {
   Store& store_;
   NamespaceRegistry& namespaces_;
   HandoverCoordinator& handover_;
+  StartupChecker& startup_;
   Clock clock_;
 };
 

@@ -12,7 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "protocol/config.h"
+#include "replicator/api_json.h"
 #include "replicator/logger.h"
+#include "replicator/published_tail.h"
 #include "replicator/readiness.h"
 
 namespace xdc {
@@ -95,7 +97,23 @@ absl::Status Daemon::Init() {
   if (absl::Status s = namespaces_->Load(); !s.ok()) return s;
 
   writer_ = std::make_unique<WorkflowWriter>(*store_, config_.shard_count());
+  startup_ = std::make_unique<StartupChecker>(
+      config_, tunables_, *store_, *namespaces_, clock_,
+      StartupChecker::Io{
+          .send_control = [this](ControlMessage m) { publisher_->SendControl(std::move(m)); },
+          .read_tails = [this] { return ReadPublishedTails(config_, tunables_, bootstrap_); },
+          .writes_allowed =
+              [this] {
+                // Reapplication waited for the check too.
+                for (const NamespaceRecord& record : namespaces_->List()) {
+                  if (record.active_cluster() == config_.cluster_name()) {
+                    sweeper_->Request(record.id());
+                  }
+                }
+              }});
   task_applier_ = std::make_unique<TaskApplier>(config_, *namespaces_, clock_);
+  task_applier_->SetWriteGate(
+      [this](const NamespaceRecord& ns) { return startup_->Gate(ns).ok(); });
   sweeper_ = std::make_unique<ReapplySweeper>(config_, *store_, *writer_, *task_applier_);
   task_applier_->SetReapplyLeftListener(
       [this](const std::string& namespace_id) { sweeper_->Request(namespace_id); });
@@ -118,13 +136,14 @@ absl::Status Daemon::Init() {
       [this](ControlMessage message) { publisher_->SendControl(std::move(message)); });
   if (absl::Status s = handover_->Start(); !s.ok()) return s;
   control_ = std::make_unique<ControlApplier>(config_, tunables_, *store_, *namespaces_, *handover_,
-                                              clock_);
+                                              *startup_, clock_);
   dlq_ = std::make_unique<DlqService>(*store_, *writer_, *task_applier_, *control_);
 
   for (const ClusterConfig& cluster : config_.clusters()) {
     if (cluster.name() == config_.cluster_name()) continue;
     if (absl::Status s = StartPeer(cluster.name()); !s.ok()) return s;
   }
+  startup_->Start();  // after the publisher (its probe) and the appliers (the answers)
   backfill_ =
       std::make_unique<BackfillPublisher>(config_, tunables_, *store_, *namespaces_, clock_);
   if (absl::Status s = backfill_->Start(bootstrap_); !s.ok()) return s;
@@ -136,7 +155,7 @@ absl::Status Daemon::Init() {
           .stop_appliers = [this](const std::string& c) { StopPeer(c); }});
   migration_api_ = std::make_unique<MigrationApi>(*membership_, *backfill_);
 
-  writes_ = std::make_unique<WriteService>(config_, tunables_, *writer_, *namespaces_,
+  writes_ = std::make_unique<WriteService>(config_, tunables_, *writer_, *namespaces_, *startup_,
                                            metrics_->write_probe(), clock_);
   content_digests_ =
       std::make_unique<ContentDigestService>(*store_, *namespaces_, config_.shard_count());
@@ -221,8 +240,29 @@ void Daemon::StopPeer(const std::string& peer) {
 
 ApiResponse Daemon::HandleRequest(const ApiRequest& request) {
   if (std::optional<ApiResponse> answered = migration_api_->Handle(request)) return *answered;
+  if (request.target == kSkipStartupCheckPath) return SkipStartupCheck(request);
   absl::ReaderMutexLock lock(&config_mu_);
   return api_->Handle(request);
+}
+
+ApiResponse Daemon::SkipStartupCheck(const ApiRequest& request) {
+  absl::StatusOr<StartupCheck> result = [&]() -> absl::StatusOr<StartupCheck> {
+    if (request.method != "POST") {
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s takes POST", std::string(kSkipStartupCheckPath)));
+    }
+    SkipStartupCheckRequest skip;
+    if (absl::Status s = ParseJsonBody(request.body, skip); !s.ok()) return s;
+    if (skip.reason().empty()) {
+      return absl::InvalidArgumentError(
+          "reason is required: say why this cluster may write without hearing its peers");
+    }
+    return startup_->Skip(skip.reason());
+  }();
+  ApiResponse response = result.ok() ? JsonResponse(*result) : ErrorResponseFor(result.status());
+  if (request.method != "POST") response.status = 405;
+  response.route = std::string(kSkipStartupCheckPath);
+  return response;
 }
 
 absl::StatusOr<AcknowledgeMissingTasksResponse> Daemon::AcknowledgeMissingTasks(
@@ -270,6 +310,7 @@ void Daemon::Stop() {
     for (auto& applier : appliers_) applier->Stop();
   }
   if (handover_ != nullptr) handover_->Stop();
+  if (startup_ != nullptr) startup_->Stop();
   if (sweeper_ != nullptr) sweeper_->Stop();
   if (publisher_ != nullptr) publisher_->Stop();
 }
@@ -289,6 +330,7 @@ StatusResponse Daemon::Status() const {
   status.set_cluster(config_.cluster_name());
   status.set_shard_count(config_.shard_count());
   status.set_kafka_bootstrap(bootstrap_);
+  *status.mutable_startup_check() = startup_->Status();
   absl::MutexLock lock(&appliers_mu_);
   std::vector<std::vector<PeerShardStatus>> peers;
   for (const auto& applier : appliers_) peers.push_back(applier->Snapshot());

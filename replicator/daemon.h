@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -32,6 +33,7 @@
 #include "replicator/peer_applier.h"
 #include "replicator/reapply_sweeper.h"
 #include "replicator/shard_publisher.h"
+#include "replicator/startup_checker.h"
 #include "replicator/task_applier.h"
 #include "replicator/tunables.h"
 #include "replicator/workflow_writer.h"
@@ -68,6 +70,9 @@ class Daemon {
   [[nodiscard]] absl::Status StartPeer(const std::string& peer);
   void StopPeer(const std::string& peer);
   [[nodiscard]] ApiResponse HandleRequest(const ApiRequest& request);
+  // POST /v1/startup-check/skip (StartupChecker::Skip).
+  static constexpr std::string_view kSkipStartupCheckPath = "/v1/startup-check/skip";
+  [[nodiscard]] ApiResponse SkipStartupCheck(const ApiRequest& request);
   // POST /v1/missing-tasks/acknowledge: through the live applier of the named peer.
   [[nodiscard]] absl::StatusOr<AcknowledgeMissingTasksResponse> AcknowledgeMissingTasks(
       const AcknowledgeMissingTasksRequest& request);
@@ -87,6 +92,7 @@ class Daemon {
   std::unique_ptr<ControlApplier> control_;
   std::unique_ptr<DlqService> dlq_;
   std::unique_ptr<ReapplySweeper> sweeper_;
+  std::unique_ptr<StartupChecker> startup_;
   std::unique_ptr<Publisher> publisher_;
   mutable absl::Mutex appliers_mu_;
   // shared: an acknowledgement (AcknowledgeMissingTasks) may still hold one that StopPeer dropped.

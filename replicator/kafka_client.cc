@@ -585,6 +585,20 @@ std::optional<int64_t> KafkaConsumer::LowWatermark(const std::string& topic, int
   return low;
 }
 
+absl::StatusOr<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(const std::string& topic,
+                                                                           int32_t partition,
+                                                                           int timeout_ms) {
+  int64_t low = 0;
+  int64_t high = 0;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_query_watermark_offsets(rk_, topic.c_str(), partition, &low, &high, timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(absl::StrFormat("querying the offsets of %s partition %d: %s",
+                                                  topic, partition, rd_kafka_err2str(err)));
+  }
+  return std::pair<int64_t, int64_t>(low, high);
+}
+
 std::optional<int64_t> KafkaConsumer::HighWatermark(const std::string& topic, int32_t partition) {
   int64_t low = 0;
   int64_t high = 0;

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -185,6 +186,9 @@ class KafkaConsumer {
   [[nodiscard]] std::vector<KafkaMessage> Poll(int timeout_ms, size_t max);
   // The partition's end offset as last reported by the broker, if known.
   [[nodiscard]] std::optional<int64_t> HighWatermark(const std::string& topic, int32_t partition);
+  // Asks the broker for the partition's (first, end) offsets now.
+  [[nodiscard]] absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(
+      const std::string& topic, int32_t partition, int timeout_ms);
   // The partition's first offset (its log start: retention or DeleteRecords move it up) as last
   // reported by the broker in a fetch, if known.
   [[nodiscard]] std::optional<int64_t> LowWatermark(const std::string& topic, int32_t partition);

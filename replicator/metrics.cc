@@ -32,8 +32,11 @@ auto& Build(Builder builder, const char* name, const char* help, const std::stri
 
 Metrics::Metrics(const std::string& cluster)
     : registry_(std::make_shared<prometheus::Registry>()),
-      appends_(Build(prometheus::BuildCounter(), "xdc_appends_total",
-                     "Appends (each of a batch too) and signals by result", cluster, *registry_)),
+      appends_(Build(
+          prometheus::BuildCounter(), "xdc_appends_total",
+          "Appends (each of a batch too) and signals by result (replayed: a retry answered with "
+          "the outcome of its request id)",
+          cluster, *registry_)),
       events_appended_(Build(prometheus::BuildCounter(), "xdc_events_appended_total",
                              "Events durably appended on this cluster", cluster, *registry_)),
       published_(Build(prometheus::BuildCounter(), "xdc_tasks_published_total",
@@ -177,7 +180,7 @@ Metrics::Metrics(const std::string& cluster)
                 "last values)",
                 cluster, *registry_)),
       write_{&appends_.Add({{"result", "ok"}}), &appends_.Add({{"result", "rejected"}}),
-             &events_appended_.Add({})},
+             &events_appended_.Add({}), &appends_.Add({{"result", "replayed"}})},
       publisher_{&published_.Add({}), &delivery_errors_.Add({}), &producer_recreations_.Add({}),
                  KafkaStatisticsFor("producer", "")},
       api_{&unauthenticated_.Add({}),

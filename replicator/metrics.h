@@ -27,6 +27,7 @@ struct WriteProbe {
   prometheus::Counter* appends_ok;
   prometheus::Counter* appends_rejected;
   prometheus::Counter* events_appended;
+  prometheus::Counter* appends_replayed;  // retries answered from their request id
 };
 
 // Takes one librdkafka statistics JSON of a client (KafkaStatisticsSink::on_json).

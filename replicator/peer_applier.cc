@@ -251,6 +251,7 @@ std::vector<PeerShardStatus> PeerApplier::Snapshot() const {
     status.set_missing_tasks(MissingTaskCount(view.progress.task_sequence()));
     status.set_missing_tasks_acknowledged(view.progress.task_sequence().acknowledged());
     status.set_tasks_skipped_not_member(view.progress.tasks_skipped_not_member());
+    status.set_source_incarnation(view.progress.source_incarnation());
     result.push_back(std::move(status));
   }
   return result;
@@ -591,6 +592,8 @@ void PeerApplier::ApplyHistory(const KafkaMessage& message, Pending& pending) {
         log::Fields().Shard(shard).Peer(peer_));
   }
   progress.set_last_task_created_unix_micros(task.created_unix_micros());
+  progress.set_source_incarnation(
+      std::max(progress.source_incarnation(), task.source_incarnation()));
   if (task.has_handover_marker()) {
     // Everything the source acknowledged on this shard came before it.
     QueueWithProgress(shard, pending, [&](WorkflowWriter::View&, StoreWrite& write) {
@@ -676,6 +679,7 @@ void PeerApplier::ApplyControl(const KafkaMessage& message, Pending& pending) {
       decoded.resend_request().target_cluster() == config_.cluster_name()) {
     QueueResendAnswer(decoded.resend_request(), *outcome, pending);
   }
+  if (outcome->reply.has_value()) send_control_(*std::move(outcome->reply));
   progress.set_next_offset(message.offset + 1);
   QueueWithProgress(kControlShard, pending, [](WorkflowWriter::View&, StoreWrite&) {});
 }

@@ -50,6 +50,12 @@ ReadinessResponse EvaluateReadiness(const StatusResponse& status, const absl::St
     }
   }
   AddCheck(response, "caught_up", behind);
+  AddCheck(response, "startup_check",
+           status.startup_check().state() == StartupCheck::STATE_WAITING
+               ? absl::StrFormat("writes wait for the startup check: %s have not answered "
+                                 "(docs/control-plane.md#startup-check)",
+                                 absl::StrJoin(status.startup_check().waiting_for(), ", "))
+               : "");
   return response;
 }
 

@@ -6,6 +6,7 @@
 //   kafka      the Kafka cluster answered a metadata request
 //   appliers   no peer applier halted
 //   caught_up  no peer shard is more than `max_lag_seconds` behind
+//   startup_check  the startup check is not waiting (docs/control-plane.md#startup-check)
 #pragma once
 
 #include "absl/status/status.h"

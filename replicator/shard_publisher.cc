@@ -39,9 +39,27 @@ void ShardCursor::OnDelivered(int64_t task_id) {
   --in_flight_;
   if (task_id < delivered_) return;  // a resend of something already acknowledged
   delivered_ahead_.insert(task_id);
-  while (!delivered_ahead_.empty() && *delivered_ahead_.begin() == delivered_) {
-    delivered_ahead_.erase(delivered_ahead_.begin());
-    ++delivered_;
+  Advance();
+}
+
+void ShardCursor::OnAbsent(int64_t first, int64_t next) {
+  if (next <= std::max(first, delivered_)) return;
+  absent_[first] = std::max(absent_[first], next);
+  next_to_send_ = std::max(next_to_send_, next);
+  Advance();
+}
+
+void ShardCursor::Advance() {
+  while (true) {
+    if (!delivered_ahead_.empty() && *delivered_ahead_.begin() == delivered_) {
+      delivered_ahead_.erase(delivered_ahead_.begin());
+      ++delivered_;
+    } else if (!absent_.empty() && absent_.begin()->first <= delivered_) {
+      delivered_ = std::max(delivered_, absent_.begin()->second);
+      absent_.erase(absent_.begin());
+    } else {
+      return;
+    }
   }
 }
 
@@ -242,6 +260,9 @@ void Publisher::ProduceShard(int32_t shard) {
       return;
     }
     if (tasks->empty()) return;
+    if (tasks->front().task_id() > cursor.next_to_send()) {
+      cursor.OnAbsent(cursor.next_to_send(), tasks->front().task_id());
+    }
     for (ReplicationTask& task : *tasks) {
       if (fault::Armed(fault::kPublishLoseTask) &&
           task.task_id() % fault::kPublishLoseEvery == fault::kPublishLoseEvery - 1) {

@@ -53,6 +53,9 @@ class ShardCursor {
 
   void OnSent(int64_t task_id);
   void OnDelivered(int64_t task_id);
+  // The outbox holds no task in [first, next): ids a raised task id floor skipped (StoreWrite::
+  // task_id_floors). They count as delivered once everything before them is. Idempotent.
+  void OnAbsent(int64_t first, int64_t next);
   void OnFailed(int64_t task_id);
   // After a failure and once nothing is in flight: send again from the first unacknowledged.
   void MaybeRewind();
@@ -63,11 +66,14 @@ class ShardCursor {
   bool produce_error_logged = false;  // a failing Produce is logged once, not every retry
 
  private:
+  void Advance();  // moves delivered_ over what is acknowledged or absent right above it
+
   int64_t next_to_send_;
   int64_t delivered_;
   size_t in_flight_ = 0;
   bool rewind_ = false;
   std::set<int64_t> delivered_ahead_;  // acknowledged above a gap left by a failure
+  std::map<int64_t, int64_t> absent_;  // first -> next of id ranges the outbox never held
 };
 
 // Whether a shard's publishing is failing (ShardStatus.publish_*).

@@ -29,6 +29,10 @@ void TaskApplier::AddPeer(const std::string& cluster, int64_t initial_failover_v
   initial_versions_[cluster] = initial_failover_version;
 }
 
+void TaskApplier::SetWriteGate(std::function<bool(const NamespaceRecord&)> may_write) {
+  may_write_ = std::move(may_write);
+}
+
 int64_t TaskApplier::InitialVersionOf(const std::string& cluster) const {
   absl::MutexLock lock(&versions_mu_);
   auto it = initial_versions_.find(cluster);
@@ -40,7 +44,8 @@ std::optional<ActiveContext> TaskApplier::ActiveFor(const std::string& namespace
   if (!ns.has_value() || ns->active_cluster() != config_.cluster_name() ||
       ns->state() != NAMESPACE_STATE_ACTIVE ||
       !OwnsVersion(ns->failover_version(), initial_failover_version_,
-                   config_.failover_version_increment())) {
+                   config_.failover_version_increment()) ||
+      (may_write_ && !may_write_(*ns))) {
     return std::nullopt;
   }
   return ActiveContext{.failover_version = ns->failover_version(), .now_unix_micros = clock_()};

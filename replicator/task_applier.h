@@ -4,7 +4,7 @@
 // retries of parked tasks (automatic after a resend, and `xdcctl dlq retry`).
 //
 // Reapplication happens only where this cluster is the namespace's active cluster, owns its
-// failover version and the namespace is not in handover.
+// failover version, the namespace is not in handover and the write gate (SetWriteGate) allows it.
 //
 // A task carrying a RunRepair (`xdcctl migration verify --repair`) is decided by the repair rule
 // (protocol/run_repair.h) instead of the conflict resolver: kApply replaces the run's state and
@@ -47,6 +47,11 @@ class TaskApplier {
   // lock, so it must only queue work. Set once, before the first Stage().
   void SetReapplyLeftListener(std::function<void(const std::string&)> listener);
 
+  // `may_write` says whether this cluster may write to a namespace it is active for (the startup
+  // check, replicator/startup_checker.h); while it says no, reapplication waits (the runs stay
+  // reapply_pending for the sweeper). Set once, before the first Stage() or ActiveFor().
+  void SetWriteGate(std::function<bool(const NamespaceRecord&)> may_write);
+
   // Decides `task` and adds its effects to `write` (nothing unless the action is kApply).
   [[nodiscard]] ApplyDecision Stage(const ReplicationTask& task, WorkflowWriter::View& view,
                                     StoreWrite& write) const;
@@ -73,7 +78,8 @@ class TaskApplier {
   std::map<std::string, int64_t> initial_versions_ ABSL_GUARDED_BY(versions_mu_);
   NamespaceRegistry& namespaces_;
   Clock clock_;
-  std::function<void(const std::string&)> reapply_left_;  // set before the appliers start
+  std::function<void(const std::string&)> reapply_left_;   // set before the appliers start
+  std::function<bool(const NamespaceRecord&)> may_write_;  // set before the appliers start
 };
 
 }  // namespace xdc

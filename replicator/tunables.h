@@ -57,6 +57,11 @@ struct Tunables {
   int control_tick_ms = 50;  // how often the coordinator re-checks activations and deadlines
   size_t handover_dlq_scan_limit = 10000;  // DLQ entries the activation check reads, at most
 
+  // --- startup check (protocol/startup_check.h) ---
+  int startup_probe_interval_ms = 1000;       // a waiting check sends its probe again this often
+  int startup_check_kafka_timeout_ms = 5000;  // ms per Kafka request reading our topic's tail
+  int startup_check_read_attempts = 3;        // polls for a partition's last message, at most
+
   // --- migration backfill (replicator/backfill_publisher.h) ---
   // Workflow runs per second a backfill publishes when `migration start` sets no --rate.
   int backfill_default_workflows_per_second = 500;

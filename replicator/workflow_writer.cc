@@ -23,6 +23,17 @@ const EventReader& WorkflowWriter::View::Events(const WorkflowKey& key) {
   return *readers_.back();
 }
 
+bool WorkflowWriter::View::RequestInFlight(const std::string& namespace_id,
+                                           const std::string& request_id) const {
+  for (const auto& [key, entry] : in_flight_) {
+    if (entry.state.key().namespace_id() != namespace_id) continue;
+    for (const auto& [id, event] : entry.events) {
+      if (event.request().request_id() == request_id) return true;
+    }
+  }
+  return false;
+}
+
 absl::StatusOr<HistoryEvent> WorkflowWriter::View::Reader::Read(int64_t event_id,
                                                                 int64_t version) const {
   if (in_flight_ != nullptr) {

@@ -49,6 +49,15 @@ class WorkflowWriter {
         const WorkflowKey& key) const;
     // The run's events: in flight first, then stored. Valid while the View is.
     [[nodiscard]] const EventReader& Events(const WorkflowKey& key);
+    // True if a write of this shard that is queued but not yet durable carries the namespace's
+    // client request `request_id` (HistoryEvent.request).
+    [[nodiscard]] bool RequestInFlight(const std::string& namespace_id,
+                                       const std::string& request_id) const;
+    // Where a durable write put the request's events (Store::GetRequest).
+    [[nodiscard]] absl::StatusOr<std::optional<RequestRecord>> Request(
+        const std::string& namespace_id, const std::string& request_id) const {
+      return store_.GetRequest(namespace_id, request_id);
+    }
 
    private:
     friend class WorkflowWriter;

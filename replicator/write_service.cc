@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "protocol/config.h"
 #include "protocol/failover_version.h"
+#include "protocol/reapplication.h"
 #include "protocol/shard_hash.h"
 #include "protocol/version_history.h"
 #include "protocol/workflow_state.h"
@@ -16,14 +17,15 @@
 namespace xdc {
 
 WriteService::WriteService(const DaemonConfig& config, const Tunables& tunables,
-                           WorkflowWriter& writer, NamespaceRegistry& namespaces, WriteProbe& probe,
-                           Clock clock)
+                           WorkflowWriter& writer, NamespaceRegistry& namespaces,
+                           const StartupChecker& startup, WriteProbe& probe, Clock clock)
     : config_(config),
       tunables_(tunables),
       initial_failover_version_(
           FindCluster(config, config.cluster_name())->initial_failover_version()),
       writer_(writer),
       namespaces_(namespaces),
+      startup_(startup),
       probe_(probe),
       clock_(std::move(clock)) {}
 
@@ -54,11 +56,122 @@ absl::StatusOr<NamespaceRecord> WriteService::CheckWritable(const std::string& n
     MarkRetryable(s);
     return s;
   }
+  if (absl::Status s = startup_.Gate(*ns); !s.ok()) return s;
   return *ns;
 }
 
+namespace {
+
+// INVALID_ARGUMENT unless `request_id` is empty or 1..kMaxRequestIdBytes printable ASCII.
+absl::Status CheckRequestId(const std::string& request_id) {
+  if (request_id.size() > kMaxRequestIdBytes) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "request_id is %d bytes; at most %d are allowed", request_id.size(), kMaxRequestIdBytes));
+  }
+  for (char c : request_id) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          "request_id may hold printable ASCII characters only (no spaces): use a UUID or a "
+          "similar token");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RetryableInProgress(const std::string& request_id, int retry_after_ms,
+                                 std::string_view what) {
+  absl::Status s = absl::UnavailableError(absl::StrFormat(
+      "request_id '%s' %s: retry in %d ms to get its outcome", request_id, what, retry_after_ms));
+  s.SetPayload(kRetryAfterMsPayload, absl::Cord(absl::StrCat(retry_after_ms)));
+  MarkRetryable(s);
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<NamespaceRecord> WriteService::NamespaceFor(const std::string& name,
+                                                           const std::string& request_id) const {
+  if (request_id.empty()) return CheckWritable(name);
+  return namespaces_.Get(name);
+}
+
+absl::StatusOr<std::optional<AppendResponse>> WriteService::Replay(
+    WorkflowWriter::View& view, const NamespaceRecord& ns, const ClientRequest& request,
+    const WorkflowKey& key, int64_t expected_next_event_id,
+    const std::vector<NewEvent>& events) const {
+  const std::string& id = request.request_id;
+  if (view.RequestInFlight(ns.id(), id)) {
+    return RetryableInProgress(id, tunables_.handover_retry_after_ms,
+                               "is still being written by an earlier request");
+  }
+  absl::StatusOr<std::optional<RequestRecord>> record = view.Request(ns.id(), id);
+  if (!record.ok()) return record.status();
+  if (!record->has_value()) return std::optional<AppendResponse>();
+  const RequestRecord& found = **record;
+  const WorkflowKey& where = found.workflow();
+  auto differs = [&](const std::string& what) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "request_id '%s' was already used in namespace '%s' for a different request (%s): use a "
+        "new request_id for a new request",
+        id, ns.name(), what));
+  };
+  if (where.workflow_id() != key.workflow_id()) {
+    return differs(absl::StrFormat("workflow '%s'", where.workflow_id()));
+  }
+  if (!request.run_id.empty() && where.run_id() != request.run_id) {
+    return differs(absl::StrFormat("run '%s'", where.run_id()));
+  }
+  if (expected_next_event_id != 0 && expected_next_event_id != found.first_event_id()) {
+    return differs(absl::StrFormat("expected_next_event_id %d", found.first_event_id()));
+  }
+  const int64_t count = found.next_event_id() - found.first_event_id();
+  if (count != static_cast<int64_t>(events.size())) {
+    return differs(absl::StrFormat("%d events", count));
+  }
+  const EventReader& stored = view.Events(where);
+  HistoryEvent first;
+  for (int64_t i = 0; i < count; ++i) {
+    absl::StatusOr<HistoryEvent> event = stored.Read(found.first_event_id() + i, found.version());
+    // Gone: a repair replaced the run with a copy that lacks the request, so it is not written.
+    if (absl::IsNotFound(event.status())) return std::optional<AppendResponse>();
+    if (!event.ok()) return event.status();
+    if (event->event_type() != events[i].event_type() ||
+        event->attributes() != events[i].attributes()) {
+      return differs(absl::StrFormat("event %d", event->event_id()));
+    }
+    if (i == 0) first = *std::move(event);
+  }
+  absl::StatusOr<std::optional<WorkflowMutableState>> state = view.State(where);
+  if (!state.ok()) return state.status();
+  if (!state->has_value()) return std::optional<AppendResponse>();
+  if (!ContainsEvent(*CurrentBranch((*state)->version_histories()), found.first_event_id(),
+                     found.version())) {
+    if (IsReapplicable(first.event_type()) && (*state)->reapply_pending()) {
+      return RetryableInProgress(id, tunables_.handover_retry_after_ms,
+                                 "wrote a signal that a forced failover left on a losing branch; "
+                                 "the active cluster is reapplying it");
+    }
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "request_id '%s' wrote events [%d, %d) of workflow '%s' run '%s' at failover version %d, "
+        "which a forced failover left on a losing branch: they are not in the run's history "
+        "(xdcctl history --branch shows them). Nothing was written now; if the write should "
+        "still happen, send it with a new request_id",
+        id, found.first_event_id(), found.next_event_id(), where.workflow_id(), where.run_id(),
+        found.version()));
+  }
+  AppendResponse response;
+  response.set_first_event_id(found.first_event_id());
+  response.set_next_event_id(found.next_event_id());
+  response.set_version(found.version());
+  response.set_run_id(where.run_id());
+  response.set_replayed(true);
+  return std::optional<AppendResponse>(std::move(response));
+}
+
 absl::StatusOr<AppendResponse> WriteService::Counted(absl::StatusOr<AppendResponse> result) {
-  if (result.ok()) {
+  if (result.ok() && result->replayed()) {
+    probe_.appends_replayed->Increment();
+  } else if (result.ok()) {
     probe_.appends_ok->Increment();
     probe_.events_appended->Increment(
         static_cast<double>(result->next_event_id() - result->first_event_id()));
@@ -122,7 +235,8 @@ absl::StatusOr<AppendResponse> WriteService::Signal(const SignalRequest& request
 }
 
 absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueAppend(const AppendRequest& request) {
-  absl::StatusOr<NamespaceRecord> ns = CheckWritable(request.namespace_());
+  if (absl::Status s = CheckRequestId(request.request_id()); !s.ok()) return s;
+  absl::StatusOr<NamespaceRecord> ns = NamespaceFor(request.namespace_(), request.request_id());
   if (!ns.ok()) return ns.status();
   if (request.workflow_id().empty()) return absl::InvalidArgumentError("workflow_id is required");
   if (request.events_size() == 0) {
@@ -151,11 +265,13 @@ absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueAppend(const Appen
     key.set_run_id(*run);
   }
   std::vector<NewEvent> events(request.events().begin(), request.events().end());
-  return QueueToRun(*ns, key, request.expected_next_event_id(), events);
+  return QueueToRun(*ns, {request.request_id(), request.run_id()}, key,
+                    request.expected_next_event_id(), events);
 }
 
 absl::StatusOr<AppendResponse> WriteService::SignalUncounted(const SignalRequest& request) {
-  absl::StatusOr<NamespaceRecord> ns = CheckWritable(request.namespace_());
+  if (absl::Status s = CheckRequestId(request.request_id()); !s.ok()) return s;
+  absl::StatusOr<NamespaceRecord> ns = NamespaceFor(request.namespace_(), request.request_id());
   if (!ns.ok()) return ns.status();
   if (request.workflow_id().empty() || request.signal_name().empty()) {
     return absl::InvalidArgumentError("workflow_id and signal_name are required");
@@ -175,14 +291,13 @@ absl::StatusOr<AppendResponse> WriteService::SignalUncounted(const SignalRequest
   NewEvent event;
   event.set_event_type(WORKFLOW_EXECUTION_SIGNALED);
   event.set_attributes(attributes.SerializeAsString());
-  return Finish(QueueToRun(*ns, key, 0, {event}));
+  return Finish(QueueToRun(*ns, {request.request_id(), request.run_id()}, key, 0, {event}));
 }
 
 absl::Status WriteService::CheckBecomesCurrent(WorkflowWriter::View& view,
                                                const NamespaceRecord& ns,
                                                const WorkflowMutableState& started) const {
-  absl::StatusOr<std::string> current_run =
-      namespaces_.CurrentRun(ns, started.key().workflow_id());
+  absl::StatusOr<std::string> current_run = namespaces_.CurrentRun(ns, started.key().workflow_id());
   if (absl::IsNotFound(current_run.status())) return absl::OkStatus();
   if (!current_run.ok()) return current_run.status();
   WorkflowKey current_key = started.key();
@@ -196,13 +311,12 @@ absl::Status WriteService::CheckBecomesCurrent(WorkflowWriter::View& view,
       "here now at version %d would: namespace '%s' was failed over to another cluster; send "
       "writes to the active cluster",
       started.key().workflow_id(), *current_run,
-      branch->items_size() > 0 ? branch->items(0).version() : 0, ns.failover_version(),
-      ns.name()));
+      branch->items_size() > 0 ? branch->items(0).version() : 0, ns.failover_version(), ns.name()));
 }
 
 absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueToRun(
-    const NamespaceRecord& ns_at_request, WorkflowKey key, int64_t expected_next_event_id,
-    const std::vector<NewEvent>& events) {
+    const NamespaceRecord& ns_at_request, const ClientRequest& request, WorkflowKey key,
+    int64_t expected_next_event_id, const std::vector<NewEvent>& events) {
   for (const NewEvent& event : events) {
     if (event.attributes().size() > tunables_.max_attributes_bytes) {
       return absl::InvalidArgumentError(
@@ -213,8 +327,17 @@ absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueToRun(
   const int32_t shard = ShardFor(key.namespace_id(), key.workflow_id(), config_.shard_count());
   std::vector<HistoryEvent> appended;
   int64_t version = 0;
+  std::optional<AppendResponse> replayed;
   absl::StatusOr<std::unique_ptr<WorkflowWriter::Pending>> pending =
       writer_.Queue(shard, [&](WorkflowWriter::View& view, StoreWrite& write) -> absl::Status {
+        // A retry is answered before the gate: a standby that holds the events answers too.
+        if (!request.request_id.empty()) {
+          absl::StatusOr<std::optional<AppendResponse>> replay =
+              Replay(view, ns_at_request, request, key, expected_next_event_id, events);
+          if (!replay.ok()) return replay.status();
+          replayed = *std::move(replay);
+          if (replayed.has_value()) return absl::OkStatus();  // nothing to write
+        }
         // The write gate, again under the shard's lock: a handover takes every shard's lock to
         // enter HANDOVER, so a write either is queued before its markers or sees HANDOVER here.
         absl::StatusOr<NamespaceRecord> gate = CheckWritable(ns_at_request.name());
@@ -256,6 +379,10 @@ absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueToRun(
           event.set_event_time_unix_micros(now);
           event.set_event_type(new_event.event_type());
           event.set_attributes(new_event.attributes());
+          if (update.events.empty() && !request.request_id.empty()) {
+            event.mutable_request()->set_request_id(request.request_id);
+            event.mutable_request()->set_event_count(static_cast<int32_t>(events.size()));
+          }
           if (absl::Status s = ApplyEventToState(state, event); !s.ok()) return s;
           update.events.push_back(std::move(event));
         }
@@ -288,6 +415,10 @@ absl::StatusOr<WriteService::QueuedAppend> WriteService::QueueToRun(
   if (!pending.ok()) return pending.status();
   QueuedAppend queued;
   queued.pending = std::move(*pending);
+  if (replayed.has_value()) {
+    queued.response = *std::move(replayed);
+    return queued;
+  }
   queued.response.set_first_event_id(appended.front().event_id());
   queued.response.set_next_event_id(appended.back().event_id() + 1);
   queued.response.set_version(version);

@@ -46,6 +46,10 @@ FlagSpec Value(std::string name, std::string value_name, std::string help) {
 FlagSpec Namespace() { return Value("namespace", "NS", "the namespace"); }
 FlagSpec WorkflowId() { return Value("workflow-id", "WF", "the workflow id"); }
 FlagSpec RunId() { return Value("run-id", "RUN", "the run (default: the current one)"); }
+FlagSpec RequestId() {
+  return Value("request-id", "ID",
+               "makes the write idempotent: a retry with the same ID returns the first outcome");
+}
 FlagSpec NoWait() {
   return Switch("no-wait", "print the record at once instead of waiting for the outcome");
 }
@@ -166,16 +170,18 @@ std::vector<CommandSpec> MainCommands() {
         WorkflowId(),
         RunId(),
         Value("expected-next-event-id", "N", "the run's next event id (1 starts a new run)"),
-        {"event", FlagArity::kRepeated, "TYPE[=ATTRS]", "an event to append, once per event"}},
+        {"event", FlagArity::kRepeated, "TYPE[=ATTRS]", "an event to append, once per event"},
+        RequestId()},
        R"(  append --namespace NS --workflow-id WF --expected-next-event-id N --event TYPE[=ATTRS] ...
-         [--run-id RUN]                               append events (N=1 starts a new run)
+         [--run-id RUN] [--request-id ID]             append events (N=1 starts a new run)
 )"},
       {{"signal"},
        false,
        0,
        {Namespace(), WorkflowId(), RunId(), Value("name", "SIGNAL", "the signal's name"),
-        Value("input", "TEXT", "the signal's input")},
-       "  signal --namespace NS --workflow-id WF --name SIGNAL [--input TEXT] [--run-id RUN]\n"},
+        Value("input", "TEXT", "the signal's input"), RequestId()},
+       "  signal --namespace NS --workflow-id WF --name SIGNAL [--input TEXT] [--run-id RUN]\n"
+       "         [--request-id ID]                    a retry with the same ID writes nothing\n"},
       {{"history"},
        false,
        0,
@@ -222,6 +228,14 @@ std::vector<CommandSpec> MainCommands() {
                                                       here lost for good, once compare shows
                                                       nothing differs: a handover here no
                                                       longer waits for them (all shards if none)
+)"},
+      {{"startup-check", "skip"},
+       false,
+       0,
+       {Value("reason", "TEXT", "why this cluster may write without hearing its peers")},
+       R"(  startup-check skip --reason TEXT                  let a restarted cluster write before
+                                                      every peer answered its startup probe
+                                                      (docs/control-plane.md#startup-check)
 )"},
       {{"compare"},
        false,

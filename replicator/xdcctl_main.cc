@@ -215,10 +215,12 @@ int PrintAppend(const AppendResponse& response, bool json) {
   if (json) {
     PrintJson(response);
   } else {
-    std::printf("appended events [%lld, %lld) to run %s at version %lld\n",
+    std::printf("%s events [%lld, %lld) to run %s at version %lld%s\n",
+                response.replayed() ? "already appended" : "appended",
                 static_cast<long long>(response.first_event_id()),
                 static_cast<long long>(response.next_event_id()), response.run_id().c_str(),
-                static_cast<long long>(response.version()));
+                static_cast<long long>(response.version()),
+                response.replayed() ? " (a retry of this request id: nothing written now)" : "");
   }
   return 0;
 }
@@ -229,6 +231,7 @@ int Append(HttpClient& client, const Args& args, bool json) {
   request.set_namespace_(Require(args, "namespace", missing));
   request.set_workflow_id(Require(args, "workflow-id", missing));
   request.set_run_id(args.Get("run-id"));
+  request.set_request_id(args.Get("request-id"));
   int64_t expected = 0;
   if (!absl::SimpleAtoi(Require(args, "expected-next-event-id", missing), &expected) &&
       missing.empty()) {
@@ -263,6 +266,7 @@ int Signal(HttpClient& client, const Args& args, bool json) {
   request.set_signal_name(Require(args, "name", missing));
   request.set_run_id(args.Get("run-id"));
   request.set_input(args.Get("input"));
+  request.set_request_id(args.Get("request-id"));
   if (!missing.empty()) return Usage(missing);
   AppendResponse response;
   if (absl::Status s = client.Call("POST", "/v1/signal", &request, response); !s.ok()) {
@@ -341,6 +345,26 @@ int Digests(HttpClient& client, const Args& args, bool json) {
   return 0;
 }
 
+// One line on the startup check, unless it had nothing to do.
+void PrintStartupCheck(const StartupCheck& check) {
+  if (check.state() == StartupCheck::STATE_NOT_NEEDED ||
+      check.state() == StartupCheck::STATE_UNSPECIFIED) {
+    return;
+  }
+  std::string state = StartupCheck::State_Name(check.state()).substr(std::string("STATE_").size());
+  absl::AsciiStrToLower(&state);
+  if (check.state() == StartupCheck::STATE_WAITING) {
+    std::printf(
+        "startup check (store incarnation %lld): WAITING for %s; writes to namespaces active "
+        "here are refused until they answer (xdcctl startup-check skip --reason TEXT lifts it)\n",
+        static_cast<long long>(check.incarnation()),
+        absl::StrJoin(check.waiting_for(), ", ").c_str());
+    return;
+  }
+  std::printf("startup check (store incarnation %lld): %s: %s\n",
+              static_cast<long long>(check.incarnation()), state.c_str(), check.outcome().c_str());
+}
+
 int Status(HttpClient& client, bool json) {
   StatusResponse status;
   if (absl::Status s = client.Call("GET", "/v1/status", nullptr, status); !s.ok()) return Fail(s);
@@ -350,6 +374,7 @@ int Status(HttpClient& client, bool json) {
   }
   std::printf("cluster %s, %d shards, kafka %s\n", status.cluster().c_str(), status.shard_count(),
               status.kafka_bootstrap().c_str());
+  PrintStartupCheck(status.startup_check());
   std::printf("%-5s %10s %10s  %-14s %10s %10s %9s %9s %10s %8s %7s %8s\n", "shard", "outbox",
               "published", "peer", "applied", "watermark", "lag", "lag_s", "events", "dups",
               "parked", "missing");
@@ -480,6 +505,29 @@ int Dlq(HttpClient& client, const Args& args, bool json) {
   if (verb == "list") return DlqList(client, args, json);
   if (verb == "retry" || verb == "purge") return DlqAction(client, args, json, verb);
   return Usage("dlq needs list, retry or purge");
+}
+
+// startup-check skip --reason TEXT
+int StartupCheckCommand(HttpClient& client, const Args& args, bool json) {
+  const std::string verb = args.positional.size() > 1 ? args.positional[1] : "";
+  if (verb != "skip") return Usage("startup-check needs skip");
+  if (!args.Has("reason")) {
+    return Usage(
+        "startup-check skip needs --reason TEXT (why this cluster may write without "
+        "hearing its peers)");
+  }
+  SkipStartupCheckRequest request;
+  request.set_reason(args.Get("reason"));
+  StartupCheck response;
+  if (absl::Status s = client.Call("POST", "/v1/startup-check/skip", &request, response); !s.ok()) {
+    return Fail(s);
+  }
+  if (json) {
+    PrintJson(response);
+    return 0;
+  }
+  PrintStartupCheck(response);
+  return 0;
 }
 
 // missing-tasks acknowledge --peer CLUSTER [--shards N,N,...]
@@ -688,6 +736,7 @@ int Main(int argc, char** argv) {
   if (command == "status") return Status(client, json);
   if (command == "dlq") return Dlq(client, args, json);
   if (command == "missing-tasks") return MissingTasks(client, args, json);
+  if (command == "startup-check") return StartupCheckCommand(client, args, json);
   if (command == "compare") return Compare(client, args, json);
   if (command == "migration" && args.positional.size() > 1 &&
       IsMigrationVerifyVerb(args.positional[1])) {

@@ -30,6 +30,12 @@ std::string PublishedTaskId(int32_t shard) {
   return key;
 }
 
+std::string TaskIdFloor(int32_t shard) {
+  std::string key = "task_floor/";
+  AppendU32(key, static_cast<uint32_t>(shard));
+  return key;
+}
+
 std::string FederationMember(std::string_view cluster_name) {
   return std::string(kFederationMemberPrefix) + std::string(cluster_name);
 }
@@ -75,6 +81,13 @@ std::string CurrentRun(std::string_view namespace_id, std::string_view workflow_
   std::string out = WorkflowPrefix(namespace_id);
   AppendString(out, workflow_id);
   return out;
+}
+
+std::string Request(std::string_view namespace_id, std::string_view request_id) {
+  std::string key;
+  AppendString(key, namespace_id);
+  AppendString(key, request_id);
+  return key;
 }
 
 std::string EventPrefix(const WorkflowKey& key) { return Workflow(key); }

@@ -16,6 +16,11 @@ namespace xdc::keys {
 inline constexpr std::string_view kIdentity = "identity";
 inline constexpr std::string_view kLastParkedSequence = "dlq_last_sequence";
 [[nodiscard]] std::string PublishedTaskId(int32_t shard);
+// The store's incarnation: incremented (synced) at every open.
+inline constexpr std::string_view kIncarnation = "incarnation";
+// The lowest task id the shard's outbox may assign next (raised by a startup check that found
+// the store older than what it had published): "task_floor/<shard>" -> int64.
+[[nodiscard]] std::string TaskIdFloor(int32_t shard);
 // Clusters added to the federation online: "member/<name>" -> FederationMember.
 inline constexpr std::string_view kFederationMemberPrefix = "member/";
 [[nodiscard]] std::string FederationMember(std::string_view cluster_name);
@@ -34,6 +39,9 @@ inline constexpr std::string_view kBackfillPrefix = "backfill/";
 
 // current_runs CF: (namespace id, workflow id) -> run id
 [[nodiscard]] std::string CurrentRun(std::string_view namespace_id, std::string_view workflow_id);
+
+// requests CF: (namespace id, request id) -> RequestRecord
+[[nodiscard]] std::string Request(std::string_view namespace_id, std::string_view request_id);
 
 // events CF: (workflow key, event id, version) -> HistoryEvent. Every branch's events live side
 // by side: (event id, version) identifies an event, so branches share their prefix uncopied.

@@ -32,8 +32,9 @@ rocksdb::Status UncheckedByTsan(WriteFn&& write) {
   return s;
 }
 
-const char* const kCfNames[] = {"default", "meta",   "namespaces",     "workflows", "current_runs",
-                                "events",  "outbox", "apply_progress", "dlq",       "handovers"};
+const char* const kCfNames[] = {"default",      "meta",      "namespaces", "workflows",
+                                "current_runs", "events",    "outbox",     "apply_progress",
+                                "dlq",          "handovers", "requests"};
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -75,6 +76,10 @@ absl::StatusOr<int64_t> DecodeInt64(const std::string& bytes, absl::string_view 
   return value;
 }
 
+// MarkPublished deletes at most this many outbox keys one by one; more (a raised task id floor)
+// go as one range deletion.
+constexpr int64_t kMaxPointDeletesPerAdvance = 100'000;
+
 int64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -113,6 +118,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   }
   store->db_.reset(raw);
   if (absl::Status st = store->CheckIdentity(); !st.ok()) return st;
+  if (absl::Status st = store->NextIncarnation(); !st.ok()) return st;
   const int32_t shards = store->identity_.shard_count();
   store->outbox_next_task_id_ = std::make_unique<std::atomic<int64_t>[]>(shards);
   store->published_task_id_ = std::make_unique<std::atomic<int64_t>[]>(shards);
@@ -153,6 +159,25 @@ absl::Status Store::CheckIdentity() {
   return absl::OkStatus();
 }
 
+absl::Status Store::NextIncarnation() {
+  absl::StatusOr<std::optional<std::string>> stored = Get(kMeta, std::string(keys::kIncarnation));
+  if (!stored.ok()) return stored.status();
+  int64_t previous = 0;
+  if (stored->has_value()) {
+    absl::StatusOr<int64_t> decoded = DecodeInt64(**stored, "store incarnation");
+    if (!decoded.ok()) return decoded.status();
+    previous = *decoded;
+  }
+  incarnation_ = previous + 1;
+  rocksdb::WriteOptions sync;
+  sync.sync = true;
+  return FromRocks(UncheckedByTsan([&] {
+                     return db_->Put(sync, cfs_[kMeta], keys::kIncarnation,
+                                     EncodeInt64(incarnation_));
+                   }),
+                   "writing the store incarnation");
+}
+
 absl::Status Store::RecoverCounters() {
   for (int32_t shard = 0; shard < identity_.shard_count(); ++shard) {
     int64_t published = 0;
@@ -174,6 +199,13 @@ absl::Status Store::RecoverCounters() {
       next = std::max(next, keys::DecodeOutboxTaskId(it->key().ToStringView()) + 1);
     }
     if (!it->status().ok()) return FromRocks(it->status(), "scanning the outbox");
+    absl::StatusOr<std::optional<std::string>> floor = Get(kMeta, keys::TaskIdFloor(shard));
+    if (!floor.ok()) return floor.status();
+    if (floor->has_value()) {
+      absl::StatusOr<int64_t> decoded = DecodeInt64(**floor, "task id floor");
+      if (!decoded.ok()) return decoded.status();
+      next = std::max(next, *decoded);
+    }
     outbox_next_task_id_[shard] = next;
   }
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kDlq]));
@@ -493,7 +525,16 @@ absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
       }
       batch.Put(cfs_[kWorkflows], keys::Workflow(key), Serialize(update.state));
     }
+    for (size_t shard = 0; shard < write->task_id_floors.size() && shard < next_ids.size();
+         ++shard) {
+      const int64_t floor = write->task_id_floors[shard];
+      if (floor <= next_ids[shard]) continue;
+      next_ids[shard] = floor;
+      batch.Put(cfs_[kMeta], keys::TaskIdFloor(static_cast<int32_t>(shard)), EncodeInt64(floor));
+      shards.push_back(static_cast<int32_t>(shard));
+    }
     auto put_outbox = [&](ReplicationTask& task) {
+      task.set_source_incarnation(incarnation_);
       task.set_task_id(next_ids[task.shard()]++);
       batch.Put(cfs_[kOutbox], keys::Outbox(task.shard(), task.task_id()), Serialize(task));
       shards.push_back(task.shard());
@@ -551,6 +592,7 @@ absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
     batch.Put(cfs_[kMeta], keys::kLastParkedSequence, EncodeInt64(last_sequence));
   }
   if (absl::Status s = PutNewestCurrentRuns(group, batch); !s.ok()) return s;
+  if (absl::Status s = PutNewestRequests(group, batch); !s.ok()) return s;
   rocksdb::WriteOptions options;
   options.sync = sync;
   if (absl::Status s = FromRocks(UncheckedByTsan([&] { return db_->Write(options, &batch); }),
@@ -619,9 +661,16 @@ absl::StatusOr<std::vector<ReplicationTask>> Store::ReadOutbox(int32_t shard, in
 absl::Status Store::MarkPublished(int32_t shard, int64_t exclusive_task_id) {
   rocksdb::WriteBatch batch;
   batch.Put(cfs_[kMeta], keys::PublishedTaskId(shard), EncodeInt64(exclusive_task_id));
-  // Point deletes: a range tombstone per advance would slow every later outbox scan.
-  for (int64_t task_id = published_task_id_[shard].load(); task_id < exclusive_task_id; ++task_id) {
-    batch.Delete(cfs_[kOutbox], keys::Outbox(shard, task_id));
+  // Point deletes: a range tombstone per advance would slow every later outbox scan. Only an
+  // advance over a raised task id floor (ids that were never assigned here) is one range.
+  const int64_t from = published_task_id_[shard].load();
+  if (exclusive_task_id - from > kMaxPointDeletesPerAdvance) {
+    batch.DeleteRange(cfs_[kOutbox], keys::Outbox(shard, from),
+                      keys::Outbox(shard, exclusive_task_id));
+  } else {
+    for (int64_t task_id = from; task_id < exclusive_task_id; ++task_id) {
+      batch.Delete(cfs_[kOutbox], keys::Outbox(shard, task_id));
+    }
   }
   // Not synced: losing the pointer re-publishes, and applying is idempotent.
   if (absl::Status s =
@@ -675,6 +724,51 @@ absl::Status Store::PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,
     batch.Put(cfs_[kCurrentRuns], current_run_key, state->key().run_id());
   }
   return absl::OkStatus();
+}
+
+absl::Status Store::PutNewestRequests(const std::vector<StoreWrite*>& group,
+                                      rocksdb::WriteBatch& batch) const {
+  // The newest failover version wins: the winning branch holds the highest version, so a
+  // request written again after a forced failover, or a reapplied copy of its signal, supersedes
+  // the losing-branch original whatever order they arrive in.
+  std::map<std::string, RequestRecord> newest;
+  for (const StoreWrite* write : group) {
+    for (const WorkflowWrite& update : write->workflows) {
+      for (const HistoryEvent& event : update.events) {
+        if (event.request().request_id().empty()) continue;
+        RequestRecord record;
+        *record.mutable_workflow() = update.state.key();
+        record.set_first_event_id(event.event_id());
+        record.set_next_event_id(event.event_id() + std::max(1, event.request().event_count()));
+        record.set_version(event.version());
+        RequestRecord& best =
+            newest[keys::Request(update.state.key().namespace_id(), event.request().request_id())];
+        if (best.version() <= record.version()) best = std::move(record);
+      }
+    }
+  }
+  for (const auto& [key, record] : newest) {
+    absl::StatusOr<std::optional<std::string>> stored = Get(kRequests, key);
+    if (!stored.ok()) return stored.status();
+    if (stored->has_value()) {
+      absl::StatusOr<RequestRecord> old = Parse<RequestRecord>(**stored, "request record");
+      if (!old.ok()) return old.status();
+      if (old->version() > record.version()) continue;
+    }
+    batch.Put(cfs_[kRequests], key, Serialize(record));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<RequestRecord>> Store::GetRequest(
+    const std::string& namespace_id, const std::string& request_id) const {
+  absl::StatusOr<std::optional<std::string>> stored =
+      Get(kRequests, keys::Request(namespace_id, request_id));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return std::optional<RequestRecord>();
+  absl::StatusOr<RequestRecord> record = Parse<RequestRecord>(**stored, "request record");
+  if (!record.ok()) return record.status();
+  return std::optional<RequestRecord>(*std::move(record));
 }
 
 // --- DLQ -----------------------------------------------------------------------------------------

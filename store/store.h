@@ -10,6 +10,8 @@
 //   apply_progress  (source cluster, shard) -> ShardApplyProgress (the shard version vector)
 //   dlq             sequence -> ParkedTask
 //   handovers       namespace id -> HandoverTargetState (this cluster as a handover's target)
+//   requests        (namespace id, request id) -> RequestRecord: where a client request's events
+//                   are (derived from HistoryEvent.request on every write, in the same batch)
 //
 // Atomicity: every change to workflows, the outbox, the DLQ and the apply progress is a StoreWrite,
 // committed as one WriteBatch: an accepted append's events, state and outbox task; an applied
@@ -87,12 +89,15 @@ struct StoreWrite {
   std::optional<NamespaceRecord> namespace_record;
   std::vector<ReplicationTask> handover_markers;
   std::vector<HandoverTargetState> handover_states;
+  // Per shard (index = shard; empty: none): the outbox's next task id is raised to at least this,
+  // for good (the startup check found task ids up to it already published by a lost state).
+  std::vector<int64_t> task_id_floors;
   Durability durability = Durability::kSynced;
 
   [[nodiscard]] bool empty() const {
     return workflows.empty() && !outbox_task.has_value() && parked.empty() && unparked.empty() &&
            progress.empty() && !namespace_record.has_value() && handover_markers.empty() &&
-           handover_states.empty();
+           handover_states.empty() && task_id_floors.empty();
   }
 };
 
@@ -150,6 +155,13 @@ class Store {
   // first), in the same key order as ForEachWorkflow. A backfill walks the namespace with it.
   [[nodiscard]] absl::StatusOr<std::vector<WorkflowMutableState>> ListWorkflows(
       const std::string& namespace_id, const WorkflowKey* after, size_t limit) const;
+
+  // Where the events of the namespace's request `request_id` are, if any write or applied task
+  // carried it. Of several (a reapplied copy, a retry after a forced failover) the one of the
+  // highest failover version. A hint: the events it names may since have been replaced by a
+  // repair, so callers check them.
+  [[nodiscard]] absl::StatusOr<std::optional<RequestRecord>> GetRequest(
+      const std::string& namespace_id, const std::string& request_id) const;
 
   // Reads one event of the run; NOT_FOUND if it is not stored.
   [[nodiscard]] absl::StatusOr<HistoryEvent> ReadEvent(const WorkflowKey& key, int64_t event_id,
@@ -216,6 +228,11 @@ class Store {
   [[nodiscard]] StoreEngineStats EngineStats() const;
 
   [[nodiscard]] const StoreIdentity& identity() const { return identity_; }
+  // This open's incarnation: 1 for a new store, one more at every open (persisted, synced, before
+  // Open returns). Every outbox task carries it (ReplicationTask.source_incarnation). A store
+  // restored from a backup opens with an incarnation its lost state already used, which is how
+  // peers can tell (protocol/startup_check.h).
+  [[nodiscard]] int64_t incarnation() const { return incarnation_; }
 
  private:
   enum Cf : int {
@@ -229,11 +246,13 @@ class Store {
     kApplyProgress,
     kDlq,
     kHandovers,
+    kRequests,
     kCfCount,
   };
   explicit Store(StoreIdentity identity);
   [[nodiscard]] absl::Status CheckIdentity();
   [[nodiscard]] absl::Status RecoverCounters();
+  [[nodiscard]] absl::Status NextIncarnation();
   template <typename Message>
   [[nodiscard]] absl::StatusOr<std::vector<Message>> ListAll(Cf cf, const char* what) const;
   template <typename Message>
@@ -245,8 +264,11 @@ class Store {
   [[nodiscard]] absl::StatusOr<std::optional<std::string>> Get(Cf cf, const std::string& key) const;
   [[nodiscard]] absl::Status PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,
                                                   rocksdb::WriteBatch& batch) const;
+  [[nodiscard]] absl::Status PutNewestRequests(const std::vector<StoreWrite*>& group,
+                                               rocksdb::WriteBatch& batch) const;
 
   const StoreIdentity identity_;
+  int64_t incarnation_ = 0;  // set once in Open
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   // Written only by the commit thread (inside WriteGroup), read by anyone.

@@ -124,9 +124,15 @@ TEST_F(CliTest, XdcctlDrivesEveryOperation) {
   AppendResponse appended;
   ASSERT_TRUE(FromJson(append.output, appended).ok()) << append.output;
   EXPECT_EQ(appended.next_event_id(), 3);
-  EXPECT_EQ(RunCommand(ctl + " signal --namespace orders --workflow-id o-1 --name go --input x")
-                .exit_code,
-            0);
+  const std::string signal =
+      ctl + " signal --namespace orders --workflow-id o-1 --name go --input x --request-id go-1";
+  CommandResult signalled = RunCommand(signal);
+  EXPECT_EQ(signalled.exit_code, 0);
+  EXPECT_THAT(signalled.output, HasSubstr("appended events [3, 4)"));
+  CommandResult retried = RunCommand(signal);  // a retry: answered, nothing written
+  EXPECT_EQ(retried.exit_code, 0);
+  EXPECT_THAT(retried.output,
+              HasSubstr("already appended events [3, 4) to run r-1 at version 1 (a retry"));
 
   CommandResult stale = RunCommand(ctl +
                                    " append --namespace orders --workflow-id o-1 --run-id r-1"

@@ -760,5 +760,108 @@ TEST_F(E2eTest, SplitBrainConvergesAndReappliesEachLosingSignalOnce) {
   }
 }
 
+// Idempotent writes across a forced failover: a client signals east with a request id, hears no
+// answer (east is cut off and failed over from), and retries the same request on west, the new
+// active cluster, which does not have it yet and writes it. When the two branches meet, east's
+// copy sits on the losing branch: it is not reapplied, because its request id is already on the
+// winning branch. The signal is in the history once, and a retry anywhere answers with west's
+// outcome.
+TEST_F(E2eTest, ARetryOnTheNewActiveClusterAfterAForcedFailoverLandsOnce) {
+  constexpr int kWorkflows = 3;
+  HttpClient east(east_->endpoint.address());
+  HttpClient west(west_->endpoint.address());
+  std::vector<std::string> runs(kWorkflows);
+  for (int i = 0; i < kWorkflows; ++i) {
+    absl::StatusOr<AppendResponse> started = DoStep(east, i, "", 1);
+    ASSERT_TRUE(started.ok()) << started.status();
+    runs[i] = started->run_id();
+  }
+  const absl::Time deadline = absl::Now() + kConvergeTimeout;
+  for (int i = 0; i < kWorkflows; ++i) {
+    for (;;) {
+      absl::StatusOr<GetHistoryResponse> history = ReadHistory(west_->endpoint, i, runs[i]);
+      if (history.ok() && history->next_event_id() == 3) break;
+      ASSERT_LT(absl::Now(), deadline) << "west did not receive " << WorkflowId(i);
+      absl::SleepFor(kPollInterval);
+    }
+  }
+  ASSERT_OK(kafka_->Kill(SIGSTOP));
+  struct ContinueKafka {
+    ChildProcess* kafka;
+    ~ContinueKafka() { kafka->Kill(SIGCONT).IgnoreError(); }
+  } continue_kafka{kafka_.get()};
+  FailoverRequest failover;
+  failover.set_target_cluster("west");
+  failover.set_force(true);
+  NamespaceRecord record;
+  ASSERT_OK(west.Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"), &failover,
+                      record));
+  ASSERT_EQ(record.failover_version(), 2);
+
+  auto signal = [&](int i) {
+    SignalRequest request;
+    request.set_namespace_(kNamespace);
+    request.set_workflow_id(WorkflowId(i));
+    request.set_signal_name("pay");
+    request.set_input(absl::StrCat("invoice-", i));
+    request.set_request_id(absl::StrCat("pay-", i));
+    return request;
+  };
+  for (int i = 0; i < kWorkflows; ++i) {
+    SignalRequest request = signal(i);
+    AppendResponse on_east, on_west, again;
+    ASSERT_OK(east.Call("POST", "/v1/signal", &request, on_east));  // the answer the client lost
+    EXPECT_EQ(on_east.version(), 1);
+    EXPECT_FALSE(on_east.replayed());
+    ASSERT_OK(west.Call("POST", "/v1/signal", &request, on_west));  // its retry
+    EXPECT_EQ(on_west.version(), 2);
+    EXPECT_EQ(on_west.first_event_id(), 3);
+    EXPECT_FALSE(on_west.replayed()) << "west had not received east's signal";
+    ASSERT_OK(west.Call("POST", "/v1/signal", &request, again));  // and one more
+    EXPECT_TRUE(again.replayed());
+    EXPECT_EQ(again.first_event_id(), 3);
+    EXPECT_EQ(again.version(), 2);
+  }
+
+  // The branches meet: both clusters hold east's branch as the losing one and agree on the rest.
+  ASSERT_OK(kafka_->Kill(SIGCONT));
+  for (int i = 0; i < kWorkflows; ++i) {
+    for (;;) {
+      absl::StatusOr<GetHistoryResponse> e = ReadHistory(east_->endpoint, i, runs[i]);
+      absl::StatusOr<GetHistoryResponse> w = ReadHistory(west_->endpoint, i, runs[i]);
+      if (e.ok() && w.ok() && e->version_histories().histories_size() == 2 &&
+          w->version_histories().histories_size() == 2 && e->digest() == w->digest()) {
+        for (const GetHistoryResponse* history : {&*e, &*w}) {
+          SCOPED_TRACE(EventSummary(*history));
+          // Started, scheduled, and the signal once: west's, not a reapplied copy of east's.
+          ASSERT_EQ(history->events_size(), 3);
+          const HistoryEvent& paid = history->events(2);
+          EXPECT_EQ(paid.event_type(), WORKFLOW_EXECUTION_SIGNALED);
+          EXPECT_EQ(paid.version(), 2);
+          EXPECT_EQ(paid.request().request_id(), absl::StrCat("pay-", i));
+          EXPECT_FALSE(paid.has_reapplied_from());
+        }
+        break;
+      }
+      ASSERT_LT(absl::Now(), deadline)
+          << WorkflowId(i) << " did not converge. east: "
+          << (e.ok() ? EventSummary(*e) + e->version_histories().ShortDebugString()
+                     : e.status().ToString())
+          << "\nwest: "
+          << (w.ok() ? EventSummary(*w) + w->version_histories().ShortDebugString()
+                     : w.status().ToString());
+      absl::SleepFor(kPollInterval);
+    }
+    // A retry on east, now a standby holding both copies, answers with the winning one.
+    SignalRequest request = signal(i);
+    AppendResponse replayed;
+    ASSERT_OK(east.Call("POST", "/v1/signal", &request, replayed));
+    EXPECT_TRUE(replayed.replayed());
+    EXPECT_EQ(replayed.version(), 2);
+    EXPECT_EQ(replayed.first_event_id(), 3);
+    EXPECT_EQ(replayed.run_id(), runs[i]);
+  }
+}
+
 }  // namespace
 }  // namespace xdc

@@ -668,6 +668,7 @@ TEST_F(FaultProcessTest, StoreWriteErrorRefusesAppendsUntilRestartAndLosesNothin
   ASSERT_TRUE(exit.ok()) << exit.status();
   EXPECT_TRUE(exit->exited_cleanly()) << exit->ToString();
   ASSERT_NO_FATAL_FAILURE(StartCluster(*east_));
+  ASSERT_NO_FATAL_FAILURE(WaitForStartupCheck(*east_));
   HttpClient restarted(east_->endpoint.address());
   ApiError absent =
       RequestError(restarted, "GET",

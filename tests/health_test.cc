@@ -39,7 +39,7 @@ const ReadinessCheck& Check(const ReadinessResponse& response, const std::string
 TEST(ReadinessTest, ReadyWhenEveryCheckPasses) {
   const ReadinessResponse ready = EvaluateReadiness(HealthyStatus(), absl::OkStatus(), 30);
   EXPECT_TRUE(ready.ready());
-  ASSERT_EQ(ready.checks_size(), 4);
+  ASSERT_EQ(ready.checks_size(), 5);
   for (const ReadinessCheck& check : ready.checks()) {
     EXPECT_TRUE(check.ok()) << check.name();
     EXPECT_TRUE(check.detail().empty()) << check.name();
@@ -51,6 +51,8 @@ TEST(ReadinessTest, EachFailedCheckSaysWhatIsWrong) {
   status.set_store_write_error("IO error: No space left on device");
   status.add_halted_appliers("applier for peer east halted: topic recreated");
   status.mutable_shards(0)->mutable_peers(0)->set_lag_seconds(31);
+  status.mutable_startup_check()->set_state(StartupCheck::STATE_WAITING);
+  status.mutable_startup_check()->add_waiting_for("east");
   const ReadinessResponse response =
       EvaluateReadiness(status, absl::UnavailableError("Local: Broker transport failure"), 30);
   EXPECT_FALSE(response.ready());
@@ -60,6 +62,8 @@ TEST(ReadinessTest, EachFailedCheckSaysWhatIsWrong) {
   EXPECT_THAT(Check(response, "appliers").detail(), HasSubstr("topic recreated"));
   EXPECT_THAT(Check(response, "caught_up").detail(),
               HasSubstr("shard 3 is 31.0 s (7 tasks) behind peer east"));
+  EXPECT_THAT(Check(response, "startup_check").detail(),
+              HasSubstr("writes wait for the startup check: east have not answered"));
   for (const ReadinessCheck& check : response.checks()) EXPECT_FALSE(check.ok()) << check.name();
 }
 

@@ -395,6 +395,104 @@ TEST_F(TwoClustersTest, ABatchOfAppendsIsAnsweredPerAppendAndReplicates) {
   EXPECT_EQ(after->workflows_size(), 2);
 }
 
+// Idempotent writes: a client that did not hear an answer retries with the same request id and
+// gets the original outcome; nothing is written twice, on the active cluster or, once the events
+// replicated, on a standby.
+TEST_F(TwoClustersTest, ARetryWithTheSameRequestIdReturnsTheOriginalOutcomeAndWritesNothing) {
+  AppendRequest start = Append(kNamespace, "idem", 1,
+                               {Event(WORKFLOW_EXECUTION_STARTED, "in"), Event(TIMER_STARTED)});
+  start.set_request_id("start-idem");
+  AppendResponse started, again;
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &start, started).ok());
+  EXPECT_FALSE(started.replayed());
+  // The retry has no run id either: it gets the run the first request started, not a new one.
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/append", &start, again).ok());
+  EXPECT_TRUE(again.replayed());
+  EXPECT_EQ(again.run_id(), started.run_id());
+  EXPECT_EQ(again.first_event_id(), 1);
+  EXPECT_EQ(again.next_event_id(), 3);
+  EXPECT_EQ(again.version(), 1);
+
+  SignalRequest signal;
+  signal.set_namespace_(kNamespace);
+  signal.set_workflow_id("idem");
+  signal.set_signal_name("pay");
+  signal.set_input("invoice-7");
+  signal.set_request_id("pay-7");
+  AppendResponse signalled, resignalled;
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/signal", &signal, signalled).ok());
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/signal", &signal, resignalled).ok());
+  EXPECT_EQ(signalled.first_event_id(), 3);
+  EXPECT_FALSE(signalled.replayed());
+  EXPECT_TRUE(resignalled.replayed());
+  EXPECT_EQ(resignalled.first_event_id(), 3);
+
+  // The same id for a different request is refused and writes nothing.
+  SignalRequest other = signal;
+  other.set_input("invoice-8");
+  ApiError reused = RequestError(*east_client_, "POST", "/v1/signal", JsonOf(other));
+  EXPECT_EQ(reused.http_status, 409) << reused.body;
+  EXPECT_THAT(reused.error.message(),
+              AllOf(HasSubstr("request_id 'pay-7' was already used"), HasSubstr("event 3"),
+                    HasSubstr("use a new request_id")));
+  AppendRequest elsewhere = Append(kNamespace, "idem-2", 1, {Event(WORKFLOW_EXECUTION_STARTED)});
+  elsewhere.set_request_id("pay-7");
+  reused = RequestError(*east_client_, "POST", "/v1/append", JsonOf(elsewhere));
+  EXPECT_EQ(reused.http_status, 409) << reused.body;
+  EXPECT_THAT(reused.error.message(), HasSubstr("workflow 'idem'"));
+
+  // Malformed ids are refused.
+  for (const std::string& bad : {std::string("has space"), std::string(129, 'x')}) {
+    SignalRequest malformed = signal;
+    malformed.set_request_id(bad);
+    ApiError e = RequestError(*east_client_, "POST", "/v1/signal", JsonOf(malformed));
+    EXPECT_EQ(e.http_status, 400) << e.body;
+    EXPECT_THAT(e.error.message(), HasSubstr("request_id"));
+  }
+
+  // Two appends of one batch with one id: the second finds the first still being written.
+  AppendBatchRequest batch;
+  *batch.add_appends() = Append(kNamespace, "idem", 4, {Event(TIMER_FIRED)}, started.run_id());
+  *batch.add_appends() = Append(kNamespace, "idem", 4, {Event(TIMER_FIRED)}, started.run_id());
+  batch.mutable_appends(0)->set_request_id("fire");
+  batch.mutable_appends(1)->set_request_id("fire");
+  AppendBatchResponse answered;
+  ASSERT_TRUE(east_client_->Call("POST", "/v1/append-batch", &batch, answered).ok());
+  ASSERT_THAT(answered.results(), SizeIs(2));
+  EXPECT_EQ(answered.results(0).http_status(), 200);
+  EXPECT_EQ(answered.results(1).http_status(), 503);
+  EXPECT_TRUE(answered.results(1).error().retryable());
+  EXPECT_THAT(answered.results(1).error().message(), HasSubstr("still being written"));
+
+  // The run holds each request's events once, on east and on west; the standby answers a retry
+  // from the replicated events, before its write gate.
+  GetHistoryResponse history;
+  ASSERT_TRUE(east_client_
+                  ->Call("GET",
+                         absl::StrCat("/v1/history?namespace=", kNamespace, "&workflow_id=idem"),
+                         nullptr, history)
+                  .ok());
+  EXPECT_EQ(history.next_event_id(), 5);
+  EXPECT_EQ(history.events(0).request().request_id(), "start-idem");
+  EXPECT_EQ(history.events(0).request().event_count(), 2);
+  EXPECT_FALSE(history.events(1).has_request());
+  EXPECT_EQ(history.events(2).request().request_id(), "pay-7");
+  EXPECT_EQ(WaitForConvergence(), 1u);
+  AppendResponse on_west;
+  ASSERT_TRUE(west_client_->Call("POST", "/v1/signal", &signal, on_west).ok());
+  EXPECT_TRUE(on_west.replayed());
+  EXPECT_EQ(on_west.first_event_id(), 3);
+  EXPECT_EQ(on_west.run_id(), started.run_id());
+  // A new request on the standby is still refused by the gate.
+  SignalRequest fresh = signal;
+  fresh.set_request_id("pay-9");
+  EXPECT_EQ(RequestError(*west_client_, "POST", "/v1/signal", JsonOf(fresh)).http_status, 409);
+
+  absl::StatusOr<HttpResult> metrics = east_client_->Request("GET", "/metrics", "");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  EXPECT_EQ(MetricSum(metrics->body, "xdc_appends_total", {R"(result="replayed")"}), 2);
+}
+
 TEST_F(TwoClustersTest, CorruptKafkaMessagesAreParkedWithTheirBytes) {
   constexpr int32_t kPartition = 1;
   WriteWorkflows(east_->http_address(), kNamespace, "before", 8);
@@ -663,9 +761,10 @@ TEST_F(TwoClustersTest, ANewRunOlderThanTheWorkflowsCurrentRunIsRefused) {
         east_->kafka_bootstrap(), "test",
         [](uint64_t, const absl::Status& status) { EXPECT_TRUE(status.ok()) << status; });
     ASSERT_TRUE(producer.ok()) << producer.status();
-    ASSERT_TRUE((*producer)
-                    ->Produce(HistoryTopic("west", TestTopicPrefix()), shard, EncodeFrame(message), 1)
-                    .ok());
+    ASSERT_TRUE(
+        (*producer)
+            ->Produce(HistoryTopic("west", TestTopicPrefix()), shard, EncodeFrame(message), 1)
+            .ok());
     ASSERT_TRUE((*producer)->Flush(10000).ok());
   }
   GetHistoryResponse history;

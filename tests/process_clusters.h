@@ -185,6 +185,24 @@ class ProcessClustersTest : public ::testing::Test {
     cluster.endpoint.Set((*listening)[1]);
   }
 
+  // Waits until `cluster`'s startup check stopped waiting for its peers (a restarted active
+  // cluster refuses writes until then: docs/control-plane.md#startup-check).
+  void WaitForStartupCheck(Cluster& cluster) {
+    HttpClient client(cluster.endpoint.address());
+    const absl::Time deadline = absl::Now() + kNamespaceTimeout;
+    StatusResponse status;
+    for (;;) {
+      if (client.Call("GET", "/v1/status", nullptr, status).ok() &&
+          status.startup_check().state() != StartupCheck::STATE_WAITING) {
+        return;
+      }
+      ASSERT_LT(absl::Now(), deadline)
+          << cluster.name
+          << "'s startup check still waits: " << status.startup_check().ShortDebugString();
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+
   void CrashCluster(Cluster& cluster) {
     ASSERT_OK(cluster.process->Kill(SIGKILL));
     absl::StatusOr<chaos::ExitStatus> exit = cluster.process->Wait(kStopGrace);

@@ -160,6 +160,46 @@ TEST(FindEventsToReapplyTest, AnOriginAlreadyOnTheCurrentBranchIsNotFound) {
   EXPECT_EQ(EventIds(*found), (std::vector<int64_t>{4}));
 }
 
+// A client that did not hear the answer to a request retries it on the new active cluster after
+// a forced failover: the same request id then sits on both branches. The losing branch's event is
+// not reapplied (the signal would land twice); of two losing events of one request only one is.
+TEST(FindEventsToReapplyTest, ARequestIdAlreadyOnTheCurrentBranchIsNotReappliedAgain) {
+  auto tagged = [](HistoryEvent event, const std::string& request_id) {
+    event.mutable_request()->set_request_id(request_id);
+    event.mutable_request()->set_event_count(1);
+    return event;
+  };
+  std::vector<HistoryEvent> losing =
+      Extend(SharedPrefix(), 1,
+             {WORKFLOW_EXECUTION_SIGNALED, WORKFLOW_EXECUTION_SIGNALED, WORKFLOW_EXECUTION_SIGNALED,
+              WORKFLOW_EXECUTION_SIGNALED});
+  losing[3] = tagged(losing[3], "retried");  // event 4: retried on the new active
+  losing[4] = tagged(losing[4], "twice");    // events 5 and 6: one request written twice
+  losing[5] = tagged(losing[5], "twice");
+  losing[6] = tagged(losing[6], "once");  // event 7: only here
+  std::vector<HistoryEvent> current = Extend(SharedPrefix(), 2, {WORKFLOW_EXECUTION_SIGNALED});
+  current[3] = tagged(current[3], "retried");
+  MapEventReader store;
+  const WorkflowMutableState state = StoreBranches({losing, current}, 1, store);
+  absl::StatusOr<std::vector<HistoryEvent>> found = FindEventsToReapply(state, store);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(EventIds(*found), (std::vector<int64_t>{5, 7}));
+
+  // A copy keeps the request id, so a later evaluation finds the request on the current branch.
+  WorkflowMutableState active = state;
+  absl::StatusOr<ReapplyOutcome> outcome =
+      Reapply(active, store, ActiveContext{.failover_version = 2, .now_unix_micros = kNow});
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  ASSERT_EQ(outcome->appended.size(), 2u);
+  EXPECT_EQ(outcome->appended[0].request().request_id(), "twice");
+  EXPECT_EQ(outcome->appended[1].request().request_id(), "once");
+  EXPECT_EQ(outcome->appended[1].request().event_count(), 1);
+  for (const HistoryEvent& copy : outcome->appended) store.Add(copy);
+  found = FindEventsToReapply(active, store);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_TRUE(found->empty());
+}
+
 TEST(FindEventsToReapplyTest, ReadErrorsAreReported) {
   const std::vector<HistoryEvent> current = Extend(SharedPrefix(), 2, {TIMER_STARTED});
   const std::vector<HistoryEvent> losing =

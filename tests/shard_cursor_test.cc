@@ -46,5 +46,27 @@ TEST(ShardCursorTest, AFailedTaskIsResentEvenUnderSteadyLoad) {
   EXPECT_EQ(cursor.in_flight(), 0u);
 }
 
+// After a startup check raised the outbox's task ids (StoreWrite::task_id_floors), the outbox has
+// no tasks in between: they count as delivered once everything before them is, so the publish
+// pointer moves on instead of waiting for tasks that were never assigned.
+TEST(ShardCursorTest, IdsTheOutboxNeverHeldCountAsDeliveredInOrder) {
+  ShardCursor cursor(10);
+  cursor.OnSent(10);
+  cursor.OnSent(11);
+  cursor.OnAbsent(12, 50);  // the next task in the outbox is 50
+  EXPECT_EQ(cursor.next_to_send(), 50);
+  EXPECT_EQ(cursor.delivered(), 10);  // 10 and 11 are still in flight
+  cursor.OnSent(50);
+  cursor.OnDelivered(50);
+  cursor.OnDelivered(10);
+  EXPECT_EQ(cursor.delivered(), 11);
+  cursor.OnDelivered(11);
+  EXPECT_EQ(cursor.delivered(), 51);
+  cursor.OnAbsent(12, 50);  // read again after a rewind: no change
+  EXPECT_EQ(cursor.delivered(), 51);
+  EXPECT_EQ(cursor.next_to_send(), 51);
+  EXPECT_EQ(cursor.in_flight(), 0u);
+}
+
 }  // namespace
 }  // namespace xdc

@@ -465,6 +465,80 @@ TEST_F(StoreTest, OutboxReadAndMarkPublished) {
   EXPECT_EQ(read_ids(0, 0, 100), (std::vector<int64_t>{3}));
 }
 
+// Every open is a new incarnation, persisted before Open returns, and every outbox task carries
+// the incarnation that wrote it: a store restored from a backup opens with an incarnation its lost
+// state already used, which is how peers can tell (protocol/startup_check.h).
+TEST_F(StoreTest, EveryOpenIsANewIncarnationThatOutboxTasksCarry) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->incarnation(), 1);
+  StoreWrite first = StartRun(Key("ns", "wf-1"), 1, 0);
+  Commit(first);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->incarnation(), 2);
+  StoreWrite second = StartRun(Key("ns", "wf-2"), 1, 0);
+  Commit(second);
+  absl::StatusOr<std::vector<ReplicationTask>> outbox = store_->ReadOutbox(0, 0, 10);
+  ASSERT_TRUE(outbox.ok()) << outbox.status();
+  ASSERT_EQ(outbox->size(), 2u);
+  EXPECT_EQ((*outbox)[0].source_incarnation(), 1);
+  EXPECT_EQ((*outbox)[1].source_incarnation(), 2);
+}
+
+// A raised task id floor moves the shard's next task id for good (a reopen keeps it), and
+// publishing past the ids never assigned removes nothing else.
+TEST_F(StoreTest, ARaisedTaskIdFloorHoldsAcrossReopen) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  StoreWrite before = StartRun(Key("ns", "wf-1"), 1, 0);
+  EXPECT_EQ(Commit(before), 0);
+  StoreWrite raise;
+  raise.task_id_floors = {500'000, 0};  // shard 0 up; shard 1 not lowered
+  Commit(raise);
+  EXPECT_EQ(store_->OutboxNextTaskId(0), 500'000);
+  StoreWrite after = StartRun(Key("ns", "wf-2"), 1, 0);
+  EXPECT_EQ(Commit(after), 500'000);
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->OutboxNextTaskId(0), 500'001);
+  ASSERT_TRUE(store_->MarkPublished(0, 500'000).ok());  // over 0 and the ids never assigned
+  absl::StatusOr<std::vector<ReplicationTask>> outbox = store_->ReadOutbox(0, 0, 10);
+  ASSERT_TRUE(outbox.ok()) << outbox.status();
+  ASSERT_EQ(outbox->size(), 1u);
+  EXPECT_EQ((*outbox)[0].task_id(), 500'000);
+  StoreWrite lower;
+  lower.task_id_floors = {10};
+  Commit(lower);
+  EXPECT_EQ(store_->OutboxNextTaskId(0), 500'001);  // a floor never lowers
+}
+
+// The request index (idempotent writes) points at the request's events, and of two writes of one
+// request id the one of the newer failover version wins whatever order they come in.
+TEST_F(StoreTest, TheRequestIndexKeepsTheNewestVersionOfARequest) {
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  auto tagged = [&](const std::string& workflow, int64_t version) {
+    StoreWrite write = StartRun(Key("ns", workflow), 2, 0);
+    for (HistoryEvent& event : write.workflows[0].events) event.set_version(version);
+    write.workflows[0].events[0].mutable_request()->set_request_id("req-1");
+    write.workflows[0].events[0].mutable_request()->set_event_count(2);
+    return write;
+  };
+  StoreWrite newer = tagged("on-the-winning-branch", 2);
+  StoreWrite older = tagged("on-the-losing-branch", 1);
+  Commit(newer);
+  Commit(older);  // arrives later, at an older version: the index keeps the newer one
+  absl::StatusOr<std::optional<RequestRecord>> found = store_->GetRequest("ns", "req-1");
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->workflow().workflow_id(), "on-the-winning-branch");
+  EXPECT_EQ((*found)->first_event_id(), 1);
+  EXPECT_EQ((*found)->next_event_id(), 3);
+  EXPECT_EQ((*found)->version(), 2);
+  found = store_->GetRequest("ns", "req-2");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_FALSE(found->has_value());
+  found = store_->GetRequest("other-ns", "req-1");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_FALSE(found->has_value());
+}
+
 TEST_F(StoreTest, GetCurrentRunSetWhenStartsRun) {
   ASSERT_NO_FATAL_FAILURE(Reopen());
   StoreWrite first = StartRun(Key("ns", "wf", "run-1"), 1, 0, /*starts_run=*/true);
