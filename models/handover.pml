@@ -341,9 +341,19 @@ inline append_task(c, s, a, v) {
  * branch up to the event (the version-history items). Applying a branch hb to c's copy of s:
  * a prefix of the copy is a duplicate; an extension of the copy is appended (events the copy
  * lacks before the task's are the parked task's resend, applied at once); otherwise it forks, and
- * the copy (the current branch) switches to it only if its last version is strictly higher.
- * Only the current branch is kept: a branch that loses is never current again, since every task
- * carries its whole branch. */
+ * the copy (the current branch) switches to it only if it is greater in the order of
+ * protocol/version_history.cc CompareBranches: the last item's (version, event id), then the
+ * items in turn. Only the current branch is kept: a branch that loses is never current again
+ * unless a later task extends it, and every task carries its whole branch. */
+#define LASTV(c, s) hist[HI(c, s, hl[CS(c, s)] - 1)]
+/* At a fork at position h_l (both branches longer than h_l, equal before it), with equal last
+ * items: the first item that differs is the one holding position h_l - 1 if one branch goes on
+ * with that version at h_l (the longer item wins), else the one starting at h_l (higher version
+ * wins). */
+#define FORK_ITEM_WINS(c, s) ((h_l > 0 && hb[h_l] == hist[HI(c, s, h_l - 1)]) || \
+        ((h_l == 0 || hist[HI(c, s, h_l)] != hist[HI(c, s, h_l - 1)]) && hb[h_l] > hist[HI(c, s, h_l)]))
+#define INCOMING_WINS(c, s) (hb[hbl - 1] > LASTV(c, s) || (hb[hbl - 1] == LASTV(c, s) && \
+        (hbl > hl[CS(c, s)] || (hbl == hl[CS(c, s)] && FORK_ITEM_WINS(c, s)))))
 inline apply_branch(c, s) {
   h_l = 0;                                           /* longest common prefix */
   do
@@ -361,7 +371,7 @@ inline apply_branch(c, s) {
      skip                                            /* BUG: the local branch stays current */
 #else
      if
-     :: hb[hbl - 1] > hist[HI(c, s, hl[CS(c, s)] - 1)] ->    /* switch to the higher version */
+     :: INCOMING_WINS(c, s) ->                      /* switch to the greater branch */
         for (h_j : h_l .. hbl - 1) { hist[HI(c, s, h_j)] = hb[h_j] };
         for (h_j : hbl .. HMAX - 1) { hist[HI(c, s, h_j)] = 0 };
         hl[CS(c, s)] = hbl;
