@@ -7,7 +7,7 @@
 # least one error, and its counterexample is printed. Any run whose search depth was too small
 # fails. Exits non-zero if any run fails. models/README.md says what the runs prove.
 #
-# Usage: scripts/check-models.sh [--extended]   (--extended adds seven larger runs, about 4 minutes)
+# Usage: scripts/check-models.sh [--extended]   (--extended adds seven larger runs, about 5 minutes)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
