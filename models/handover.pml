@@ -17,6 +17,30 @@
  *   REPLY_TO_DECIDED_SOURCE  the target addresses its answer to a CancelRequest(p) for an already
  *                         decided p to the source of the proposal it decided, not to the
  *                         requester (a namespace can stay stuck in HANDOVER; see README.md)
+ *   MAXM  membership changes in a run (add or remove one member; 0: fixed members)  default 0
+ *   LATE                  cluster NC-1 is not in the namespace's initial member list (it joins
+ *                         late: with MAXM >= 1 it can be added)
+ *   FAILBACK              forced runs check P2 at every graceful activation too (a handover
+ *                         after a forced failover: the history may have forked)
+ *   With MAXM > 0 or FAILBACK, a task carries its branch (its writer's version history) and is
+ *   applied with conflict resolution (see "Branches" below); otherwise the original, cheaper
+ *   stream model is used and every run without these flags explores the same states as before.
+ *   HANDOVER_IGNORES_AWAITING_HISTORY  a graceful handover to a member listed in
+ *                         members_awaiting_history is accepted without a verification (the code
+ *                         before issue 15 item 19; unsafe, see README.md)
+ *   VERIFY_WITHOUT_TARGET_SETTINGS  a clean verification counts although the target's own record
+ *                         does not list it yet (what the code does; unsafe, see README.md)
+ *   VERIFY_ACCEPTS_IN_FLIGHT  the verification accepts a run one side holds a prefix of (what
+ *                         `xdcctl migration cutover` accepts; unsafe for a late member)
+ *   VERIFY_NOT_BOUND_TO_SETTINGS  a verification stays valid across later membership changes (the
+ *                         request's target_verified_identical is a bare flag; unsafe)
+ *   SETTINGS_BY_CONFIG_VERSION_ONLY  settings records are ordered by config_version alone (two
+ *                         sides of a split brain changing the members at the same config_version
+ *                         keep different lists; unsafe, see README.md)
+ *   FAILBACK_KEEPS_OWN_BRANCH  conflict resolution keeps the local branch on a fork, even when the
+ *                         incoming one has the higher version (unsafe, see README.md)
+ *   ACTIVATE_SUPERSEDED   the target activates a proposal although a newer record superseded its
+ *                         source (unsafe, see README.md)
  *   PROBE=n               reachability probe n (see "Probes" below): asserts that a situation
  *                         never happens, so spin must report a violation (guards against a
  *                         vacuous model; scripts/check-models.sh runs them)
@@ -58,6 +82,19 @@
 #ifndef MAXF
 #define MAXF 0
 #endif
+#ifndef MAXM
+#define MAXM 0
+#endif
+#if MAXM > 0
+#define MEMBERS 1   /* member lists, members awaiting history, verification, backfill */
+#else
+#define MEMBERS 0
+#endif
+#if MEMBERS || defined(FAILBACK)
+#define NDC 1       /* tasks carry their branch; apply is conflict resolution */
+#else
+#define NDC 0
+#endif
 #if MAXF == 0
 #define GRACEFUL 1  /* graceful handovers and cancels only: the strong claims are checked */
 #else
@@ -70,10 +107,12 @@
 #else
 #define HMAX 1
 #endif
-#define RLOG (3 * MAXH + MAXF)    /* records ever broadcast: start, resume, activation per attempt; forced */
+#define RLOG (3 * MAXH + MAXF + MAXM) /* records ever broadcast: start, resume, activation per attempt;
+                                       * forced; membership changes */
 #define CLOG MAXH                 /* distinct CancelRequest(p, source): one proposal per attempt */
 #define KLOG MAXH                 /* distinct Cancelled(p, source) */
 #define ALLS ((1 << NS) - 1)
+#define ALLC ((1 << NC) - 1)
 
 #define ACTIVE 0
 #define HANDOVER 1
@@ -99,10 +138,27 @@ byte rp[NC];      /* proposed version */
 byte rl[NC];      /* last proposed version */
 bit rc[NC];       /* cancel requested */
 
+#if MEMBERS
+/* settings part of the record (protocol/federation.*, namespace_record.*): ordered by
+ * (config_version, config_failover_version), merged apart from the failover part */
+byte rm[NC];      /* member clusters (bitmask) */
+byte rw[NC];      /* members_awaiting_history (bitmask) */
+byte rcv[NC];     /* config_version */
+byte rcf[NC];     /* config_failover_version */
+byte nm;          /* membership changes made */
+/* the operator's clean verification of a target (xdcctl migration cutover), not yet used */
+bit vt[NC];       /* target verified identical to the source */
+byte vtc[NC];     /* the source's config_version when it was verified */
+#endif
+
 /* ---- durable streams (outboxes): per (source, shard), dense task ids ---- */
 byte tv[NC * NS * SLEN];  /* an event's failover version (>= 1); 0: a handover marker */
 byte ta[NC * NS * SLEN];  /* event: its position in the workflow; marker: handover attempt index */
 byte slen[NC * NS];
+#if NDC
+byte tb[NC * NS * SLEN * HMAX]; /* an event task's branch: its writer's copy up to the event */
+#define TB(k, j) ((k) * HMAX + (j))
+#endif
 
 /* marker contents, one row per handover attempt (the same on every shard but the vector) */
 byte hsrc[MAXH];          /* source cluster */
@@ -111,6 +167,11 @@ byte hp[MAXH];            /* proposed version */
 byte htg[MAXH];           /* target */
 byte hvv[MAXH * NC * NS]; /* version vector: source's next task id applied from X on shard s */
 byte nh;                  /* attempts started */
+#if NDC
+/* ghost: the source's copy of each shard when it started the attempt (it writes nothing after) */
+byte hsn[MAXH * NS * HMAX];
+byte hsl[MAXH * NS];
+#endif
 
 /* ---- durable receiver state ---- */
 byte nxt[NC * NC * NS];   /* next task id applied, per (receiver, source, shard) */
@@ -136,6 +197,9 @@ byte dsrc[32];            /* the source of the proposal each decided version was
 /* ---- control-message logs: everything ever sent ---- */
 byte lv[RLOG], lq[RLOG], lp[RLOG], ll[RLOG];  /* the active cluster is OWNER(lv) */
 bit ls[RLOG];
+#if MEMBERS
+byte lm[RLOG], lw[RLOG], lcv[RLOG], lcf[RLOG];  /* the settings part */
+#endif
 byte nlog;
 byte cqp[CLOG], cqs[CLOG]; byte ncq;  /* CancelRequest(p) on behalf of source cqs */
 byte ckp[KLOG], ckd[KLOG]; byte nck;  /* Cancelled(p) to source ckd */
@@ -152,9 +216,25 @@ byte ackl[NS];
 bit g_conflict;           /* an applied event found another version at its position */
 int g_act;                /* proposals activated by a target */
 int g_res;                /* proposals after whose Cancelled the source resumed ACTIVE */
+#if NDC
+int wm[NS * HMAX];        /* versions acknowledged at each (shard, position): PBIT masks */
+byte g_sw;                /* clusters whose copy switched to a branch of a higher version */
+#endif
+#if MEMBERS
+byte g_skip;              /* clusters that skipped a task as a non-member */
+#endif
+#if MAXF > 0
+byte g_fa;                /* clusters a forced failover moved the namespace away from */
+#endif
+bit g_late;               /* probe 9: a cluster that skipped tasks was activated by a handover */
+bit g_fb;                 /* probe 10: failback onto a cluster whose copy had forked */
 
 /* scratch, meaningful only inside one d_step */
 hidden byte h_p, h_v, h_f, h_i, h_x, h_s, h_k, h_c, h_d;
+#if NDC
+hidden byte hb[HMAX];     /* a branch being applied (a task's, or a backfilled copy) */
+hidden byte hbl, h_j, h_l;
+#endif
 
 #define W(c) (ra[c] == (c) && rs[c] == ACTIVE && OWNS(c, rv[c]))   /* accepts writes */
 
@@ -193,6 +273,13 @@ bit g_superseded;         /* a target decided a proposal CANCELLED because a new
 #define PROBE_EXPR (pseen[NC - 1] == ALLS && pp[NC - 1] > dec[NC - 1] && \
                     hsrc[pk[CS(NC - 1, 0)]] != hsrc[pk[CS(NC - 1, NS - 1)]] && \
                     rv[NC - 1] <= psv[NC - 1] && VV_OK(NC - 1))
+#elif PROBE == 9          /* MAXM: a cluster that skipped tasks as a non-member (a late or re-added
+                           * member) is activated by a graceful handover (after a verification) */
+#define PROBE_EXPR (g_late)
+#elif PROBE == 10         /* FAILBACK: a graceful handover activates a cluster a forced failover
+                           * had moved the namespace away from, after its copy of a workflow
+                           * switched from its own fork to the higher-version branch */
+#define PROBE_EXPR (g_fb)
 #elif PROBE == 7          /* a run ends after a handover was activated and every write was made */
 #undef PROBE_AT_END
 #define PROBE_AT_END 1
@@ -235,6 +322,9 @@ inline log_record(c) {                      /* broadcast c's record (append to t
   assert(nlog < RLOG);  /* bound */
   lv[nlog] = rv[c]; ls[nlog] = rs[c]; lq[nlog] = rq[c];
   lp[nlog] = rp[c]; ll[nlog] = rl[c];
+#if MEMBERS
+  lm[nlog] = rm[c]; lw[nlog] = rw[c]; lcv[nlog] = rcv[c]; lcf[nlog] = rcf[c];
+#endif
   nlog++
 }
 
@@ -244,6 +334,64 @@ inline append_task(c, s, a, v) {
   ta[TASK(c, s, h_i)] = a; tv[TASK(c, s, h_i)] = v;
   slen[CS(c, s)]++
 }
+
+#if NDC
+/* Branches (protocol/conflict_resolver.*, rules 1-4 of the design). An event is identified by its
+ * (position, version): one owner writes each version, on one copy. A task carries its writer's
+ * branch up to the event (the version-history items). Applying a branch hb to c's copy of s:
+ * a prefix of the copy is a duplicate; an extension of the copy is appended (events the copy
+ * lacks before the task's are the parked task's resend, applied at once); otherwise it forks, and
+ * the copy (the current branch) switches to it only if it is greater in the order of
+ * protocol/version_history.cc CompareBranches: the last item's (version, event id), then the
+ * items in turn. Only the current branch is kept: a branch that loses is never current again
+ * unless a later task extends it, and every task carries its whole branch. */
+#define LASTV(c, s) hist[HI(c, s, hl[CS(c, s)] - 1)]
+/* At a fork at position h_l (both branches longer than h_l, equal before it), with equal last
+ * items: the first item that differs is the one holding position h_l - 1 if one branch goes on
+ * with that version at h_l (the longer item wins), else the one starting at h_l (higher version
+ * wins). */
+#define FORK_ITEM_WINS(c, s) ((h_l > 0 && hb[h_l] == hist[HI(c, s, h_l - 1)]) || \
+        ((h_l == 0 || hist[HI(c, s, h_l)] != hist[HI(c, s, h_l - 1)]) && hb[h_l] > hist[HI(c, s, h_l)]))
+#define INCOMING_WINS(c, s) (hb[hbl - 1] > LASTV(c, s) || (hb[hbl - 1] == LASTV(c, s) && \
+        (hbl > hl[CS(c, s)] || (hbl == hl[CS(c, s)] && FORK_ITEM_WINS(c, s)))))
+inline apply_branch(c, s) {
+  h_l = 0;                                           /* longest common prefix */
+  do
+  :: h_l < hbl && h_l < hl[CS(c, s)] && hb[h_l] == hist[HI(c, s, h_l)] -> h_l++
+  :: else -> break
+  od;
+  if
+  :: h_l == hbl -> skip                              /* duplicate */
+  :: h_l < hbl && h_l == hl[CS(c, s)] ->             /* extends the copy */
+     for (h_j : h_l .. hbl - 1) { hist[HI(c, s, h_j)] = hb[h_j] };
+     hl[CS(c, s)] = hbl
+  :: else ->                                         /* a fork */
+     g_conflict = 1;
+#ifdef FAILBACK_KEEPS_OWN_BRANCH
+     skip                                            /* BUG: the local branch stays current */
+#else
+     if
+     :: INCOMING_WINS(c, s) ->                      /* switch to the greater branch */
+        for (h_j : h_l .. hbl - 1) { hist[HI(c, s, h_j)] = hb[h_j] };
+        for (h_j : hbl .. HMAX - 1) { hist[HI(c, s, h_j)] = 0 };
+        hl[CS(c, s)] = hbl;
+        g_sw = g_sw | (1 << c)
+     :: else -> skip
+     fi
+#endif
+  fi
+}
+
+inline branch_of_task(k) {                   /* hb := the branch task k carries */
+  hbl = ta[k] + 1;
+  for (h_j : 0 .. HMAX - 1) { hb[h_j] = tb[TB(k, h_j)] }
+}
+
+inline branch_of_copy(a, s) {                /* hb := a's copy of s (a backfill) */
+  hbl = hl[CS(a, s)];
+  for (h_j : 0 .. HMAX - 1) { hb[h_j] = hist[HI(a, s, h_j)] }
+}
+#endif
 
 inline decide(c, p, kind, src) {
   /* P3: a proposal is decided at most once: only by its target, and decisions only grow */
@@ -286,6 +434,10 @@ inline write(c, s) {
   hist[HI(c, s, h_x)] = rv[c];
   hl[CS(c, s)]++;
   append_task(c, s, h_x, rv[c]);
+#if NDC
+  for (h_j : 0 .. h_x) { tb[TB(TASK(c, s, h_i), h_j)] = hist[HI(c, s, h_j)] };
+  wm[s * HMAX + h_x] = wm[s * HMAX + h_x] | PBIT(rv[c]);
+#endif
   nw++;
 #if GRACEFUL
   assert(h_x == ackl[s]);                    /* P2: the writer holds every acknowledged write */
@@ -298,8 +450,18 @@ inline write(c, s) {
 /* 2./4. Stream replication: apply the next task of (src, s) at c. An event ahead of the
  * receiver's copy of the workflow waits (the real applier parks it and asks for a resend). */
 #define NEXT_TASK(c, src, s) TASK(src, s, nxt[NX(c, src, s)])
+#if NDC
+#define CAN_APPLY(c, src, s) (nxt[NX(c, src, s)] < slen[CS(src, s)])
+#else
 #define CAN_APPLY(c, src, s) (nxt[NX(c, src, s)] < slen[CS(src, s)] && \
         (tv[NEXT_TASK(c, src, s)] == 0 || ta[NEXT_TASK(c, src, s)] <= hl[CS(c, s)]))
+#endif
+#if MEMBERS
+#define MEMBER_HERE(c) ((rm[c] & (1 << (c))) != 0)  /* c's own record lists c as a member */
+#define MEMBER_AND(c) && MEMBER_HERE(c)
+#else
+#define MEMBER_AND(c)
+#endif
 
 inline marker_apply(c, s, k) {              /* replicator/handover_coordinator.*: collect markers */
   if
@@ -324,6 +486,16 @@ inline apply(c, src, s) {
   h_k = NEXT_TASK(c, src, s);
   printf("STEP apply: cluster %d applies task %d of (source %d, shard %d)\n", c, nxt[NX(c, src, s)], src, s);
   if
+#if MEMBERS
+  :: tv[h_k] != 0 && !MEMBER_HERE(c) ->    /* replicator/peer_applier.cc: skipped whole, as */
+     g_skip = g_skip | (1 << c);           /* received, by a cluster its own record does not list */
+     printf("STEP   skipped: %d is not a member in its record\n", c)
+#endif
+#if NDC
+  :: tv[h_k] != 0 MEMBER_AND(c) ->
+     branch_of_task(h_k);
+     apply_branch(c, s)
+#else
   :: tv[h_k] != 0 ->
      h_x = ta[h_k]; h_v = tv[h_k];
      if
@@ -334,7 +506,8 @@ inline apply(c, src, s) {
         :: else -> skip
         fi
      fi
-  :: else -> marker_apply(c, s, ta[h_k])
+#endif
+  :: else -> marker_apply(c, s, ta[h_k])   /* markers are handled whatever the membership */
   fi;
   nxt[NX(c, src, s)]++;
   check_invariants()
@@ -342,7 +515,24 @@ inline apply(c, src, s) {
 
 /* 3. Graceful handover start at a (operator): one atomic store write of the HANDOVER record and
  * a marker on every shard (store/), so no write is acknowledged after a marker. */
+#if MEMBERS
+/* protocol/federation.cc CheckTargetHoldsHistory: a member still awaiting its history is a
+ * target only with a verification (target_verified_identical), which the handover's record
+ * write then clears (HistoryVerified, config_version + 1) */
+#ifdef VERIFY_NOT_BOUND_TO_SETTINGS
+#define VERIFIED(a, b) (vt[b])
+#else
+#define VERIFIED(a, b) (vt[b] && vtc[b] == rcv[a])
+#endif
+#ifdef HANDOVER_IGNORES_AWAITING_HISTORY
+#define HOLDS_HISTORY(a, b) 1
+#else
+#define HOLDS_HISTORY(a, b) ((rw[a] & (1 << (b))) == 0 || VERIFIED(a, b))
+#endif
+#define CAN_START(a, b) (nh < MAXH && W(a) && (rm[a] & (1 << (b))) != 0 && HOLDS_HISTORY(a, b))
+#else
 #define CAN_START(a, b) (nh < MAXH && W(a))
+#endif
 inline start(a, b) {
   h_f = rv[a];
   if :: rl[a] > h_f -> h_f = rl[a] :: else -> skip fi;
@@ -358,6 +548,22 @@ inline start(a, b) {
     }
   };
   for (h_s : 0 .. NS - 1) { append_task(a, h_s, nh, 0) };
+#if NDC
+  for (h_s : 0 .. NS - 1) {
+    hsl[nh * NS + h_s] = hl[CS(a, h_s)];
+    for (h_j : 0 .. HMAX - 1) { hsn[(nh * NS + h_s) * HMAX + h_j] = hist[HI(a, h_s, h_j)] }
+  };
+#endif
+#if MEMBERS && !defined(HANDOVER_IGNORES_AWAITING_HISTORY)
+  if
+  :: (rw[a] & (1 << b)) != 0 ->
+     assert(VERIFIED(a, b));
+     printf("STEP   verified: %d no longer awaits its history\n", b);
+     vt[b] = 0; vtc[b] = 0;
+     rw[a] = rw[a] & ~(1 << b); rcv[a]++; rcf[a] = rv[a]
+  :: else -> skip
+  fi;
+#endif
   rs[a] = HANDOVER; rp[a] = h_p; rl[a] = h_p; rq[a]++; rc[a] = 0;
   nh++;
   log_record(a);
@@ -368,12 +574,17 @@ inline start(a, b) {
  * everything the source had applied from third clusters applied here, not decided, and no newer
  * record superseded the source; if one did, the proposal is decided CANCELLED instead. */
 #define CAN_DECIDE(c) (pp[c] > dec[c] && pseen[c] == ALLS && (rv[c] > psv[c] || VV_OK(c)))
+#ifdef ACTIVATE_SUPERSEDED
+#define SUPERSEDED(c) 0         /* BUG: a newer record does not stop the activation */
+#else
+#define SUPERSEDED(c) (rv[c] > psv[c])
+#endif
 
 inline activate(c) {
   h_p = pp[c];
   printf("STEP decide at target %d: proposal %d (record version %d, source version %d)\n", c, h_p, rv[c], psv[c]);
   if
-  :: rv[c] > psv[c] -> decide(c, h_p, CANCELLED, psrc[c]);    /* superseded */
+  :: SUPERSEDED(c) -> decide(c, h_p, CANCELLED, psrc[c]);    /* superseded */
 #ifdef PROBE
      g_superseded = 1;
 #endif
@@ -383,6 +594,22 @@ inline activate(c) {
      printf("STEP   -> ACTIVATED: cluster %d active at version %d\n", c, h_p);
      amask[c] = amask[c] | PBIT(h_p);
      g_act = g_act | PBIT(h_p);
+#if NDC
+     /* P2 (every run, also after a forced failover): the target's copy of every shard extends
+      * the source's copy when it started (it wrote nothing after), and holds every write
+      * acknowledged at the source's version */
+     for (h_s : 0 .. NS - 1) {
+       h_k = pk[CS(c, h_s)];
+       assert(hl[CS(c, h_s)] >= hsl[h_k * NS + h_s]);  /* P2: the target holds the source's copy */
+       for (h_x : 0 .. HMAX - 1) {
+         assert(h_x >= hsl[h_k * NS + h_s] || hist[HI(c, h_s, h_x)] == hsn[(h_k * NS + h_s) * HMAX + h_x]);  /* P2: the target holds the source's copy */
+         assert((wm[h_s * HMAX + h_x] & PBIT(psv[c])) == 0 || (h_x < hl[CS(c, h_s)] && hist[HI(c, h_s, h_x)] == psv[c]))  /* P2: the target holds every write acknowledged at the source's version */
+       }
+     };
+#if MAXF > 0
+     if :: (g_fa & g_sw & (1 << c)) != 0 -> g_fb = 1 :: else -> skip fi;
+#endif
+#endif
 #if GRACEFUL
      for (h_s : 0 .. NS - 1) {                       /* P2: no acknowledged write lost */
        assert(hl[CS(c, h_s)] >= ackl[h_s]);  /* P2: no acknowledged write lost at activation */
@@ -390,6 +617,9 @@ inline activate(c) {
          assert(h_x >= ackl[h_s] || hist[HI(c, h_s, h_x)] == ack[h_s * HMAX + h_x])  /* P2: no acknowledged write lost at activation */
        }
      };
+#endif
+#if MEMBERS
+     if :: (g_skip & (1 << c)) != 0 -> g_late = 1 :: else -> skip fi;
 #endif
      ra[c] = c; rv[c] = h_p; rs[c] = ACTIVE; rq[c] = 0; rp[c] = 0; rc[c] = 0;
      if :: rl[c] < h_p -> rl[c] = h_p :: else -> skip fi;
@@ -467,16 +697,45 @@ inline deliver_cancelled(j) {
 }
 
 /* 9. A record with a higher (version, seq) is adopted whole (replicator/namespace_registry.*). */
-#define CAN_RECORD(i, r) (i < nlog && (lv[i] > rv[r] || (lv[i] == rv[r] && lq[i] > rq[r])))
+#define FAILOVER_NEWER(i, r) (lv[i] > rv[r] || (lv[i] == rv[r] && lq[i] > rq[r]))
+#if MEMBERS
+/* protocol/namespace_record.cc: the settings part merges apart, by SettingsNewer */
+#ifdef SETTINGS_BY_CONFIG_VERSION_ONLY
+#define SETTINGS_NEWER(i, r) (lcv[i] > rcv[r])   /* BUG: equal config_versions never merge */
+#else
+#define SETTINGS_NEWER(i, r) (lcv[i] > rcv[r] || (lcv[i] == rcv[r] && lcf[i] > rcf[r]))
+#endif
+#define CAN_RECORD(i, r) (i < nlog && (FAILOVER_NEWER(i, r) || SETTINGS_NEWER(i, r)))
+#else
+#define CAN_RECORD(i, r) (i < nlog && FAILOVER_NEWER(i, r))
+#endif
 inline deliver_record(i, r) {
   printf("STEP record (active %d, version %d, seq %d, state %d) adopted by %d\n", OWNER(lv[i]), lv[i], lq[i], ls[i], r);
+#if MEMBERS
+  if
+  :: SETTINGS_NEWER(i, r) ->
+     printf("STEP   settings (members %d, awaiting %d, config version %d)\n", lm[i], lw[i], lcv[i]);
+     rm[r] = lm[i]; rw[r] = lw[i]; rcv[r] = lcv[i]; rcf[r] = lcf[i]
+  :: else -> skip
+  fi;
+  if
+  :: FAILOVER_NEWER(i, r) ->
+#endif
   ra[r] = OWNER(lv[i]); rv[r] = lv[i]; rs[r] = ls[i]; rq[r] = lq[i];
   rp[r] = lp[i]; rl[r] = ll[i]; rc[r] = 0;   /* cancel_requested is never set in a broadcast */
+#if MEMBERS
+  :: else -> skip
+  fi;
+#endif
   check_invariants()
 }
 
 /* 10. Forced failover to c (operator; replicator/namespace_registry.*). */
+#if MEMBERS
+#define CAN_FORCE(c) (nf < MAXF && !W(c) && MEMBER_HERE(c))
+#else
 #define CAN_FORCE(c) (nf < MAXF && !W(c))
+#endif
 inline force(c) {
   h_f = rv[c];
   if :: rl[c] > h_f -> h_f = rl[c] :: else -> skip fi;
@@ -487,11 +746,95 @@ inline force(c) {
   :: pp[c] > dec[c] -> decide(c, pp[c], CANCELLED, psrc[c])   /* pending proposal superseded */
   :: else -> skip
   fi;
+#if MAXF > 0
+  if :: ra[c] != c -> g_fa = g_fa | (1 << ra[c]) :: else -> skip fi;
+#endif
   ra[c] = c; rv[c] = h_v; rs[c] = ACTIVE; rq[c] = 0; rp[c] = 0; rc[c] = 0;
   nf++;
   log_record(c);
   check_invariants()
 }
+
+#if MEMBERS
+/* 11. Membership change at a (protocol/federation.cc ChangeNamespaceMembers): only the active
+ * cluster (its own record says so) changes the members, config_version + 1, stamped with its
+ * failover version. An added member is listed as awaiting its history (it skipped the
+ * namespace's tasks until its record listed it; a re-added member too). The active cluster and
+ * a handover's target cannot be removed. */
+#define CAN_ADDM(a, m) (nm < MAXM && ra[a] == (a) && (rm[a] & (1 << (m))) == 0)
+inline add_member(a, m) {
+  printf("STEP membership at %d: add %d (config version %d)\n", a, m, rcv[a] + 1);
+  rm[a] = rm[a] | (1 << m); rw[a] = rw[a] | (1 << m);
+  rcv[a]++; rcf[a] = rv[a]; nm++;
+  log_record(a);
+  check_invariants()
+}
+#define CAN_REMM(a, m) (nm < MAXM && ra[a] == (a) && (m) != (a) && (rm[a] & (1 << (m))) != 0 && \
+        !(rs[a] == HANDOVER && OWNER(rp[a]) == (m)))
+inline remove_member(a, m) {
+  printf("STEP membership at %d: remove %d (config version %d)\n", a, m, rcv[a] + 1);
+  rm[a] = rm[a] & ~(1 << m); rw[a] = rw[a] & ~(1 << m);
+  rcv[a]++; rcf[a] = rv[a]; nm++;
+  log_record(a);
+  check_invariants()
+}
+
+/* 12. Backfill of a member awaiting its history, from the active cluster a
+ * (replicator/backfill_publisher.*): a's copy of shard s, applied at c as a branch, or skipped
+ * whole if c's own record does not list c yet (the same applier path as the stream). A backfill
+ * read earlier and delivered later delivers a prefix of a's branch: an earlier step of this one. */
+#define PFX_POS(a, b, s, x) ((x) >= hl[CS(a, s)] || (x) >= hl[CS(b, s)] || \
+        hist[HI(a, s, x)] == hist[HI(b, s, x)])
+#if HMAX == 1
+#define PFX(a, b, s) PFX_POS(a, b, s, 0)
+#elif HMAX == 2
+#define PFX(a, b, s) (PFX_POS(a, b, s, 0) && PFX_POS(a, b, s, 1))
+#elif HMAX == 3
+#define PFX(a, b, s) (PFX_POS(a, b, s, 0) && PFX_POS(a, b, s, 1) && PFX_POS(a, b, s, 2))
+#else
+#define PFX(a, b, s) (PFX_POS(a, b, s, 0) && PFX_POS(a, b, s, 1) && PFX_POS(a, b, s, 2) && \
+        PFX_POS(a, b, s, 3))
+#endif
+#define CAN_BACKFILL(a, c, s) (ra[a] == (a) && (c) != (a) && (rw[a] & (1 << (c))) != 0 && \
+        MEMBER_HERE(c) && (hl[CS(a, s)] > hl[CS(c, s)] || !PFX(a, c, s)))
+inline backfill(a, c, s) {
+  printf("STEP backfill: %d's copy of shard %d applied at %d\n", a, s, c);
+  branch_of_copy(a, s);
+  apply_branch(c, s);
+  check_invariants()
+}
+
+/* 13. The operator's verification (xdcctl migration cutover) of a member b awaiting its
+ * history against the active cluster a, before it asks a to hand over with
+ * target_verified_identical: the copies of every shard are identical. The verification is
+ * remembered with a's config_version; the handover's start (step 3) uses it. The model's rule
+ * also asks that b's own record lists b at a's config_version: until then b skips a's tasks,
+ * including those written after the verification (VERIFY_WITHOUT_TARGET_SETTINGS drops this, as
+ * the code does; see README.md). */
+#ifdef VERIFY_ACCEPTS_IN_FLIGHT
+/* both hold the run, and one side's current branch extends the other's: "in flight" */
+#define SAME_SHARD(a, b, s) ((hl[CS(a, s)] == 0) == (hl[CS(b, s)] == 0) && PFX(a, b, s))
+#else
+#define SAME_SHARD(a, b, s) (hl[CS(a, s)] == hl[CS(b, s)] && PFX(a, b, s))
+#endif
+#if NS == 2
+#define SAME_COPIES(a, b) (SAME_SHARD(a, b, 0) && SAME_SHARD(a, b, 1))
+#else
+#define SAME_COPIES(a, b) SAME_SHARD(a, b, 0)
+#endif
+#ifdef VERIFY_WITHOUT_TARGET_SETTINGS
+#define TARGET_KNOWS(a, b) 1
+#else
+#define TARGET_KNOWS(a, b) (MEMBER_HERE(b) && rcv[b] >= rcv[a])
+#endif
+#define CAN_VERIFY(a, b) (ra[a] == (a) && rs[a] == ACTIVE && (rw[a] & (1 << (b))) != 0 && \
+        !(vt[b] && vtc[b] == rcv[a]) && SAME_COPIES(a, b) && TARGET_KNOWS(a, b))
+inline verify(a, b) {
+  printf("STEP verification: %d identical to %d (config version %d)\n", b, a, rcv[a]);
+  vt[b] = 1; vtc[b] = rcv[a];
+  check_invariants()
+}
+#endif
 
 /* ---- the end of a run: nothing can change any more ---- */
 inline check_quiescent() {
@@ -504,9 +847,19 @@ inline check_quiescent() {
     };
     /* every cluster holds the same record */
     assert(ra[h_c] == ra[0] && rv[h_c] == rv[0] && rq[h_c] == rq[0] && rs[h_c] == rs[0]);  /* end: every record equal */
+#if MEMBERS
+    assert(rm[h_c] == rm[0] && rw[h_c] == rw[0] && rcv[h_c] == rcv[0] && rcf[h_c] == rcf[0]);  /* end: every record's settings equal */
+#endif
 #if GRACEFUL
-    /* every cluster holds exactly the acknowledged history */
+    /* every cluster holds exactly the acknowledged history (with members: every member that
+     * does not await its history; the others skipped tasks) */
     for (h_s : 0 .. NS - 1) {
+#if MEMBERS
+      if
+      :: (rm[0] & (1 << h_c)) == 0 || (rw[0] & (1 << h_c)) != 0 -> break
+      :: else -> skip
+      fi;
+#endif
       assert(hl[CS(h_c, h_s)] == ackl[h_s]);  /* end: copy = acknowledged history */
       for (h_x : 0 .. HMAX - 1) {
         assert(h_x >= ackl[h_s] || hist[HI(h_c, h_s, h_x)] == ack[h_s * HMAX + h_x])  /* end: copy = acknowledged history */
@@ -536,6 +889,15 @@ inline check_quiescent() {
 #define ACT(c)         :: d_step { CAN_DECIDE(c) -> activate(c) }
 #define CANCEL(a)      :: d_step { CAN_CANCEL(a) -> cancel(a) }
 #define FORCE(c)       :: d_step { CAN_FORCE(c) -> force(c) }
+#define ADDM(a, m)     :: d_step { CAN_ADDM(a, m) -> add_member(a, m) }
+#define REMM(a, m)     :: d_step { CAN_REMM(a, m) -> remove_member(a, m) }
+#define VERIFY(a, b)   :: d_step { CAN_VERIFY(a, b) -> verify(a, b) }
+#define BACKFILL1(a, c, s) :: d_step { CAN_BACKFILL(a, c, s) -> backfill(a, c, s) }
+#if NS == 2
+#define BACKFILL(a, c) BACKFILL1(a, c, 0) BACKFILL1(a, c, 1)
+#else
+#define BACKFILL(a, c) BACKFILL1(a, c, 0)
+#endif
 #define CREQ(i)        :: d_step { CAN_CREQ(i) -> deliver_creq(i) }
 #define CANC(i)        :: d_step { CAN_CANCELLED(i) -> deliver_cancelled(i) }
 #if NC == 3
@@ -547,14 +909,23 @@ inline check_quiescent() {
                        :: d_step { CAN_RECORD(i, 1) -> deliver_record(i, 1) }
 #endif
 
-#if RLOG > 10 || CLOG > 3 || KLOG > 3
+#if RLOG > 12 || CLOG > 3 || KLOG > 3
 #error "bounds too large for the unrolled actions in init: add REC/CREQ/CANC lines"
 #endif
 
 init {
   byte c;
   d_step {
-    for (c : 0 .. NC - 1) { ra[c] = 0; rv[c] = 1; rs[c] = ACTIVE; rq[c] = 0; rl[c] = 1 };
+    for (c : 0 .. NC - 1) {
+      ra[c] = 0; rv[c] = 1; rs[c] = ACTIVE; rq[c] = 0; rl[c] = 1;
+#if MEMBERS
+#ifdef LATE
+      rm[c] = ALLC & ~(1 << (NC - 1));     /* cluster NC-1 joins the namespace late */
+#else
+      rm[c] = ALLC;
+#endif
+#endif
+    };
     c = 0
   };
   /* Every action of every cluster, one d_step each. The order only steers which counterexample
@@ -603,9 +974,24 @@ init {
 #if RLOG > 9
   REC(9)
 #endif
+#if RLOG > 10
+  REC(10)
+#endif
+#if RLOG > 11
+  REC(11)
+#endif
   FORCE(0) FORCE(1)
 #if NC == 3
   FORCE(2)
+#endif
+#if MEMBERS
+  ADDM(0, 1) ADDM(1, 0) REMM(0, 1) REMM(1, 0)
+  VERIFY(0, 1) VERIFY(1, 0) BACKFILL(0, 1) BACKFILL(1, 0)
+#if NC == 3
+  ADDM(0, 2) ADDM(1, 2) ADDM(2, 0) ADDM(2, 1) REMM(0, 2) REMM(1, 2) REMM(2, 0) REMM(2, 1)
+  VERIFY(0, 2) VERIFY(1, 2) VERIFY(2, 0) VERIFY(2, 1)
+  BACKFILL(0, 2) BACKFILL(1, 2) BACKFILL(2, 0) BACKFILL(2, 1)
+#endif
 #endif
   WRITE(0) WRITE(1)
 #if NC == 3

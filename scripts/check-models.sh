@@ -7,7 +7,7 @@
 # least one error, and its counterexample is printed. Any run whose search depth was too small
 # fails. Exits non-zero if any run fails. models/README.md says what the runs prove.
 #
-# Usage: scripts/check-models.sh [--extended]   (--extended adds three larger runs, about 1.5 minutes)
+# Usage: scripts/check-models.sh [--extended]   (--extended adds seven larger runs, about 5 minutes)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# name | expect (ok or violation) | model file | spin -D flags
+# name | expect (ok or violation) | model file | spin -D flags [| gcc optimisation, default -O2:
+# -O0 for the violation runs that stop within a few thousand states, where the compile dominates]
 RUNS=(
   # The protocol: exhaustive within the bounds (NC clusters, NS shards, MAXW writes, MAXH
   # handover attempts, MAXF forced failovers; message loss, duplication, reordering unbounded).
@@ -55,20 +56,45 @@ RUNS=(
   "probe-superseded    |violation|handover.pml        |-DNC=2 -DMAXW=2 -DMAXH=2 -DMAXF=1 -DPROBE=5"
   "probe-forced-fork   |violation|handover.pml        |-DNC=2 -DMAXW=2 -DMAXH=2 -DMAXF=1 -DPROBE=6"
   "probe-run-ends      |violation|handover.pml        |-DNC=2 -DMAXW=3 -DMAXH=3 -DPROBE=7"
+  # Membership (MAXM changes; LATE: cluster 1 joins the namespace late) and failback (FAILBACK:
+  # P2 at every graceful activation after a forced failover). Both apply tasks as branches.
+  "members-late        |ok       |handover.pml        |-DNC=2 -DLATE -DMAXW=2 -DMAXH=2 -DMAXM=3"
+  "members-readd       |ok       |handover.pml        |-DNC=2 -DMAXW=3 -DMAXH=2 -DMAXM=2"
+  "members-forced      |ok       |handover.pml        |-DNC=2 -DMAXW=2 -DMAXH=1 -DMAXM=2 -DMAXF=1"
+  "nc2-failback-1shard |ok       |handover.pml        |-DNC=2 -DNS=1 -DMAXW=3 -DMAXH=2 -DMAXF=1 -DFAILBACK"
+  "nc2-failback-4w     |ok       |handover.pml        |-DNC=2 -DMAXW=4 -DMAXH=1 -DMAXF=1 -DFAILBACK"
+  # The rules that fixed item 19, each removed: spin must find the lost write.
+  "ignores-awaiting    |violation|handover.pml        |-DNC=2 -DLATE -DMAXW=2 -DMAXH=2 -DMAXM=3 -DHANDOVER_IGNORES_AWAITING_HISTORY|-O0"
+  "settings-cv-only    |violation|handover.pml        |-DNC=2 -DMAXW=1 -DMAXH=1 -DMAXM=2 -DMAXF=1 -DSETTINGS_BY_CONFIG_VERSION_ONLY|-O0"
+  "failback-own-branch |violation|handover.pml        |-DNC=2 -DMAXW=2 -DMAXH=1 -DMAXF=1 -DFAILBACK -DFAILBACK_KEEPS_OWN_BRANCH|-O0"
+  "failback-superseded |violation|handover.pml        |-DNC=2 -DMAXW=2 -DMAXH=1 -DMAXF=1 -DFAILBACK -DACTIVATE_SUPERSEDED|-O0"
+  # What the code does today and the model shows unsafe (models/README.md, "Findings" 5-7).
+  "verify-stale-record |violation|handover.pml        |-DNC=2 -DLATE -DMAXW=2 -DMAXH=2 -DMAXM=3 -DVERIFY_WITHOUT_TARGET_SETTINGS|-O0"
+  "verify-in-flight    |violation|handover.pml        |-DNC=2 -DLATE -DMAXW=2 -DMAXH=2 -DMAXM=3 -DVERIFY_ACCEPTS_IN_FLIGHT|-O0"
+  "verify-unbound      |violation|handover.pml        |-DNC=2 -DLATE -DMAXW=2 -DMAXH=2 -DMAXM=3 -DVERIFY_NOT_BOUND_TO_SETTINGS"
+  # Reachability: a member that skipped tasks is activated; a failback completes after a fork.
+  "probe-late-active   |violation|handover.pml        |-DNC=2 -DLATE -DMAXW=2 -DMAXH=2 -DMAXM=3 -DPROBE=9|-O0"
+  "probe-readd-active  |violation|handover.pml        |-DNC=2 -DMAXW=3 -DMAXH=2 -DMAXM=2 -DPROBE=9|-O0"
+  "probe-failback      |violation|handover.pml        |-DNC=2 -DNS=1 -DMAXW=3 -DMAXH=2 -DMAXF=1 -DFAILBACK -DPROBE=10|-O0"
 )
 if [ "$EXTENDED" -eq 1 ]; then
   RUNS+=(
     "nc2-graceful-4w     |ok       |handover.pml        |-DNC=2 -DMAXW=4 -DMAXH=3"
     "nc3-forced-1w-1shard|ok       |handover.pml        |-DNC=3 -DNS=1 -DMAXW=1 -DMAXH=2 -DMAXF=1"
     "nc3-graceful-3att   |ok       |handover.pml        |-DNC=3 -DMAXW=0 -DMAXH=3"
+    "members-late-3w     |ok       |handover.pml        |-DNC=2 -DLATE -DMAXW=3 -DMAXH=2 -DMAXM=3"
+    "nc3-members-1shard  |ok       |handover.pml        |-DNC=3 -DNS=1 -DLATE -DMAXW=1 -DMAXH=2 -DMAXM=1"
+    "nc2-failback        |ok       |handover.pml        |-DNC=2 -DMAXW=2 -DMAXH=2 -DMAXF=1 -DFAILBACK"
+    "nc3-failback-1shard |ok       |handover.pml        |-DNC=3 -DNS=1 -DMAXW=1 -DMAXH=2 -DMAXF=1 -DFAILBACK"
   )
 fi
 
 trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; echo "${s%"${s##*[![:space:]]}"}"; }
 
 run() {
-  local name expect model defs dir
+  local name expect model defs dir opt
   name="$(trim "$1")"; expect="$(trim "$2")"; model="$(trim "$3")"; defs="$(trim "$4")"
+  opt="$(trim "${5:-}")"; opt="${opt:--O2}"
   dir="$WORK/$name"
   mkdir -p "$dir"
   local start=$SECONDS
@@ -76,7 +102,7 @@ run() {
   if ! (cd "$dir" && spin $defs -a "$MODELS/$model" >spin.log 2>&1); then
     echo "FAIL  $name: spin -a failed:"; sed 's/^/      /' "$dir/spin.log"; FAILED=1; return
   fi
-  if ! (cd "$dir" && gcc -O2 -DSAFETY -o pan pan.c >gcc.log 2>&1); then
+  if ! (cd "$dir" && gcc "$opt" -DSAFETY -o pan pan.c >gcc.log 2>&1); then
     echo "FAIL  $name: gcc failed:"; tail -20 "$dir/gcc.log" | sed 's/^/      /'; FAILED=1; return
   fi
   (cd "$dir" && ./pan -m10000 >pan.log 2>&1) || true
@@ -125,8 +151,8 @@ run() {
 
 echo "check-models: spin $(spin -V | sed -n 's/^Spin Version \([^ ]*\).*/\1/p'), models in $MODELS"
 for entry in "${RUNS[@]}"; do
-  IFS='|' read -r f1 f2 f3 f4 <<<"$entry"
-  run "$f1" "$f2" "$f3" "$f4"
+  IFS='|' read -r f1 f2 f3 f4 f5 <<<"$entry"
+  run "$f1" "$f2" "$f3" "$f4" "${f5:-}"
 done
 
 if [ "$FAILED" -ne 0 ]; then
