@@ -75,8 +75,10 @@ std::vector<CommandSpec> MainCommands() {
        false,
        1,
        {},
-       R"(  namespace describe NAME                             the record, what a handover waits for, and
-                                                      the failover history with each RPO and RTO
+       R"(  namespace describe NAME                             the record (and when and from which cluster
+                                                      this cluster learned it), what a handover
+                                                      waits for, and the failover history with
+                                                      each RPO and RTO
 )"},
       {{"namespace", "history"},
        false,
