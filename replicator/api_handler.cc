@@ -304,6 +304,30 @@ absl::StatusOr<std::string> Required(const std::map<std::string, std::string>& q
   return it->second;
 }
 
+// The branch GET /v1/history shows: the query's `branch` (absent or empty: the current one).
+// INVALID_ARGUMENT for a value that is not a branch index, NOT_FOUND for one the run does not
+// have; both name the run's valid range.
+absl::StatusOr<int32_t> BranchIndex(const std::map<std::string, std::string>& query,
+                                    const VersionHistories& histories,
+                                    const std::string& workflow_id, const std::string& run_id) {
+  auto it = query.find("branch");
+  if (it == query.end() || it->second.empty()) return histories.current_index();
+  const int count = histories.histories_size();
+  const std::string range = absl::StrFormat(
+      "workflow '%s' run '%s' has %d branch%s, 0 to %d (the current one is %d)", workflow_id,
+      run_id, count, count == 1 ? "" : "es", count - 1, histories.current_index());
+  int64_t asked = 0;
+  if (!absl::SimpleAtoi(it->second, &asked) || asked < 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "query parameter 'branch' must be a branch index, a number from 0 to %d, not '%s': %s",
+        count - 1, it->second, range));
+  }
+  if (asked >= count) {
+    return absl::NotFoundError(absl::StrFormat("branch %d does not exist: %s", asked, range));
+  }
+  return static_cast<int32_t>(asked);
+}
+
 }  // namespace
 
 ApiResponse ApiHandler::History(const Query& query) {
@@ -330,7 +354,17 @@ ApiResponse ApiHandler::History(const Query& query) {
     return Error(absl::NotFoundError(
         absl::StrFormat("workflow '%s' run '%s' not found", *workflow_id, key.run_id())));
   }
-  const VersionHistory* branch = CurrentBranch((*state)->version_histories());
+  const VersionHistories& histories = (*state)->version_histories();
+  const VersionHistory* current = CurrentBranch(histories);
+  if (current == nullptr) {
+    return Error(absl::DataLossError(absl::StrFormat(
+        "workflow '%s' run '%s': the stored state has no current branch (index %d "
+        "of %d branches)",
+        *workflow_id, key.run_id(), histories.current_index(), histories.histories_size())));
+  }
+  absl::StatusOr<int32_t> index = BranchIndex(query, histories, *workflow_id, key.run_id());
+  if (!index.ok()) return Error(index.status());
+  const VersionHistory* branch = &histories.histories(*index);
   absl::StatusOr<google::protobuf::RepeatedPtrField<HistoryEvent>> events =
       store_.ReadBranch(key, *branch);
   if (!events.ok()) return Error(events.status());
@@ -338,6 +372,14 @@ ApiResponse ApiHandler::History(const Query& query) {
   *response.mutable_workflow() = key;
   response.set_namespace_(*name);
   response.set_digest(HistoryDigest(*branch, *events));
+  response.set_branch(*index);
+  response.set_current_branch(*index == histories.current_index());
+  if (*index == histories.current_index()) {
+    response.set_shared_with_current_through_event_id(LastEventId(*branch));
+  } else if (absl::StatusOr<VersionHistoryItem> lca = FindLowestCommonAncestor(*branch, *current);
+             lca.ok()) {
+    response.set_shared_with_current_through_event_id(lca->event_id());
+  }
   *response.mutable_events() = *std::move(events);
   *response.mutable_version_histories() = (*state)->version_histories();
   response.set_next_event_id((*state)->next_event_id());

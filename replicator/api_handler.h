@@ -8,7 +8,7 @@
 //   POST /v1/namespaces/{name}/cancel-handover  [CancelHandoverRequest] -> NamespaceRecord
 //   POST /v1/append                  AppendRequest -> AppendResponse
 //   POST /v1/signal                  SignalRequest -> AppendResponse
-//   GET  /v1/history?namespace=&workflow_id=[&run_id=]   -> GetHistoryResponse
+//   GET  /v1/history?namespace=&workflow_id=[&run_id=][&branch=]   -> GetHistoryResponse
 //   GET  /v1/digests?namespace=      -> ListDigestsResponse
 //   GET  /v1/digest-tree?namespace=&shard=        -> DigestTreeResponse (content_digest_service.h)
 //   GET  /v1/digest-leaves?namespace=&shard=[&buckets=&page_token=&limit=] -> DigestLeavesResponse

@@ -24,7 +24,8 @@ absl::StatusOr<ControlOutcome> ControlApplier::Apply(const std::string& source,
                                                      const ControlMessage& message) const {
   ControlOutcome outcome;
   if (message.has_namespace_record()) {
-    if (absl::StatusOr<bool> merged = namespaces_.Merge(message.namespace_record()); !merged.ok()) {
+    if (absl::StatusOr<bool> merged = namespaces_.Merge(message.namespace_record(), source);
+        !merged.ok()) {
       return absl::Status(
           merged.status().code(),
           absl::StrFormat("storing namespace record '%s' failed: %s",

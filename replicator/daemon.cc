@@ -93,7 +93,7 @@ absl::Status Daemon::Init() {
 
   metrics_ = std::make_unique<Metrics>(config_.cluster_name());
   metrics_->SetStartTime(clock_());
-  namespaces_ = std::make_unique<NamespaceRegistry>(*store_, config_);
+  namespaces_ = std::make_unique<NamespaceRegistry>(*store_, config_, clock_);
   if (absl::Status s = namespaces_->Load(); !s.ok()) return s;
 
   writer_ = std::make_unique<WorkflowWriter>(*store_, config_.shard_count());
@@ -365,6 +365,25 @@ StatusResponse Daemon::Status() const {
   status.set_commit_groups(static_cast<int64_t>(store_->SyncedGroups()));
   if (absl::Status error = store_->WriteError(); !error.ok()) {
     status.set_store_write_error(std::string(error.message()));
+  }
+  // From the store's reapply_pending index and its counts: no scan of the workflows.
+  status.set_reapply_pending_runs(store_->ReapplyPendingCount());
+  absl::StatusOr<std::vector<ReapplyPendingRuns>> pending =
+      store_->ListReapplyPending(kMaxReapplyPendingListed);
+  if (!pending.ok()) {
+    log::Write(log::Level::kWarning, "status.reapply_pending",
+               absl::StrFormat("listing the reapply_pending runs failed: %s",
+                               pending.status().ToString().c_str()));
+  } else {
+    for (ReapplyPendingRuns& runs : *pending) {
+      ReapplyPendingNamespace* entry = status.add_reapply_pending();
+      entry->set_namespace_id(runs.namespace_id);
+      if (std::optional<NamespaceRecord> record = namespaces_->FindById(runs.namespace_id)) {
+        entry->set_namespace_(record->name());
+      }
+      entry->set_runs(runs.runs);
+      for (WorkflowKey& key : runs.listed) *entry->add_listed() = std::move(key);
+    }
   }
   return status;
 }

@@ -42,6 +42,10 @@
 
 namespace xdc {
 
+// GET /v1/status lists, per namespace, at most this many of its runs that are reapply_pending
+// (the first in key order; the count covers them all).
+inline constexpr size_t kMaxReapplyPendingListed = 10;
+
 class Daemon {
  public:
   // Validates `config`, opens the store, connects to Kafka (starting the embedded mock cluster

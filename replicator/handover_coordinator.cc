@@ -581,10 +581,13 @@ std::vector<CompletedFailover> FailoversCompletedBy(const NamespaceRecord& recor
 // --- describe ----------------------------------------------------------------------------------
 
 absl::StatusOr<DescribeNamespaceResponse> HandoverCoordinator::Describe(const std::string& name) {
-  absl::StatusOr<NamespaceRecord> record = namespaces_.Get(name);
-  if (!record.ok()) return record.status();
+  absl::StatusOr<NamespaceRegistry::LearnedRecord> learned = namespaces_.GetLearned(name);
+  if (!learned.ok()) return learned.status();
+  const NamespaceRecord* const record = &learned->record;
   DescribeNamespaceResponse response;
   *response.mutable_namespace_() = *record;
+  response.set_record_learned_unix_micros(learned->learned.learned_unix_micros());
+  response.set_record_learned_from(learned->learned.learned_from());
   const int64_t now = clock_();
   if (record->state() == NAMESPACE_STATE_HANDOVER) {
     const HandoverInfo& handover = record->handover();

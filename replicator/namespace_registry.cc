@@ -10,16 +10,21 @@
 
 namespace xdc {
 
-NamespaceRegistry::NamespaceRegistry(Store& store, const DaemonConfig& config)
-    : store_(store), config_(config) {}
+NamespaceRegistry::NamespaceRegistry(Store& store, const DaemonConfig& config, Clock clock)
+    : store_(store), config_(config), clock_(std::move(clock)) {}
 
 absl::Status NamespaceRegistry::Load() {
   absl::StatusOr<std::vector<NamespaceRecord>> records = store_.ListNamespaces();
   if (!records.ok()) return records.status();
+  absl::StatusOr<std::vector<NamespaceRecordLearned>> learned = store_.ListNamespacesLearned();
+  if (!learned.ok()) return learned.status();
   absl::MutexLock lock(&mu_);
   for (NamespaceRecord& record : *records) {
     MapName(record);
     by_id_[record.id()] = std::move(record);
+  }
+  for (NamespaceRecordLearned& entry : *learned) {
+    learned_by_id_[entry.namespace_id()] = std::move(entry);
   }
   return absl::OkStatus();
 }
@@ -84,18 +89,25 @@ absl::StatusOr<NamespaceRecord> NamespaceRegistry::Register(
     record.set_config_version(1);
     record.set_config_failover_version(record.failover_version());
     write.namespace_record = record;
-    if (absl::Status s = QueueRecord(write, ticket); !s.ok()) return s;
+    if (absl::Status s = QueueRecord(write, ticket, config_.cluster_name()); !s.ok()) return s;
   }
   if (absl::Status s = WaitAndAnnounce(write, ticket); !s.ok()) return s;
   return record;
 }
 
-absl::Status NamespaceRegistry::QueueRecord(StoreWrite& write, Store::WriteTicket& ticket) {
+absl::Status NamespaceRegistry::QueueRecord(StoreWrite& write, Store::WriteTicket& ticket,
+                                            const std::string& from) {
   write.durability = Durability::kSynced;
+  NamespaceRecordLearned learned;
+  learned.set_namespace_id(write.namespace_record->id());
+  learned.set_learned_unix_micros(clock_());
+  learned.set_learned_from(from);
+  write.namespace_learned = learned;
   if (absl::Status s = store_.QueueWrite(write, ticket); !s.ok()) return s;
   const NamespaceRecord& record = *write.namespace_record;
   MapName(record);
   by_id_[record.id()] = record;
+  learned_by_id_[record.id()] = std::move(learned);
   return absl::OkStatus();
 }
 
@@ -106,7 +118,8 @@ absl::Status NamespaceRegistry::WaitAndAnnounce(StoreWrite& write, Store::WriteT
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> NamespaceRegistry::Merge(const NamespaceRecord& incoming) {
+absl::StatusOr<bool> NamespaceRegistry::Merge(const NamespaceRecord& incoming,
+                                              const std::string& from) {
   // The appliers park such a record before they get here (protocol/input_bounds.h); this keeps
   // any other caller from storing a record no failover could go above.
   if (absl::Status s = ValidateRecordVersions(incoming); !s.ok()) return s;
@@ -118,7 +131,7 @@ absl::StatusOr<bool> NamespaceRegistry::Merge(const NamespaceRecord& incoming) {
     if (auto it = by_id_.find(incoming.id()); it != by_id_.end()) local = it->second;
     write.namespace_record = MergeNamespaceRecord(local, incoming);
     if (!write.namespace_record.has_value()) return false;
-    if (absl::Status s = QueueRecord(write, ticket); !s.ok()) return s;
+    if (absl::Status s = QueueRecord(write, ticket, from); !s.ok()) return s;
   }
   if (absl::Status s = WaitAndAnnounce(write, ticket); !s.ok()) return s;
   return true;
@@ -139,10 +152,16 @@ absl::StatusOr<NamespaceRecord> NamespaceRegistry::Change(const std::string& id,
     if (!next.ok()) return next.status();
     if (!next->has_value()) return it->second;
     write.namespace_record = **next;
-    if (absl::Status s = QueueRecord(write, ticket); !s.ok()) return s;
+    if (absl::Status s = QueueRecord(write, ticket, config_.cluster_name()); !s.ok()) return s;
   }
   if (absl::Status s = WaitAndAnnounce(write, ticket); !s.ok()) return s;
   return *write.namespace_record;
+}
+
+absl::Status NamespaceRegistry::NotRegistered(const std::string& name) const {
+  return absl::NotFoundError(absl::StrFormat(
+      "namespace '%s' is not registered on cluster '%s' (register it, or check the name)", name,
+      config_.cluster_name()));
 }
 
 std::optional<NamespaceRecord> NamespaceRegistry::FindByName(const std::string& name) const {
@@ -154,12 +173,21 @@ std::optional<NamespaceRecord> NamespaceRegistry::FindByName(const std::string& 
 
 absl::StatusOr<NamespaceRecord> NamespaceRegistry::Get(const std::string& name) const {
   std::optional<NamespaceRecord> record = FindByName(name);
-  if (!record.has_value()) {
-    return absl::NotFoundError(absl::StrFormat(
-        "namespace '%s' is not registered on cluster '%s' (register it, or check the name)", name,
-        config_.cluster_name()));
-  }
+  if (!record.has_value()) return NotRegistered(name);
   return *std::move(record);
+}
+
+absl::StatusOr<NamespaceRegistry::LearnedRecord> NamespaceRegistry::GetLearned(
+    const std::string& name) const {
+  absl::MutexLock lock(&mu_);
+  auto id = id_by_name_.find(name);
+  if (id == id_by_name_.end()) return NotRegistered(name);
+  LearnedRecord found;
+  found.record = by_id_.at(id->second);
+  if (auto it = learned_by_id_.find(id->second); it != learned_by_id_.end()) {
+    found.learned = it->second;
+  }
+  return found;
 }
 
 absl::StatusOr<std::string> NamespaceRegistry::CurrentRun(const NamespaceRecord& ns,

@@ -79,8 +79,10 @@ std::vector<CommandSpec> MainCommands() {
        false,
        1,
        {},
-       R"(  namespace describe NAME                             the record, what a handover waits for, and
-                                                      the failover history with each RPO and RTO
+       R"(  namespace describe NAME                             the record (and when and from which cluster
+                                                      this cluster learned it), what a handover
+                                                      waits for, and the failover history with
+                                                      each RPO and RTO
 )"},
       {{"namespace", "history"},
        false,
@@ -185,9 +187,15 @@ std::vector<CommandSpec> MainCommands() {
       {{"history"},
        false,
        0,
-       {Namespace(), WorkflowId(), RunId()},
-       "  history --namespace NS --workflow-id WF [--run-id RUN]    events and version "
-       "histories\n"},
+       {Namespace(), WorkflowId(), RunId(),
+        Value("branch", "N",
+              "show branch N's events (an index from the branch list; default: the current one)"),
+        Switch("branches", "list the run's branches (items, current, shared prefix), no events")},
+       R"(  history --namespace NS --workflow-id WF [--run-id RUN] [--branch N | --branches]
+                                                      the run's branches, then the events of the
+                                                      current one (of branch N with --branch);
+                                                      --branches lists the branches alone
+)"},
       {{"digests"},
        false,
        0,
@@ -198,8 +206,9 @@ std::vector<CommandSpec> MainCommands() {
        false,
        0,
        {},
-       "  status                                              per-shard publish and apply "
-       "progress, lag\n"},
+       R"(  status                                              per-shard publish and apply progress, lag;
+                                                      runs still reapply_pending per namespace
+)"},
       {{"dlq", "list"},
        true,
        0,

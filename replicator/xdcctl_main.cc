@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "protocol/handover.h"
+#include "protocol/version_history.h"
 #include "protocol/xdc.pb.h"
 #include "replicator/api_errors.h"
 #include "replicator/cli_flags.h"
@@ -201,6 +202,13 @@ int Namespace(HttpClient& client, const Args& args, bool json) {
     }
     if (verb == "describe") {
       PrintNamespace(response.namespace_());
+      if (response.record_learned_unix_micros() > 0) {
+        std::printf("  record learned at %s from %s\n",
+                    FormatMicros(response.record_learned_unix_micros()).c_str(),
+                    response.record_learned_from().c_str());
+      } else {
+        std::printf("  record learned at: not known (stored by an xdcd that did not keep it)\n");
+      }
       for (const std::string& line : response.waiting_for()) {
         std::printf("  waiting for: %s\n", line.c_str());
       }
@@ -275,6 +283,31 @@ int Signal(HttpClient& client, const Args& args, bool json) {
   return PrintAppend(response, json);
 }
 
+// "shares events 1-K with the current branch" for a branch that is not current.
+std::string SharedWithCurrent(const VersionHistory& branch, const VersionHistories& histories) {
+  const VersionHistory* current = CurrentBranch(histories);
+  if (current == nullptr) return "";
+  absl::StatusOr<VersionHistoryItem> lca = FindLowestCommonAncestor(branch, *current);
+  if (!lca.ok()) return "shares no event with the current branch";
+  return absl::StrFormat("shares events 1-%d with the current branch", lca->event_id());
+}
+
+// One line per branch: its items, which one is current and, for the others, the prefix they
+// share with it.
+void PrintBranches(const VersionHistories& histories) {
+  for (int i = 0; i < histories.histories_size(); ++i) {
+    const VersionHistory& branch = histories.histories(i);
+    std::vector<std::string> items;
+    for (const VersionHistoryItem& item : branch.items()) {
+      items.push_back(absl::StrFormat("(event %d, version %d)", item.event_id(), item.version()));
+    }
+    const bool current = i == histories.current_index();
+    std::printf("branch %d%s: %s%s\n", i, current ? " (current)" : "",
+                absl::StrJoin(items, " ").c_str(),
+                current ? "" : absl::StrCat("; ", SharedWithCurrent(branch, histories)).c_str());
+  }
+}
+
 int History(HttpClient& client, const Args& args, bool json) {
   std::string missing;
   std::map<std::string, std::string> params = {
@@ -282,6 +315,15 @@ int History(HttpClient& client, const Args& args, bool json) {
       {"workflow_id", Require(args, "workflow-id", missing)}};
   if (!missing.empty()) return Usage(missing);
   if (args.Has("run-id")) params["run_id"] = args.Get("run-id");
+  const bool branches_only = args.Has("branches");
+  if (args.Has("branch")) {
+    if (branches_only) return Usage("give --branch N or --branches, not both");
+    int32_t branch = 0;
+    if (!absl::SimpleAtoi(args.Get("branch"), &branch) || branch < 0) {
+      return Usage("--branch takes a branch index (0, 1, ...): see the branches with --branches");
+    }
+    params["branch"] = absl::StrCat(branch);
+  }
   GetHistoryResponse response;
   if (absl::Status s = client.Call("GET", "/v1/history" + Query(params), nullptr, response);
       !s.ok()) {
@@ -295,14 +337,18 @@ int History(HttpClient& client, const Args& args, bool json) {
               response.workflow().workflow_id().c_str(), response.workflow().run_id().c_str(),
               WorkflowStatus_Name(response.status()).c_str(),
               static_cast<long long>(response.next_event_id()), response.digest().c_str());
-  for (int i = 0; i < response.version_histories().histories_size(); ++i) {
-    std::vector<std::string> items;
-    for (const VersionHistoryItem& item : response.version_histories().histories(i).items()) {
-      items.push_back(absl::StrFormat("(event %d, version %d)", item.event_id(), item.version()));
-    }
-    std::printf("branch %d%s: %s\n", i,
-                i == response.version_histories().current_index() ? " (current)" : "",
-                absl::StrJoin(items, " ").c_str());
+  PrintBranches(response.version_histories());
+  if (branches_only) return 0;
+  if (response.current_branch()) {
+    std::printf("events of branch %d (current):\n", response.branch());
+  } else {
+    const int64_t shared = response.shared_with_current_through_event_id();
+    const int64_t last = response.events_size();
+    std::printf("events of branch %d (not current): %s; %s\n", response.branch(),
+                shared > 0 ? absl::StrFormat("1-%d shared with the current branch", shared).c_str()
+                           : "none shared with the current branch",
+                shared < last ? absl::StrFormat("%d-%d its own", shared + 1, last).c_str()
+                              : "none its own");
   }
   for (const HistoryEvent& event : response.events()) {
     const std::string origin =
@@ -444,6 +490,23 @@ int Status(HttpClient& client, bool json) {
     std::printf(
         "%lld task ids of %s were declared lost by an operator (missing-tasks acknowledge)\n",
         static_cast<long long>(count), peer.c_str());
+  }
+  if (status.reapply_pending_runs() > 0) {
+    std::printf(
+        "%lld runs reapply_pending: losing-branch signals, cancels or terminations not yet "
+        "reapplied on the current branch (runbooks/forced-failover.md)\n",
+        static_cast<long long>(status.reapply_pending_runs()));
+    for (const ReapplyPendingNamespace& ns : status.reapply_pending()) {
+      std::printf("  namespace %s: %lld runs%s\n",
+                  ns.namespace_().empty() ? ns.namespace_id().c_str() : ns.namespace_().c_str(),
+                  static_cast<long long>(ns.runs()),
+                  ns.listed_size() < ns.runs()
+                      ? absl::StrFormat(" (the first %d listed)", ns.listed_size()).c_str()
+                      : "");
+      for (const WorkflowKey& key : ns.listed()) {
+        std::printf("    workflow %s run %s\n", key.workflow_id().c_str(), key.run_id().c_str());
+      }
+    }
   }
   return 0;
 }

@@ -44,6 +44,10 @@ std::string Backfill(std::string_view namespace_id) {
   return std::string(kBackfillPrefix) + std::string(namespace_id);
 }
 
+std::string NamespaceLearned(std::string_view namespace_id) {
+  return std::string(kNamespaceLearnedPrefix) + std::string(namespace_id);
+}
+
 std::string Namespace(std::string_view namespace_id) { return std::string(namespace_id); }
 
 std::string WorkflowPrefix(std::string_view namespace_id) {

@@ -27,6 +27,12 @@ inline constexpr std::string_view kFederationMemberPrefix = "member/";
 // A namespace's migration backfill at its source: "backfill/<namespace id>" -> BackfillState.
 inline constexpr std::string_view kBackfillPrefix = "backfill/";
 [[nodiscard]] std::string Backfill(std::string_view namespace_id);
+// When and from where this cluster stored a namespace's record: "learned/<namespace id>" ->
+// NamespaceRecordLearned.
+inline constexpr std::string_view kNamespaceLearnedPrefix = "learned/";
+[[nodiscard]] std::string NamespaceLearned(std::string_view namespace_id);
+// Present once the reapply_pending CF indexes every run (a store from before it is indexed once).
+inline constexpr std::string_view kReapplyPendingIndexed = "reapply_pending_indexed";
 
 // namespaces CF: namespace id -> NamespaceRecord
 [[nodiscard]] std::string Namespace(std::string_view namespace_id);
@@ -36,6 +42,8 @@ inline constexpr std::string_view kBackfillPrefix = "backfill/";
 [[nodiscard]] std::string WorkflowPrefix(std::string_view namespace_id);
 // Decodes a Workflow key; false if `key` is not one.
 [[nodiscard]] bool DecodeWorkflow(std::string_view key, WorkflowKey& out);
+
+// reapply_pending CF: the Workflow key of every run whose state has reapply_pending -> ""
 
 // current_runs CF: (namespace id, workflow id) -> run id
 [[nodiscard]] std::string CurrentRun(std::string_view namespace_id, std::string_view workflow_id);

@@ -32,9 +32,9 @@ rocksdb::Status UncheckedByTsan(WriteFn&& write) {
   return s;
 }
 
-const char* const kCfNames[] = {"default",      "meta",      "namespaces", "workflows",
-                                "current_runs", "events",    "outbox",     "apply_progress",
-                                "dlq",          "handovers", "requests"};
+const char* const kCfNames[] = {"default",      "meta",      "namespaces",     "workflows",
+                                "current_runs", "events",    "outbox",         "apply_progress",
+                                "dlq",          "handovers", "requests",       "reapply_pending"};
 
 absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -123,6 +123,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const StoreOptions& options) 
   store->outbox_next_task_id_ = std::make_unique<std::atomic<int64_t>[]>(shards);
   store->published_task_id_ = std::make_unique<std::atomic<int64_t>[]>(shards);
   if (absl::Status st = store->RecoverCounters(); !st.ok()) return st;
+  if (absl::Status st = store->RecoverReapplyPending(); !st.ok()) return st;
   Store* self = store.get();
   store->committer_ = std::make_unique<GroupCommitter<StoreWrite>>(
       [self](const std::vector<StoreWrite*>& group) { return self->WriteGroup(group); },
@@ -237,6 +238,47 @@ absl::Status Store::RecoverCounters() {
   return absl::OkStatus();
 }
 
+absl::Status Store::RecoverReapplyPending() {
+  absl::StatusOr<std::optional<std::string>> indexed =
+      Get(kMeta, std::string(keys::kReapplyPendingIndexed));
+  if (!indexed.ok()) return indexed.status();
+  if (!indexed->has_value()) {
+    // A store from before the index (or a new one): index its runs, once, in one synced write
+    // with the marker. Only runs with the flag are put, so the batch is as small as the index.
+    rocksdb::WriteBatch batch;
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kWorkflows]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      WorkflowMutableState state;
+      // A state that does not parse is reported by the scans that read it (ScanWorkflows).
+      if (state.ParseFromArray(it->value().data(), static_cast<int>(it->value().size())) &&
+          state.reapply_pending()) {
+        batch.Put(cfs_[kReapplyPending], it->key(), "");
+      }
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "indexing reapply_pending runs");
+    batch.Put(cfs_[kMeta], keys::kReapplyPendingIndexed, "");
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    if (absl::Status s = FromRocks(UncheckedByTsan([&] { return db_->Write(sync, &batch); }),
+                                   "indexing reapply_pending runs");
+        !s.ok()) {
+      return s;
+    }
+  }
+  std::map<std::string, int64_t> counts;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cfs_[kReapplyPending]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    WorkflowKey key;
+    if (keys::DecodeWorkflow(it->key().ToStringView(), key)) ++counts[key.namespace_id()];
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "counting reapply_pending runs");
+  absl::MutexLock lock(&pending_mu_);
+  reapply_pending_ = std::move(counts);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<std::string>> Store::Get(Cf cf, const std::string& key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cfs_[cf], key, &value);
@@ -316,6 +358,11 @@ absl::StatusOr<std::vector<NamespaceRecord>> Store::ListNamespaces() const {
 
 absl::StatusOr<std::vector<HandoverTargetState>> Store::ListHandoverStates() const {
   return ListAll<HandoverTargetState>(kHandovers, "handover state");
+}
+
+absl::StatusOr<std::vector<NamespaceRecordLearned>> Store::ListNamespacesLearned() const {
+  return ListMetaPrefix<NamespaceRecordLearned>(keys::kNamespaceLearnedPrefix,
+                                                "namespace record learned");
 }
 
 // --- workflows -----------------------------------------------------------------------------------
@@ -414,6 +461,39 @@ absl::StatusOr<std::vector<WorkflowMutableState>> Store::ListWorkflows(
   }
   if (!it->status().ok()) return FromRocks(it->status(), "scanning workflows");
   return states;
+}
+
+int64_t Store::ReapplyPendingCount() const {
+  absl::MutexLock lock(&pending_mu_);
+  int64_t total = 0;
+  for (const auto& [namespace_id, runs] : reapply_pending_) total += runs;
+  return total;
+}
+
+absl::StatusOr<std::vector<ReapplyPendingRuns>> Store::ListReapplyPending(
+    size_t listed_per_namespace) const {
+  std::vector<ReapplyPendingRuns> namespaces;
+  {
+    absl::MutexLock lock(&pending_mu_);
+    for (const auto& [namespace_id, runs] : reapply_pending_) {
+      ReapplyPendingRuns& entry = namespaces.emplace_back();
+      entry.namespace_id = namespace_id;
+      entry.runs = runs;
+    }
+  }
+  for (ReapplyPendingRuns& entry : namespaces) {
+    const std::string prefix = keys::WorkflowPrefix(entry.namespace_id);
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cfs_[kReapplyPending]));
+    for (it->Seek(prefix);
+         it->Valid() && it->key().starts_with(prefix) && entry.listed.size() < listed_per_namespace;
+         it->Next()) {
+      WorkflowKey key;
+      if (keys::DecodeWorkflow(it->key().ToStringView(), key)) entry.listed.push_back(key);
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), "listing reapply_pending runs");
+  }
+  return namespaces;
 }
 
 absl::StatusOr<HistoryEvent> Store::ReadEvent(const WorkflowKey& key, int64_t event_id,
@@ -545,6 +625,10 @@ absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
       batch.Put(cfs_[kNamespaces], keys::Namespace(write->namespace_record->id()),
                 Serialize(*write->namespace_record));
     }
+    if (write->namespace_learned.has_value()) {
+      batch.Put(cfs_[kMeta], keys::NamespaceLearned(write->namespace_learned->namespace_id()),
+                Serialize(*write->namespace_learned));
+    }
     for (const HandoverTargetState& state : write->handover_states) {
       batch.Put(cfs_[kHandovers], keys::Namespace(state.namespace_id()), Serialize(state));
     }
@@ -593,6 +677,8 @@ absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
   }
   if (absl::Status s = PutNewestCurrentRuns(group, batch); !s.ok()) return s;
   if (absl::Status s = PutNewestRequests(group, batch); !s.ok()) return s;
+  std::map<std::string, int64_t> pending_delta;
+  if (absl::Status s = IndexReapplyPending(group, batch, pending_delta); !s.ok()) return s;
   rocksdb::WriteOptions options;
   options.sync = sync;
   if (absl::Status s = FromRocks(UncheckedByTsan([&] { return db_->Write(options, &batch); }),
@@ -606,6 +692,12 @@ absl::Status Store::WriteGroup(const std::vector<StoreWrite*>& group) {
   last_parked_sequence_ = last_sequence;
   parked_count_ += parked_delta;
   awaiting_resend_count_ += awaiting_delta;
+  if (!pending_delta.empty()) {
+    absl::MutexLock lock(&pending_mu_);
+    for (const auto& [namespace_id, delta] : pending_delta) {
+      if ((reapply_pending_[namespace_id] += delta) <= 0) reapply_pending_.erase(namespace_id);
+    }
+  }
   if (sync) {
     ++synced_groups_;
     synced_writes_ += synced_writes;
@@ -692,6 +784,38 @@ absl::StatusOr<ShardApplyProgress> Store::GetApplyProgress(const std::string& so
   if (!stored.ok()) return stored.status();
   if (!stored->has_value()) return ShardApplyProgress();
   return Parse<ShardApplyProgress>(**stored, "apply progress");
+}
+
+absl::Status Store::IndexReapplyPending(const std::vector<StoreWrite*>& group,
+                                        rocksdb::WriteBatch& batch,
+                                        std::map<std::string, int64_t>& delta) const {
+  // Only the commit thread changes the index and the counts, so they agree here. While no run is
+  // pending anywhere (the usual case), a write needs no read of the index.
+  const bool none_indexed = ReapplyPendingCount() == 0;
+  std::map<std::string, bool> indexed_after;  // runs this group wrote: indexed after its writes
+  for (const StoreWrite* write : group) {
+    for (const WorkflowWrite& update : write->workflows) {
+      const std::string key = keys::Workflow(update.state.key());
+      bool indexed = false;
+      if (auto it = indexed_after.find(key); it != indexed_after.end()) {
+        indexed = it->second;
+      } else if (!none_indexed) {
+        absl::StatusOr<std::optional<std::string>> stored = Get(kReapplyPending, key);
+        if (!stored.ok()) return stored.status();
+        indexed = stored->has_value();
+      }
+      const bool pending = update.state.reapply_pending();
+      indexed_after[key] = pending;
+      if (indexed == pending) continue;
+      if (pending) {
+        batch.Put(cfs_[kReapplyPending], key, "");
+      } else {
+        batch.Delete(cfs_[kReapplyPending], key);
+      }
+      delta[update.state.key().namespace_id()] += pending ? 1 : -1;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Store::PutNewestCurrentRuns(const std::vector<StoreWrite*>& group,

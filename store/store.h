@@ -12,6 +12,14 @@
 //   handovers       namespace id -> HandoverTargetState (this cluster as a handover's target)
 //   requests        (namespace id, request id) -> RequestRecord: where a client request's events
 //                   are (derived from HistoryEvent.request on every write, in the same batch)
+//   reapply_pending workflow key -> "" for every run whose stored state has reapply_pending set:
+//                   an index kept in the same WriteBatch as the state, so status lists those runs
+//                   without scanning the workflows (counts per namespace are kept in memory,
+//                   recounted from the index at open; a store from before the index is indexed
+//                   once, by one scan of the workflows, the first time it opens)
+//
+// The meta CF also keeps, per namespace, when and from where this cluster stored its record
+// (NamespaceRecordLearned): local facts, so the replicated NamespaceRecord bytes stay as they are.
 //
 // Atomicity: every change to workflows, the outbox, the DLQ and the apply progress is a StoreWrite,
 // committed as one WriteBatch: an accepted append's events, state and outbox task; an applied
@@ -25,6 +33,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +96,8 @@ struct StoreWrite {
   // Control plane: a namespace record, handover markers (outbox tasks like outbox_task, one per
   // shard, in the same write as the HANDOVER record), and a handover target's state.
   std::optional<NamespaceRecord> namespace_record;
+  // When and from where this cluster stored `namespace_record` (replaces the one stored before).
+  std::optional<NamespaceRecordLearned> namespace_learned;
   std::vector<ReplicationTask> handover_markers;
   std::vector<HandoverTargetState> handover_states;
   // Per shard (index = shard; empty: none): the outbox's next task id is raised to at least this,
@@ -96,8 +107,8 @@ struct StoreWrite {
 
   [[nodiscard]] bool empty() const {
     return workflows.empty() && !outbox_task.has_value() && parked.empty() && unparked.empty() &&
-           progress.empty() && !namespace_record.has_value() && handover_markers.empty() &&
-           handover_states.empty() && task_id_floors.empty();
+           progress.empty() && !namespace_record.has_value() && !namespace_learned.has_value() &&
+           handover_markers.empty() && handover_states.empty() && task_id_floors.empty();
   }
 };
 
@@ -108,6 +119,13 @@ struct StoreEngineStats {
   int64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
   bool writes_stopped = false;           // rocksdb.is-write-stopped: writes wait for compaction
   int64_t delayed_write_rate = 0;        // rocksdb.actual-delayed-write-rate: > 0 while slowed
+};
+
+// The runs of one namespace stored with reapply_pending set.
+struct ReapplyPendingRuns {
+  std::string namespace_id;
+  int64_t runs = 0;
+  std::vector<WorkflowKey> listed;  // the first of them in key order, at most the limit asked
 };
 
 struct StoreOptions {
@@ -129,6 +147,9 @@ class Store {
   // --- namespaces (written through StoreWrite, so they are ordered with everything else) ---
   [[nodiscard]] absl::StatusOr<std::vector<NamespaceRecord>> ListNamespaces() const;
   [[nodiscard]] absl::StatusOr<std::vector<HandoverTargetState>> ListHandoverStates() const;
+  // When and from where each stored record was stored (records stored before xdcd kept it have
+  // none).
+  [[nodiscard]] absl::StatusOr<std::vector<NamespaceRecordLearned>> ListNamespacesLearned() const;
 
   // --- workflows ---
   [[nodiscard]] absl::StatusOr<std::optional<WorkflowMutableState>> GetWorkflowState(
@@ -162,6 +183,12 @@ class Store {
   // repair, so callers check them.
   [[nodiscard]] absl::StatusOr<std::optional<RequestRecord>> GetRequest(
       const std::string& namespace_id, const std::string& request_id) const;
+  // Runs whose stored state has reapply_pending set: how many in all (from memory), and per
+  // namespace that has any, in namespace id order, the count and the first `listed_per_namespace`
+  // keys (a read of at most that many index entries per namespace, never of the workflows).
+  [[nodiscard]] int64_t ReapplyPendingCount() const ABSL_LOCKS_EXCLUDED(pending_mu_);
+  [[nodiscard]] absl::StatusOr<std::vector<ReapplyPendingRuns>> ListReapplyPending(
+      size_t listed_per_namespace) const ABSL_LOCKS_EXCLUDED(pending_mu_);
 
   // Reads one event of the run; NOT_FOUND if it is not stored.
   [[nodiscard]] absl::StatusOr<HistoryEvent> ReadEvent(const WorkflowKey& key, int64_t event_id,
@@ -247,12 +274,22 @@ class Store {
     kDlq,
     kHandovers,
     kRequests,
+    kReapplyPending,
     kCfCount,
   };
   explicit Store(StoreIdentity identity);
   [[nodiscard]] absl::Status CheckIdentity();
   [[nodiscard]] absl::Status RecoverCounters();
   [[nodiscard]] absl::Status NextIncarnation();
+  // Builds the reapply_pending index from the workflows once (a store from before it), then counts
+  // the index per namespace.
+  [[nodiscard]] absl::Status RecoverReapplyPending() ABSL_LOCKS_EXCLUDED(pending_mu_);
+  // Puts or deletes the index entries of the group's workflow writes whose reapply_pending flag
+  // differs from the index; adds the change per namespace to `delta`.
+  [[nodiscard]] absl::Status IndexReapplyPending(const std::vector<StoreWrite*>& group,
+                                                 rocksdb::WriteBatch& batch,
+                                                 std::map<std::string, int64_t>& delta) const
+      ABSL_LOCKS_EXCLUDED(pending_mu_);
   template <typename Message>
   [[nodiscard]] absl::StatusOr<std::vector<Message>> ListAll(Cf cf, const char* what) const;
   template <typename Message>
@@ -280,6 +317,10 @@ class Store {
   std::atomic<int64_t> awaiting_resend_count_{0};
   std::atomic<uint64_t> synced_groups_{0};
   std::atomic<uint64_t> synced_writes_{0};
+  // Runs reapply_pending per namespace id (no zero entries): changed by the commit thread after
+  // each durable group, read by status.
+  mutable absl::Mutex pending_mu_;
+  std::map<std::string, int64_t> reapply_pending_ ABSL_GUARDED_BY(pending_mu_);
   // Held by the commit thread while it calls the listener, so that replacing it waits for a call
   // in progress (Daemon::Stop clears it while appliers and the sweeper still write).
   absl::Mutex listener_mu_;

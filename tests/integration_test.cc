@@ -924,9 +924,9 @@ TEST(NamespaceRegistryTest, ANameRegisteredTwiceMeansTheLowerIdEverywhere) {
     lower.set_failover_version(2);
     NamespaceRecord higher = lower;
     higher.set_id(std::string(local_id.size(), 'z'));
-    ASSERT_TRUE(registry.Merge(higher).ok());
+    ASSERT_TRUE(registry.Merge(higher, "west").ok());
     EXPECT_EQ(registry.FindByName("orders")->id(), local_id);  // lower than "zzz..."
-    ASSERT_TRUE(registry.Merge(lower).ok());
+    ASSERT_TRUE(registry.Merge(lower, "west").ok());
     EXPECT_EQ(registry.FindByName("orders")->id(), lower.id());
     EXPECT_EQ(registry.List().size(), 3u);  // every record is kept
   }

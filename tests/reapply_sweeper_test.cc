@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "protocol/handover.h"
@@ -69,6 +70,36 @@ class ReapplySweeperTest : public ::testing::Test {
   }
 
   void TearDown() override { sweeper_->Stop(); }
+
+  // Closes everything on the store and opens it again, as a restart does.
+  void Reopen() {
+    sweeper_.reset();
+    task_applier_.reset();
+    writer_.reset();
+    registry_.reset();
+    store_.reset();
+    StoreOptions options;
+    options.path = dir_.path();
+    options.identity.set_cluster_name("east");
+    options.identity.set_shard_count(config_.shard_count());
+    options.identity.set_initial_failover_version(1);
+    options.identity.set_failover_version_increment(100);
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    registry_ = std::make_unique<NamespaceRegistry>(*store_, config_);
+    ASSERT_TRUE(registry_->Load().ok());
+    writer_ = std::make_unique<WorkflowWriter>(*store_, config_.shard_count());
+    task_applier_ = std::make_unique<TaskApplier>(config_, *registry_, [] { return kNowMicros; });
+    sweeper_ = std::make_unique<ReapplySweeper>(config_, *store_, *writer_, *task_applier_);
+  }
+
+  // The store's reapply_pending runs, as status shows them.
+  std::vector<ReapplyPendingRuns> Pending() {
+    absl::StatusOr<std::vector<ReapplyPendingRuns>> pending = store_->ListReapplyPending(10);
+    EXPECT_TRUE(pending.ok()) << pending.status();
+    return pending.ok() ? *pending : std::vector<ReapplyPendingRuns>();
+  }
 
   // Applies a task as a peer's applier would.
   ApplyDecision Apply(const std::vector<std::pair<int64_t, int64_t>>& items,
@@ -188,6 +219,68 @@ TEST_F(ReapplySweeperTest, ReappliesPendingSignalsOnceTheNamespaceIsActiveHere) 
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, 0);
   EXPECT_EQ(State().next_event_id(), 5);
+}
+
+// The store indexes a run while its state has reapply_pending, in the write that sets it: status
+// counts and lists such runs without scanning the workflows, the count survives a reopen, and the
+// run leaves the index in the write that reapplies its signal.
+TEST_F(ReapplySweeperTest, APendingRunIsCountedAndListedAcrossAReopenUntilItIsReapplied) {
+  EXPECT_EQ(store_->ReapplyPendingCount(), 0);
+  EXPECT_TRUE(Pending().empty());
+  ASSERT_NO_FATAL_FAILURE(ForkWhileStandby());
+  // A second run of the namespace that is not pending is neither counted nor listed.
+  const WorkflowKey pending_run = key_;
+  key_.set_workflow_id("not-pending");
+  ASSERT_EQ(Apply({{1, 1}}, {MakeEvent(1, 1, WORKFLOW_EXECUTION_STARTED)}).action,
+            ApplyAction::kApply);
+  key_ = pending_run;
+  auto expect_listed = [&] {
+    EXPECT_EQ(store_->ReapplyPendingCount(), 1);
+    const std::vector<ReapplyPendingRuns> pending = Pending();
+    ASSERT_EQ(pending.size(), 1u);
+    EXPECT_EQ(pending[0].namespace_id, key_.namespace_id());
+    EXPECT_EQ(pending[0].runs, 1);
+    ASSERT_EQ(pending[0].listed.size(), 1u);
+    EXPECT_EQ(pending[0].listed[0].workflow_id(), key_.workflow_id());
+    EXPECT_EQ(pending[0].listed[0].run_id(), key_.run_id());
+  };
+  expect_listed();
+  // Rewriting the pending run (its current branch grows; the signal is still pending) counts it
+  // once.
+  ASSERT_EQ(Apply({{2, 1}, {4, 2}}, {MakeEvent(4, 2, TIMER_FIRED)}).action, ApplyAction::kApply);
+  ASSERT_TRUE(State().reapply_pending());
+  expect_listed();
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  expect_listed();
+
+  ASSERT_NO_FATAL_FAILURE(ForceFailoverToEast());
+  absl::StatusOr<int64_t> reapplied = sweeper_->Sweep(key_.namespace_id());
+  ASSERT_TRUE(reapplied.ok()) << reapplied.status();
+  EXPECT_EQ(*reapplied, 1);
+  EXPECT_EQ(store_->ReapplyPendingCount(), 0);
+  EXPECT_TRUE(Pending().empty());
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  EXPECT_EQ(store_->ReapplyPendingCount(), 0);
+  EXPECT_TRUE(Pending().empty());
+}
+
+// The bound of a listing: every pending run counted, only the first `limit` listed, in key order.
+TEST_F(ReapplySweeperTest, AListingOfPendingRunsIsBoundedButTheCountIsNot) {
+  constexpr int kRuns = 5;
+  const WorkflowKey first = key_;
+  for (int i = 0; i < kRuns; ++i) {
+    key_ = first;
+    key_.set_workflow_id(absl::StrCat("wf-", i));
+    ASSERT_NO_FATAL_FAILURE(ForkWhileStandby());
+  }
+  EXPECT_EQ(store_->ReapplyPendingCount(), kRuns);
+  absl::StatusOr<std::vector<ReapplyPendingRuns>> pending = store_->ListReapplyPending(2);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].runs, kRuns);
+  ASSERT_EQ((*pending)[0].listed.size(), 2u);
+  EXPECT_EQ((*pending)[0].listed[0].workflow_id(), "wf-0");
+  EXPECT_EQ((*pending)[0].listed[1].workflow_id(), "wf-1");
 }
 
 // A run with more pending signals than one replication task may carry (2,500 of 1 KiB: 2.5 MB) is

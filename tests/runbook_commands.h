@@ -52,7 +52,8 @@ inline const std::set<std::string> kFlagsWithValue = {"--address",
                                                       "--from",
                                                       "--cluster",
                                                       "--target-address",
-                                                      "--shards"};
+                                                      "--shards",
+                                                      "--branch"};
 
 // The shape of one command line: "xdcctl dlq retry --all", "curl /metrics". Empty when the line
 // is not an xdcctl or curl command. Pipes, redirections and comments are left out.

@@ -25,6 +25,7 @@ namespace xdc {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Runbooks whose commands another test runs (and checks with ExpectRunbookCommandsRun), and that
 // test: their situations need more than this test sets up.
@@ -160,6 +161,16 @@ TEST_F(RunbookTest, EveryRunbookCommandRunsAgainstLiveDaemons) {
   EXPECT_THAT(op_.Xdcctl(west, "namespace history orders"), HasSubstr("forced"));
   EXPECT_THAT(op_.Xdcctl(west, "compare --namespace orders --peer " + east + " --wait 60"),
               HasSubstr("converged"));
+  // What losing branches held, and runs still waiting for reapplication (none fork here:
+  // BranchHistoryTest runs the same commands after a split brain).
+  EXPECT_THAT(op_.Xdcctl(east, "namespace describe orders"), HasSubstr("record learned at"));
+  EXPECT_THAT(
+      op_.Xdcctl(west, "history --namespace orders --workflow-id replication-check --branches"),
+      HasSubstr("branch 0 (current)"));
+  EXPECT_THAT(
+      op_.Xdcctl(west, "history --namespace orders --workflow-id replication-check --branch 0"),
+      HasSubstr("events of branch 0 (current):"));
+  EXPECT_THAT(op_.Xdcctl(east, "status"), Not(HasSubstr("runs reapply_pending")));
   // missing-tasks.md: the active cluster resends what differs (nothing here) and verifies; then
   // the (here: no) missing task ids are declared lost.
   EXPECT_THAT(op_.XdcctlCommand(absl::StrCat("migration verify --namespace orders --source ", west,
