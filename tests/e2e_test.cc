@@ -319,6 +319,38 @@ class E2eTest : public ProcessClustersTest {
  protected:
   E2eTest() : ProcessClustersTest(kNamespace) {}
 
+  // Split brain: 1. east (active, version 1) starts workflows 0..count-1 and west receives them
+  // all; 2. the Kafka process is stopped (both daemons keep running: replication is held back
+  // both ways; the caller's ContinueKafka resumes it); 3. a forced failover makes west active at
+  // version 2 while east still believes it is active at version 1. `runs`: their run ids.
+  void SplitAfterStarting(HttpClient& east, HttpClient& west, int count,
+                          std::vector<std::string>& runs) {
+    runs.assign(count, "");
+    for (int i = 0; i < count; ++i) {
+      absl::StatusOr<AppendResponse> started = DoStep(east, i, "", 1);
+      ASSERT_TRUE(started.ok()) << started.status();
+      runs[i] = started->run_id();
+    }
+    const absl::Time deadline = absl::Now() + kConvergeTimeout;
+    for (int i = 0; i < count; ++i) {
+      for (;;) {
+        absl::StatusOr<GetHistoryResponse> history = ReadHistory(west_->endpoint, i, runs[i]);
+        if (history.ok() && history->next_event_id() == 3) break;
+        ASSERT_LT(absl::Now(), deadline) << "west did not receive " << WorkflowId(i);
+        absl::SleepFor(kPollInterval);
+      }
+    }
+    ASSERT_OK(kafka_->Kill(SIGSTOP));
+    FailoverRequest failover;
+    failover.set_target_cluster("west");
+    failover.set_force(true);
+    NamespaceRecord record;
+    ASSERT_OK(west.Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"), &failover,
+                        record));
+    ASSERT_EQ(record.active_cluster(), "west");
+    ASSERT_EQ(record.failover_version(), 2);
+  }
+
   // Starts the writers against east; they run until every workflow is done.
   void StartWriters() {
     reports_.assign(kWriterThreads, WriterReport{});
@@ -611,42 +643,19 @@ std::string SignalInput(const char* cluster, int index) {
   return absl::StrCat(cluster, " signal for ", WorkflowId(index));
 }
 
+// Resumes a SIGSTOPped Kafka process when it goes out of scope (also after a failed assertion).
+struct ContinueKafka {
+  ChildProcess* kafka;
+  ~ContinueKafka() { kafka->Kill(SIGCONT).IgnoreError(); }
+};
+
 TEST_F(E2eTest, SplitBrainConvergesAndReappliesEachLosingSignalOnce) {
   HttpClient east(east_->endpoint.address());
   HttpClient west(west_->endpoint.address());
-  // 1. East (active, version 1) starts the workflows; wait until west has them all.
-  std::vector<std::string> runs(kSplitWorkflows);
-  for (int i = 0; i < kSplitWorkflows; ++i) {
-    absl::StatusOr<AppendResponse> started = DoStep(east, i, "", 1);
-    ASSERT_TRUE(started.ok()) << started.status();
-    runs[i] = started->run_id();
-  }
+  ContinueKafka continue_kafka{kafka_.get()};
+  std::vector<std::string> runs;
+  ASSERT_NO_FATAL_FAILURE(SplitAfterStarting(east, west, kSplitWorkflows, runs));
   const absl::Time deadline = absl::Now() + kConvergeTimeout;
-  for (int i = 0; i < kSplitWorkflows; ++i) {
-    for (;;) {
-      absl::StatusOr<GetHistoryResponse> history = ReadHistory(west_->endpoint, i, runs[i]);
-      if (history.ok() && history->next_event_id() == 3) break;
-      ASSERT_LT(absl::Now(), deadline) << "west did not receive " << WorkflowId(i);
-      absl::SleepFor(kPollInterval);
-    }
-  }
-
-  // 2. Hold replication back: stop the Kafka process (both daemons keep running).
-  ASSERT_OK(kafka_->Kill(SIGSTOP));
-  struct ContinueKafka {
-    ChildProcess* kafka;
-    ~ContinueKafka() { kafka->Kill(SIGCONT).IgnoreError(); }
-  } continue_kafka{kafka_.get()};
-
-  // 3. Forced failover to west while east is cut off: west takes version 2 at once.
-  FailoverRequest failover;
-  failover.set_target_cluster("west");
-  failover.set_force(true);
-  NamespaceRecord record;
-  ASSERT_OK(west.Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"), &failover,
-                      record));
-  ASSERT_EQ(record.active_cluster(), "west");
-  ASSERT_EQ(record.failover_version(), 2);
 
   // 4. Both clusters accept a signal and one more event on every workflow: east still believes
   //    it is active at version 1, west is active at version 2.
@@ -770,33 +779,10 @@ TEST_F(E2eTest, ARetryOnTheNewActiveClusterAfterAForcedFailoverLandsOnce) {
   constexpr int kWorkflows = 3;
   HttpClient east(east_->endpoint.address());
   HttpClient west(west_->endpoint.address());
-  std::vector<std::string> runs(kWorkflows);
-  for (int i = 0; i < kWorkflows; ++i) {
-    absl::StatusOr<AppendResponse> started = DoStep(east, i, "", 1);
-    ASSERT_TRUE(started.ok()) << started.status();
-    runs[i] = started->run_id();
-  }
+  ContinueKafka continue_kafka{kafka_.get()};
+  std::vector<std::string> runs;
+  ASSERT_NO_FATAL_FAILURE(SplitAfterStarting(east, west, kWorkflows, runs));
   const absl::Time deadline = absl::Now() + kConvergeTimeout;
-  for (int i = 0; i < kWorkflows; ++i) {
-    for (;;) {
-      absl::StatusOr<GetHistoryResponse> history = ReadHistory(west_->endpoint, i, runs[i]);
-      if (history.ok() && history->next_event_id() == 3) break;
-      ASSERT_LT(absl::Now(), deadline) << "west did not receive " << WorkflowId(i);
-      absl::SleepFor(kPollInterval);
-    }
-  }
-  ASSERT_OK(kafka_->Kill(SIGSTOP));
-  struct ContinueKafka {
-    ChildProcess* kafka;
-    ~ContinueKafka() { kafka->Kill(SIGCONT).IgnoreError(); }
-  } continue_kafka{kafka_.get()};
-  FailoverRequest failover;
-  failover.set_target_cluster("west");
-  failover.set_force(true);
-  NamespaceRecord record;
-  ASSERT_OK(west.Call("POST", absl::StrCat("/v1/namespaces/", kNamespace, "/failover"), &failover,
-                      record));
-  ASSERT_EQ(record.failover_version(), 2);
 
   auto signal = [&](int i) {
     SignalRequest request;
