@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <set>
@@ -40,7 +41,139 @@ absl::Status ConfigError(std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("config: ", std::string(what)));
 }
 
+// Every key of `properties`, checked in key order (a map's order is unspecified, and the error
+// should always be the same); `field` names the map in errors.
+absl::Status CheckKafkaProperties(const google::protobuf::Map<std::string, std::string>& properties,
+                                  std::string_view field) {
+  const std::map<std::string, std::string> sorted(properties.begin(), properties.end());
+  for (const auto& [key, value] : sorted) {
+    if (absl::Status s = CheckKafkaProperty(key); !s.ok()) {
+      if (field == "kafka.properties") return ConfigError(std::string(s.message()));
+      return ConfigError(absl::StrCat(std::string(field), ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IsLoopback(const std::string& host) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  return host == "::1";
+}
+
+absl::Status ValidateOwnKafka(const KafkaConfig& kafka) {
+  if (kafka.topic_prefix().size() > kMaxTopicPrefixLength ||
+      kafka.topic_prefix().find_first_not_of(kClusterNameChars) != std::string::npos) {
+    return ConfigError(absl::StrFormat(
+        "kafka.topic_prefix: '%s' must be at most %d letters, digits, '.', '_' or '-' (it starts "
+        "every Kafka topic name)",
+        kafka.topic_prefix(), kMaxTopicPrefixLength));
+  }
+  if (kafka.replication_factor() < 0 || kafka.replication_factor() > kMaxReplicationFactor) {
+    return ConfigError(absl::StrFormat(
+        "kafka.replication_factor is %d: set it between 1 and %d (e.g. 3), or leave it out for "
+        "min(%d, brokers)",
+        kafka.replication_factor(), kMaxReplicationFactor, kDefaultReplicationFactor));
+  }
+  if (kafka.min_insync_replicas() < 0) {
+    return ConfigError(absl::StrFormat(
+        "kafka.min_insync_replicas is %d: set it to at least 1 (e.g. 2 with replication_factor "
+        "3), or leave it out",
+        kafka.min_insync_replicas()));
+  }
+  if (kafka.replication_factor() > 0 && kafka.min_insync_replicas() > kafka.replication_factor()) {
+    return ConfigError(absl::StrFormat(
+        "kafka.min_insync_replicas is %d but kafka.replication_factor is %d: acks=all could "
+        "never be met; set min_insync_replicas to at most the replication factor (e.g. 2 of 3)",
+        kafka.min_insync_replicas(), kafka.replication_factor()));
+  }
+  if (kafka.allow_replication_factor_one() && kafka.replication_factor() != 1) {
+    return ConfigError(
+        "kafka.allow_replication_factor_one is set but kafka.replication_factor is not 1: remove "
+        "it, or set replication_factor: 1 if one replica per partition is what you want");
+  }
+  if (!kafka.embedded_listen_address().empty()) {
+    if (!kafka.bootstrap_servers().empty()) {
+      return ConfigError(
+          "kafka.embedded_listen_address is set together with kafka.bootstrap_servers: remove "
+          "one (embedded_listen_address is for the embedded Kafka, started only without "
+          "bootstrap_servers)");
+    }
+    absl::StatusOr<HostPort> listen = ParseHostPort(kafka.embedded_listen_address());
+    if (!listen.ok()) {
+      return ConfigError(
+          absl::StrCat("kafka.embedded_listen_address: ", listen.status().message()));
+    }
+    if (!IsLoopback(listen->host)) {
+      return ConfigError(absl::StrFormat(
+          "kafka.embedded_listen_address: '%s' is not a loopback address: the embedded Kafka's "
+          "brokers listen on loopback only, so use 127.0.0.1 (clusters on other machines need a "
+          "real Kafka: set kafka.bootstrap_servers)",
+          listen->host));
+    }
+  }
+  return CheckKafkaProperties(kafka.properties(), "kafka.properties");
+}
+
 }  // namespace
+
+absl::Status ValidatePeerKafka(const KafkaConfig& kafka, std::string_view field) {
+  if (kafka.bootstrap_servers().empty()) {
+    return ConfigError(absl::StrFormat(
+        "%s has no bootstrap_servers: set it to that cluster's Kafka, or remove the kafka block "
+        "to read that cluster's topics from this cluster's own Kafka",
+        field));
+  }
+  auto only_own = [&](std::string_view name) {
+    return ConfigError(absl::StrFormat(
+        "%s.%s: a clusters entry says only how to reach that cluster's Kafka "
+        "(bootstrap_servers, properties); set %s in the kafka block of that cluster's own "
+        "config (topic_prefix must be the same on every cluster)",
+        field, name, name));
+  };
+  if (!kafka.topic_prefix().empty()) return only_own("topic_prefix");
+  if (kafka.replication_factor() != 0) return only_own("replication_factor");
+  if (kafka.min_insync_replicas() != 0) return only_own("min_insync_replicas");
+  if (kafka.allow_replication_factor_one()) return only_own("allow_replication_factor_one");
+  if (!kafka.embedded_listen_address().empty()) return only_own("embedded_listen_address");
+  return CheckKafkaProperties(kafka.properties(), absl::StrCat(std::string(field), ".properties"));
+}
+
+absl::StatusOr<TopicReplication> TopicReplicationFor(const KafkaConfig& kafka, int32_t brokers,
+                                                     std::string_view bootstrap) {
+  TopicReplication result;
+  const bool explicit_factor = kafka.replication_factor() > 0;
+  result.replication_factor = explicit_factor
+                                  ? kafka.replication_factor()
+                                  : std::max(1, std::min(kDefaultReplicationFactor, brokers));
+  if (result.replication_factor > brokers) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "kafka.replication_factor is %d but the Kafka at %s has %d broker%s: set "
+        "kafka.replication_factor to at most %d, or add brokers",
+        result.replication_factor, bootstrap, brokers, brokers == 1 ? "" : "s", brokers));
+  }
+  if (result.replication_factor == 1 && brokers > 1 && !kafka.allow_replication_factor_one()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "kafka.replication_factor is 1 but the Kafka at %s has %d brokers: a partition on one "
+        "broker loses acknowledged tasks when that broker fails. Set kafka.replication_factor to "
+        "%d (and kafka.min_insync_replicas to %d), or set kafka.allow_replication_factor_one: "
+        "true to accept that",
+        bootstrap, brokers, std::min(kDefaultReplicationFactor, brokers),
+        std::min(kDefaultMinInsyncReplicas, std::min(kDefaultReplicationFactor, brokers) - 1)));
+  }
+  result.min_insync_replicas = kafka.min_insync_replicas() > 0 ? kafka.min_insync_replicas()
+                               : result.replication_factor >= kDefaultReplicationFactor
+                                   ? kDefaultMinInsyncReplicas
+                                   : 1;
+  if (result.min_insync_replicas > result.replication_factor) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "kafka.min_insync_replicas is %d but the topics get replication factor %d on the Kafka "
+        "at %s (%d broker%s): set kafka.min_insync_replicas to at most %d",
+        result.min_insync_replicas, result.replication_factor, bootstrap, brokers,
+        brokers == 1 ? "" : "s", result.replication_factor));
+  }
+  return result;
+}
 
 absl::StatusOr<DaemonConfig> ParseConfig(std::string_view text, std::string_view source) {
   DaemonConfig config;
@@ -136,30 +269,24 @@ absl::Status ValidateConfig(const DaemonConfig& config) {
         "http_listen_address: '%s' is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)",
         listen->host));
   }
-  if (config.kafka().topic_prefix().size() > kMaxTopicPrefixLength ||
-      config.kafka().topic_prefix().find_first_not_of(kClusterNameChars) != std::string::npos) {
-    return ConfigError(absl::StrFormat(
-        "kafka.topic_prefix: '%s' must be at most %d letters, digits, '.', '_' or '-' (it starts "
-        "every Kafka topic name)",
-        config.kafka().topic_prefix(), kMaxTopicPrefixLength));
+  if (absl::Status s = ValidateOwnKafka(config.kafka()); !s.ok()) return s;
+  for (const ClusterConfig& cluster : config.clusters()) {
+    if (!cluster.has_kafka()) continue;
+    if (absl::Status s = ValidatePeerKafka(cluster.kafka(),
+                                           absl::StrFormat("clusters '%s'.kafka", cluster.name()));
+        !s.ok()) {
+      return s;
+    }
   }
-  if (const std::string& level = config.log().level();
-      !level.empty() && level != "debug" && level != "info" && level != "warning" &&
-      level != "error") {
-    return ConfigError(absl::StrFormat(
-        "log.level: '%s' is not one of debug, info, warning, error", level));
+  if (const std::string& level = config.log().level(); !level.empty() && level != "debug" &&
+                                                       level != "info" && level != "warning" &&
+                                                       level != "error") {
+    return ConfigError(
+        absl::StrFormat("log.level: '%s' is not one of debug, info, warning, error", level));
   }
   if (const std::string& format = config.log().format();
       !format.empty() && format != "text" && format != "json") {
     return ConfigError(absl::StrFormat("log.format: '%s' is not one of text, json", format));
-  }
-  // A map's order is unspecified: check in key order so the error is always the same.
-  const std::map<std::string, std::string> kafka_properties(config.kafka().properties().begin(),
-                                                            config.kafka().properties().end());
-  for (const auto& [key, value] : kafka_properties) {
-    if (absl::Status s = CheckKafkaProperty(key); !s.ok()) {
-      return ConfigError(std::string(s.message()));
-    }
   }
   const ApiConfig& api = config.api();
   if (!api.bearer_token().empty() && !api.bearer_token_file().empty()) {

@@ -19,6 +19,12 @@ inline constexpr int64_t kMinFailoverVersionIncrement = 2;
 // this many bytes, all visible ASCII (it travels in an HTTP header).
 inline constexpr size_t kMinApiTokenBytes = 16;
 
+// Topic creation (KafkaConfig.replication_factor, min_insync_replicas): the defaults, and the
+// highest replication factor a config may ask for.
+inline constexpr int32_t kDefaultReplicationFactor = 3;  // min(this, brokers) when unset
+inline constexpr int32_t kDefaultMinInsyncReplicas = 2;  // when the replication factor is >= 3
+inline constexpr int32_t kMaxReplicationFactor = 16;
+
 // librdkafka properties xdc sets itself and kafka.properties may not override: its ordering and
 // durability guarantees depend on them. `instead` says what to do.
 struct ReservedKafkaProperty {
@@ -53,6 +59,23 @@ inline constexpr std::string_view kKafkaCallbackSuffix = "_cb";
 
 // Every field present and consistent; the error names the field and what to do.
 [[nodiscard]] absl::Status ValidateConfig(const DaemonConfig& config);
+
+// A `clusters` entry's `kafka` block (how the other clusters reach that cluster's Kafka):
+// bootstrap_servers required, properties as for kafka.properties, no other field. `field` names
+// the block in errors (e.g. "clusters 'west'.kafka"). Also used for clusters added online.
+[[nodiscard]] absl::Status ValidatePeerKafka(const KafkaConfig& kafka, std::string_view field);
+
+// The replication factor and min.insync.replicas of the topics a cluster creates on its own
+// Kafka of `brokers` brokers, from `kafka` (its own KafkaConfig); FAILED_PRECONDITION naming the
+// field and what to do when the Kafka cannot honour them (a replication factor above `brokers`,
+// or 1 on several brokers without allow_replication_factor_one).
+struct TopicReplication {
+  int32_t replication_factor = 1;
+  int32_t min_insync_replicas = 1;
+};
+[[nodiscard]] absl::StatusOr<TopicReplication> TopicReplicationFor(const KafkaConfig& kafka,
+                                                                   int32_t brokers,
+                                                                   std::string_view bootstrap);
 
 // OK, or why `key` may not be set through kafka.properties (kReservedKafkaProperties, callbacks).
 [[nodiscard]] absl::Status CheckKafkaProperty(std::string_view key);

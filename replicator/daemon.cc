@@ -81,12 +81,10 @@ absl::Status Daemon::Init() {
 
   bootstrap_ = config_.kafka().bootstrap_servers();
   if (bootstrap_.empty()) {
-    absl::StatusOr<std::unique_ptr<EmbeddedKafka>> kafka =
-        EmbeddedKafka::Start(tunables_.embedded_kafka_brokers);
-    if (!kafka.ok()) return kafka.status();
-    embedded_kafka_ = *std::move(kafka);
-    bootstrap_ = embedded_kafka_->bootstrap();
+    if (absl::Status s = StartEmbeddedKafka(); !s.ok()) return s;
   }
+  // Our own topics, on our own Kafka; a peer's are the peer's to create on its Kafka (except on
+  // an embedded Kafka the peer shares, which cannot serve CreateTopics: EnsureClusterTopics).
   for (const ClusterConfig& cluster : config_.clusters()) {
     if (absl::Status s = EnsureClusterTopics(cluster.name()); !s.ok()) return s;
   }
@@ -188,7 +186,45 @@ absl::Status Daemon::Init() {
   return absl::OkStatus();
 }
 
+absl::Status Daemon::StartEmbeddedKafka() {
+  absl::StatusOr<std::unique_ptr<EmbeddedKafka>> kafka =
+      EmbeddedKafka::Start(tunables_.embedded_kafka_brokers);
+  if (!kafka.ok()) return kafka.status();
+  embedded_kafka_ = *std::move(kafka);
+  bootstrap_ = embedded_kafka_->bootstrap();
+  const std::string& fixed = config_.kafka().embedded_listen_address();
+  if (fixed.empty()) return absl::OkStatus();
+  // The mock's brokers listen on ports picked at start; peers bootstrap through the fixed
+  // address and learn the brokers' own addresses from the metadata (all on loopback).
+  absl::StatusOr<HostPort> listen = ParseHostPort(fixed);
+  if (!listen.ok()) return listen.status();
+  const std::string first_broker = bootstrap_.substr(0, bootstrap_.find(','));
+  absl::StatusOr<HostPort> broker = ParseHostPort(first_broker);
+  if (!broker.ok()) return broker.status();
+  absl::StatusOr<std::unique_ptr<TcpRelay>> relay =
+      TcpRelay::Start(listen->host, listen->port, broker->host, broker->port);
+  if (!relay.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "kafka.embedded_listen_address: ", relay.status().message(),
+        " (another process, or another xdcd's embedded Kafka, holds it: pick a free port)"));
+  }
+  embedded_relay_ = *std::move(relay);
+  bootstrap_ = absl::StrFormat("%s:%d", listen->host, embedded_relay_->port());
+  return absl::OkStatus();
+}
+
+bool Daemon::SharesOurKafka(const std::string& cluster) const {
+  const ClusterConfig* entry = FindCluster(config_, cluster);
+  return entry == nullptr || !entry->has_kafka();
+}
+
 absl::Status Daemon::EnsureClusterTopics(const std::string& cluster) {
+  const bool own = cluster == config_.cluster_name();
+  // A peer on a Kafka of its own creates its topics there itself.
+  if (!own && !SharesOurKafka(cluster)) return absl::OkStatus();
+  // A peer that shares a real Kafka with us creates its own topics too; one that shares our
+  // embedded Kafka cannot (the mock does not serve CreateTopics), so its host creates them.
+  if (!own && embedded_kafka_ == nullptr) return absl::OkStatus();
   const std::string& prefix = config_.kafka().topic_prefix();
   const std::vector<TopicSpec> topics = {{HistoryTopic(cluster, prefix), config_.shard_count()},
                                          {ControlTopic(cluster, prefix), 1},
@@ -201,7 +237,19 @@ absl::Status Daemon::EnsureClusterTopics(const std::string& cluster) {
     }
   }
   return EnsureTopics(bootstrap_, topics, tunables_.topic_create_timeout_ms,
-                      KafkaPropertiesOf(config_.kafka()));
+                      KafkaPropertiesOf(config_.kafka()), config_.kafka());
+}
+
+PeerKafka Daemon::PeerKafkaOf(const std::string& peer) const {
+  const ClusterConfig* entry = FindCluster(config_, peer);
+  if (entry == nullptr || !entry->has_kafka()) {
+    return PeerKafka{.bootstrap = bootstrap_,
+                     .properties = KafkaPropertiesOf(config_.kafka()),
+                     .configured = false};
+  }
+  return PeerKafka{.bootstrap = entry->kafka().bootstrap_servers(),
+                   .properties = KafkaPropertiesOf(entry->kafka()),
+                   .configured = true};
 }
 
 absl::Status Daemon::StartPeer(const std::string& peer) {
@@ -215,7 +263,7 @@ absl::Status Daemon::StartPeer(const std::string& peer) {
         config_, tunables_, peer, *store_, *writer_, *task_applier_, *namespaces_, *handover_,
         *control_, metrics_->MakeApplierProbe(StreamProgressKey(peer, stream)), clock_,
         [this](ControlMessage message) { publisher_->SendControl(std::move(message)); }, stream);
-    if (absl::Status s = applier->Start(bootstrap_); !s.ok()) return s;
+    if (absl::Status s = applier->Start(PeerKafkaOf(peer)); !s.ok()) return s;
     absl::MutexLock lock(&appliers_mu_);
     appliers_.push_back(std::move(applier));
   }
@@ -360,6 +408,7 @@ StatusResponse Daemon::Status() const {
     }
   }
   status.set_corrupt_messages(corrupt);
+  for (const auto& applier : appliers_) *status.add_peer_kafka() = applier->KafkaStatus();
   status.set_producer_recreations(publisher_->producer_recreations());
   status.set_committed_appends(static_cast<int64_t>(store_->SyncedWrites()));
   status.set_commit_groups(static_cast<int64_t>(store_->SyncedGroups()));

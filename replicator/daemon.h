@@ -35,6 +35,7 @@
 #include "replicator/shard_publisher.h"
 #include "replicator/startup_checker.h"
 #include "replicator/task_applier.h"
+#include "replicator/tcp_relay.h"
 #include "replicator/tunables.h"
 #include "replicator/workflow_writer.h"
 #include "replicator/write_service.h"
@@ -68,8 +69,17 @@ class Daemon {
  private:
   Daemon(DaemonConfig config, Tunables tunables, Clock clock);
   [[nodiscard]] absl::Status Init();
-  // Creates `cluster`'s history, control and backfill topics if missing.
+  // Starts the embedded Kafka (no kafka.bootstrap_servers), behind a TcpRelay on
+  // kafka.embedded_listen_address when one is set; sets bootstrap_.
+  [[nodiscard]] absl::Status StartEmbeddedKafka();
+  // Creates `cluster`'s history, control and backfill topics if missing, where this cluster is
+  // their creator: its own topics on its own Kafka, and the topics of a peer that shares this
+  // cluster's embedded Kafka (which cannot serve CreateTopics). Others: nothing to do.
   [[nodiscard]] absl::Status EnsureClusterTopics(const std::string& cluster);
+  // True when `cluster`'s entry names no Kafka of its own (it shares ours).
+  [[nodiscard]] bool SharesOurKafka(const std::string& cluster) const;
+  // Where `peer`'s topics are read: its entry's kafka block, or our own Kafka.
+  [[nodiscard]] PeerKafka PeerKafkaOf(const std::string& peer) const;
   // Starts the live and backfill appliers of `peer`; StopPeer stops and drops them.
   [[nodiscard]] absl::Status StartPeer(const std::string& peer);
   void StopPeer(const std::string& peer);
@@ -86,6 +96,7 @@ class Daemon {
   const Tunables tunables_;
   Clock clock_;
   std::unique_ptr<EmbeddedKafka> embedded_kafka_;
+  std::unique_ptr<TcpRelay> embedded_relay_;  // kafka.embedded_listen_address
   std::string bootstrap_;
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<Store> store_;

@@ -244,33 +244,59 @@ EmbeddedKafka::~EmbeddedKafka() {
 
 namespace {
 
-// Partition counts of the topics that exist, by name.
-absl::StatusOr<std::map<std::string, int>> TopicPartitions(rd_kafka_t* rk,
-                                                           const std::string& bootstrap,
-                                                           int timeout_ms) {
+struct ClusterTopics {
+  std::map<std::string, int> partitions;  // of the topics that exist, by name
+  int32_t brokers = 0;
+};
+
+absl::StatusOr<ClusterTopics> ReadClusterTopics(rd_kafka_t* rk, const std::string& bootstrap,
+                                                int timeout_ms) {
   const rd_kafka_metadata_t* metadata = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &metadata, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaError(
         err, absl::StrCat("reading topic metadata from ", bootstrap, " (is Kafka reachable?)"));
   }
-  std::map<std::string, int> partitions;
+  ClusterTopics result;
+  result.brokers = metadata->broker_cnt;
   for (int i = 0; i < metadata->topic_cnt; ++i) {
     if (metadata->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      partitions[metadata->topics[i].topic] = metadata->topics[i].partition_cnt;
+      result.partitions[metadata->topics[i].topic] = metadata->topics[i].partition_cnt;
     }
   }
   rd_kafka_metadata_destroy(metadata);
-  return partitions;
+  return result;
+}
+
+// The topics of `wanted` that `existing` lacks, or has with fewer partitions than wanted.
+std::vector<std::string> Lacking(const ClusterTopics& existing,
+                                 const std::vector<TopicSpec>& wanted) {
+  std::vector<std::string> lacking;
+  for (const TopicSpec& spec : wanted) {
+    auto it = existing.partitions.find(spec.name);
+    if (it == existing.partitions.end() || it->second < spec.partitions) {
+      lacking.push_back(spec.name);
+    }
+  }
+  return lacking;
 }
 
 absl::Status CreateTopics(rd_kafka_t* rk, const std::string& bootstrap,
-                          const std::vector<TopicSpec>& topics, int timeout_ms) {
+                          const std::vector<TopicSpec>& topics, int timeout_ms,
+                          const TopicReplication& replication) {
   std::vector<rd_kafka_NewTopic_t*> new_topics;
   char errstr[kErrorStringBytes];
+  const std::string min_insync = std::to_string(replication.min_insync_replicas);
   for (const TopicSpec& spec : topics) {
-    new_topics.push_back(
-        rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, 1, errstr, sizeof errstr));
+    rd_kafka_NewTopic_t* topic = rd_kafka_NewTopic_new(
+        spec.name.c_str(), spec.partitions, replication.replication_factor, errstr, sizeof errstr);
+    if (topic == nullptr) {
+      for (rd_kafka_NewTopic_t* t : new_topics) rd_kafka_NewTopic_destroy(t);
+      return absl::InvalidArgumentError(
+          absl::StrFormat("describing topic %s to create: %s", spec.name, errstr));
+    }
+    rd_kafka_NewTopic_set_config(topic, "min.insync.replicas", min_insync.c_str());
+    new_topics.push_back(topic);
   }
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -308,7 +334,8 @@ absl::Status CreateTopics(rd_kafka_t* rk, const std::string& bootstrap,
 }  // namespace
 
 absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicSpec>& topics,
-                          int timeout_ms, const KafkaProperties& properties) {
+                          int timeout_ms, const KafkaProperties& properties,
+                          const KafkaConfig& topic_settings) {
   ConfBuilder conf;
   conf.Set("bootstrap.servers", bootstrap)
       .Set("reconnect.backoff.max.ms", kReconnectBackoffMaxMs)
@@ -317,13 +344,17 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
   if (!created.ok()) return created.status();
   std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> rk(*created, rd_kafka_destroy);
 
-  absl::StatusOr<std::map<std::string, int>> existing =
-      TopicPartitions(rk.get(), bootstrap, timeout_ms);
+  absl::StatusOr<ClusterTopics> existing = ReadClusterTopics(rk.get(), bootstrap, timeout_ms);
   if (!existing.ok()) return existing.status();
+  // Checked at every start, not only when creating: a setting the Kafka cannot honour is a
+  // config error whether or not the topics already exist.
+  absl::StatusOr<TopicReplication> replication =
+      TopicReplicationFor(topic_settings, existing->brokers, bootstrap);
+  if (!replication.ok()) return replication.status();
   std::vector<TopicSpec> missing;
   for (const TopicSpec& spec : topics) {
-    auto it = existing->find(spec.name);
-    if (it == existing->end()) {
+    auto it = existing->partitions.find(spec.name);
+    if (it == existing->partitions.end()) {
       missing.push_back(spec);
     } else if (it->second < spec.partitions) {
       return absl::FailedPreconditionError(absl::StrFormat(
@@ -333,7 +364,8 @@ absl::Status EnsureTopics(const std::string& bootstrap, const std::vector<TopicS
     }
   }
   if (missing.empty()) return absl::OkStatus();
-  if (absl::Status s = CreateTopics(rk.get(), bootstrap, missing, timeout_ms); !s.ok()) {
+  if (absl::Status s = CreateTopics(rk.get(), bootstrap, missing, timeout_ms, *replication);
+      !s.ok()) {
     return absl::UnavailableError(absl::StrCat(
         s.message(), ". Create the topics (", missing.front().name,
         ", ...) beforehand, or start xdc-kafka-mock with --cluster flags for every cluster"));
@@ -473,6 +505,7 @@ absl::StatusOr<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(
     const KafkaProperties& properties, KafkaStatisticsSink statistics) {
   std::unique_ptr<KafkaConsumer> consumer(new KafkaConsumer());
   consumer->statistics_ = std::move(statistics);
+  consumer->bootstrap_ = bootstrap;
   ConfBuilder conf;
   conf.SetStatistics(
       consumer->statistics_, [](rd_kafka_t*, char* json, size_t length, void* opaque) {
@@ -572,6 +605,13 @@ std::vector<KafkaMessage> KafkaConsumer::Poll(int timeout_ms, size_t max) {
   if (reorder) SwapAdjacentPerPartition(messages);
   if (duplicate) return Duplicated(std::move(messages));
   return messages;
+}
+
+absl::StatusOr<std::vector<std::string>> KafkaConsumer::LackingTopics(
+    const std::vector<TopicSpec>& topics, int timeout_ms) {
+  absl::StatusOr<ClusterTopics> existing = ReadClusterTopics(rk_, bootstrap_, timeout_ms);
+  if (!existing.ok()) return existing.status();
+  return Lacking(*existing, topics);
 }
 
 std::optional<int64_t> KafkaConsumer::LowWatermark(const std::string& topic, int32_t partition) {

@@ -107,11 +107,16 @@ struct TopicSpec {
 };
 
 // Checks every topic exists with at least its partitions, creating missing ones through the
-// Admin API. An existing topic with fewer partitions than asked is an error
-// (FAILED_PRECONDITION): shard_count cannot change under a running deployment.
-[[nodiscard]] absl::Status EnsureTopics(const std::string& bootstrap,
-                                        const std::vector<TopicSpec>& topics, int timeout_ms,
-                                        const KafkaProperties& properties = {});
+// Admin API with the replication factor and min.insync.replicas `topic_settings` (the cluster's
+// own KafkaConfig) gives on this Kafka (TopicReplicationFor, protocol/config.h: an impossible
+// setting is FAILED_PRECONDITION, checked whether or not a topic is missing). An existing topic
+// with fewer partitions than asked is an error (FAILED_PRECONDITION): shard_count cannot change
+// under a running deployment. Only a cluster's own topics are created: a peer's topics are the
+// peer's to create on its own Kafka.
+[[nodiscard]] absl::Status EnsureTopics(
+    const std::string& bootstrap, const std::vector<TopicSpec>& topics, int timeout_ms,
+    const KafkaProperties& properties = {},
+    const KafkaConfig& topic_settings = KafkaConfig::default_instance());
 
 class KafkaProducer {
  public:
@@ -189,6 +194,11 @@ class KafkaConsumer {
   // Asks the broker for the partition's (first, end) offsets now.
   [[nodiscard]] absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(
       const std::string& topic, int32_t partition, int timeout_ms);
+  // The topics of `topics` this consumer's Kafka does not have (or has with fewer partitions
+  // than asked), by one metadata request; UNAVAILABLE if the Kafka does not answer within
+  // `timeout_ms`.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> LackingTopics(
+      const std::vector<TopicSpec>& topics, int timeout_ms);
   // The partition's first offset (its log start: retention or DeleteRecords move it up) as last
   // reported by the broker in a fetch, if known.
   [[nodiscard]] std::optional<int64_t> LowWatermark(const std::string& topic, int32_t partition);
@@ -196,6 +206,7 @@ class KafkaConsumer {
  private:
   KafkaConsumer() = default;
   rd_kafka_t* rk_ = nullptr;
+  std::string bootstrap_;  // for errors
   KafkaStatisticsSink statistics_;
 };
 

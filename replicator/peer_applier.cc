@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "chaos/fault_points.h"
 #include "protocol/branch_tasks.h"
 #include "protocol/conflict_resolver.h"
@@ -55,7 +57,8 @@ PeerApplier::PeerApplier(const DaemonConfig& config, const Tunables& tunables, s
 
 PeerApplier::~PeerApplier() { Stop(); }
 
-absl::Status PeerApplier::Start(const std::string& bootstrap) {
+absl::Status PeerApplier::Start(const PeerKafka& kafka) {
+  kafka_ = kafka;
   {
     absl::MutexLock lock(&mu_);
     for (int32_t shard = 0; shard < config_.shard_count(); ++shard) {
@@ -69,18 +72,27 @@ absl::Status PeerApplier::Start(const std::string& bootstrap) {
     control_progress_ = *control;
   }
   absl::StatusOr<std::unique_ptr<KafkaConsumer>> consumer = KafkaConsumer::Create(
-      bootstrap, absl::StrFormat("xdc.%s.from.%s", config_.cluster_name(), progress_key_),
-      tunables_.fetch_wait_max_ms, KafkaPropertiesOf(config_.kafka()),
+      kafka_.bootstrap, absl::StrFormat("xdc.%s.from.%s", config_.cluster_name(), progress_key_),
+      tunables_.fetch_wait_max_ms, kafka_.properties,
       KafkaStatisticsSink{tunables_.kafka_statistics_interval_ms, probe_.kafka_statistics});
-  if (!consumer.ok()) return consumer.status();
+  if (!consumer.ok()) {
+    if (!kafka_.configured) return consumer.status();
+    return absl::Status(consumer.status().code(), absl::StrFormat("clusters '%s'.kafka: %s", peer_,
+                                                                  consumer.status().message()));
+  }
   consumer_ = *std::move(consumer);
-  if (absl::Status s = consumer_->Assign(AppliedOffsets()); !s.ok()) return s;
   {
     absl::MutexLock lock(&mu_);
     taking_acknowledgements_ = true;
   }
   thread_ = std::thread([this] {
-    Run();
+    if (WaitForTopics()) {
+      if (absl::Status s = consumer_->Assign(AppliedOffsets()); s.ok()) {
+        Run();
+      } else {
+        Halt(absl::StrFormat("applier for peer %s halted: %s", peer_, s.ToString()));
+      }
+    }
     std::vector<std::shared_ptr<AcknowledgeRequest>> refused;
     std::string why;
     {
@@ -199,7 +211,82 @@ void PeerApplier::DropAndRewind(const std::vector<KafkaMessage>& dropped) {
 
 void PeerApplier::Stop() {
   stopping_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_requested_ = true;
+  }
   if (thread_.joinable()) thread_.join();
+}
+
+std::vector<TopicSpec> PeerApplier::Topics() const {
+  std::vector<TopicSpec> topics = {{history_topic_, config_.shard_count()}};
+  if (stream_ == PeerStream::kLive) topics.push_back({control_topic_, 1});
+  return topics;
+}
+
+bool PeerApplier::WaitForTopics() {
+  const std::vector<TopicSpec> topics = Topics();
+  bool logged = false;
+  while (true) {
+    // Bounded by the metadata timeout, so a Stop is seen within it.
+    absl::StatusOr<std::vector<std::string>> lacking =
+        consumer_->LackingTopics(topics, tunables_.peer_topic_wait_poll_ms);
+    if (lacking.ok() && lacking->empty()) break;
+    std::vector<std::string> waiting;
+    if (lacking.ok()) {
+      waiting = *std::move(lacking);
+    } else {
+      for (const TopicSpec& topic : topics) waiting.push_back(topic.name);
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (waiting_since_micros_ == 0) waiting_since_micros_ = clock_();
+      waiting_for_topics_ = waiting;
+    }
+    if (!logged) {
+      logged = true;
+      log::Write(
+          log::Level::kWarning, "apply.waiting_for_topics",
+          absl::StrFormat(
+              "applier for peer %s: waiting for %s on %s (%s): %s creates its topics on its own "
+              "Kafka when it starts; nothing of %s is applied until then",
+              peer_, absl::StrJoin(waiting, ", "), kafka_.bootstrap,
+              lacking.ok() ? "not there yet" : lacking.status().ToString(), peer_, peer_),
+          log::Fields().Peer(peer_));
+    }
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(&stop_requested_),
+                             absl::Milliseconds(tunables_.peer_topic_wait_poll_ms))) {
+      return false;
+    }
+  }
+  int64_t waited_since = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    waited_since = waiting_since_micros_;
+    waiting_for_topics_.clear();
+    waiting_since_micros_ = 0;
+  }
+  if (waited_since != 0) {
+    log::Write(log::Level::kInfo, "apply.topics_found",
+               absl::StrFormat("applier for peer %s: its topics exist on %s now (waited %.1f s); "
+                               "applying",
+                               peer_, kafka_.bootstrap, (clock_() - waited_since) / 1e6),
+               log::Fields().Peer(peer_));
+  }
+  return !stopping_;
+}
+
+PeerKafkaStatus PeerApplier::KafkaStatus() const {
+  PeerKafkaStatus status;
+  status.set_peer(peer_);
+  status.set_stream(stream_ == PeerStream::kLive ? "live" : "backfill");
+  status.set_kafka_bootstrap(kafka_.bootstrap);
+  status.set_peer_kafka_configured(kafka_.configured);
+  absl::MutexLock lock(&mu_);
+  for (const std::string& topic : waiting_for_topics_) status.add_waiting_for_topics(topic);
+  status.set_waiting_since_unix_micros(waiting_since_micros_);
+  return status;
 }
 
 void PeerApplier::SkipDeletedOffsets(int32_t shard) {

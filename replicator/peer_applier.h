@@ -83,6 +83,14 @@ enum class PeerStream {
 // kBackfill ('#' is never in a cluster name).
 [[nodiscard]] std::string StreamProgressKey(const std::string& peer, PeerStream stream);
 
+// Where a peer stream reads the peer's topics (Daemon::PeerKafkaOf): the Kafka named in the
+// peer's `clusters` entry, or this cluster's own when the entry names none.
+struct PeerKafka {
+  std::string bootstrap;
+  KafkaProperties properties;
+  bool configured = false;  // the peer's entry names a Kafka of its own
+};
+
 class PeerApplier {
  public:
   // `send_control` queues a control message on our own control topic (resend requests).
@@ -94,9 +102,14 @@ class PeerApplier {
               PeerStream stream = PeerStream::kLive);
   ~PeerApplier();
 
-  // Loads stored offsets, assigns the partitions and starts the thread.
-  [[nodiscard]] absl::Status Start(const std::string& bootstrap);
+  // Loads stored offsets, creates the consumer of the peer's Kafka and starts the thread. The
+  // thread first waits until the peer's topics exist there (the peer creates them on its own
+  // Kafka when it starts; KafkaStatus() and the log say what it waits for, checked every
+  // tunables.peer_topic_wait_poll_ms), then assigns the partitions and applies.
+  [[nodiscard]] absl::Status Start(const PeerKafka& kafka);
   void Stop();
+  // Which Kafka this stream reads, and the peer topics it still waits for. Thread-safe.
+  [[nodiscard]] PeerKafkaStatus KafkaStatus() const;
 
   [[nodiscard]] const std::string& peer() const { return peer_; }
   [[nodiscard]] PeerStream stream() const { return stream_; }
@@ -151,6 +164,10 @@ class PeerApplier {
   };
 
   void Run();
+  // Waits until the peer's topics exist on its Kafka (or Stop); false when stopped first.
+  [[nodiscard]] bool WaitForTopics();
+  // The topics this stream reads, with the partitions it needs.
+  [[nodiscard]] std::vector<TopicSpec> Topics() const;
   // Where the consumer resumes: the next offset of every history partition and of the control
   // partition, from the in-memory progress (what was applied and committed).
   [[nodiscard]] std::vector<KafkaConsumer::Assignment> AppliedOffsets() const;
@@ -212,6 +229,7 @@ class PeerApplier {
   int64_t last_retry_micros_ = 0;
   std::unique_ptr<KafkaConsumer> consumer_;  // owned by the applier thread once started
   std::atomic<bool> stopping_{false};
+  PeerKafka kafka_;  // set by Start, read-only afterwards
   // Per shard, when its partition was first seen ending below our offset; 0 = not. Owned by the
   // applier thread.
   std::vector<int64_t> truncated_since_micros_;
@@ -221,6 +239,9 @@ class PeerApplier {
   std::vector<ShardView> shards_ ABSL_GUARDED_BY(mu_);
   ShardApplyProgress control_progress_ ABSL_GUARDED_BY(mu_);
   std::string halt_reason_ ABSL_GUARDED_BY(mu_);
+  bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;  // wakes WaitForTopics
+  std::vector<std::string> waiting_for_topics_ ABSL_GUARDED_BY(mu_);
+  int64_t waiting_since_micros_ ABSL_GUARDED_BY(mu_) = 0;
   // Acknowledgements not yet taken by the thread, and whether the thread still takes them.
   std::vector<std::shared_ptr<AcknowledgeRequest>> acknowledge_requests_ ABSL_GUARDED_BY(mu_);
   bool taking_acknowledgements_ ABSL_GUARDED_BY(mu_) = false;

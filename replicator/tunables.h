@@ -44,6 +44,9 @@ struct Tunables {
   // past it, the daemon starts anyway and its first messages wait for librdkafka's topic scan.
   int topic_metadata_timeout_ms = 5000;
   int embedded_kafka_brokers = 1;  // brokers of the embedded mock cluster
+  // ms between checks, by an applier, that its peer's topics exist on the peer's Kafka (the peer
+  // creates them when it starts); also the longest each check waits for the Kafka to answer.
+  int peer_topic_wait_poll_ms = 500;
   // ms between librdkafka statistics of each client (the xdc_kafka_* metrics); 0: none.
   int kafka_statistics_interval_ms = 5000;
 

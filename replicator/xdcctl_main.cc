@@ -474,6 +474,24 @@ int Status(HttpClient& client, bool json) {
             .c_str(),
         shard.publish_error().c_str());
   }
+  for (const PeerKafkaStatus& kafka : status.peer_kafka()) {
+    if (kafka.stream() != "live") continue;
+    std::printf("peer %s is read from the Kafka at %s (%s)\n", kafka.peer().c_str(),
+                kafka.kafka_bootstrap().c_str(),
+                kafka.peer_kafka_configured() ? "its own" : "this cluster's, shared");
+  }
+  for (const PeerKafkaStatus& kafka : status.peer_kafka()) {
+    if (kafka.waiting_for_topics().empty()) continue;
+    std::printf("WAITING: the %s stream of %s waits for %s on %s (%s) since %s\n",
+                kafka.stream().c_str(), kafka.peer().c_str(),
+                absl::StrJoin(kafka.waiting_for_topics(), ", ").c_str(),
+                kafka.kafka_bootstrap().c_str(),
+                kafka.peer_kafka_configured() ? "its own Kafka" : "this cluster's Kafka",
+                absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                                 absl::FromUnixMicros(kafka.waiting_since_unix_micros()),
+                                 absl::UTCTimeZone())
+                    .c_str());
+  }
   if (status.producer_recreations() > 0) {
     std::printf("%lld Kafka producers replaced after a fatal error since start\n",
                 static_cast<long long>(status.producer_recreations()));

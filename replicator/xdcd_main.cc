@@ -95,9 +95,9 @@ int main(int argc, char** argv) {
   if ((*daemon)->embedded_kafka()) {
     std::printf(
         "xdcd: cluster %s started embedded Kafka at %s (other clusters: set "
-        "kafka { bootstrap_servers: \"%s\" })\n",
-        cluster.c_str(), (*daemon)->kafka_bootstrap().c_str(),
-        (*daemon)->kafka_bootstrap().c_str());
+        "kafka { bootstrap_servers: \"%s\" } in their clusters entry for %s)\n",
+        cluster.c_str(), (*daemon)->kafka_bootstrap().c_str(), (*daemon)->kafka_bootstrap().c_str(),
+        cluster.c_str());
   }
   if (tunables.fault_point_api == xdc::FaultPointApi::kEnabled) {
     std::printf(

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The xdc demo: two clusters (east, west) as separate xdcd processes on east's embedded Kafka.
-# Registers namespace "demo" active on east, writes workflows with signals on east, and shows
-# that west converged (per-workflow digests) with its per-shard lag. Then hands the namespace
-# over to west gracefully, writes there, loses west (SIGKILL) and fails over to east by force,
-# brings west back and shows both converged again with the namespace's failover history.
-# Exits 0 only if every step did what it says.
+# The xdc demo: two regions, east and west, each an xdcd process with its own embedded Kafka
+# (librdkafka's mock cluster inside the xdcd, on a fixed loopback address). Each region produces
+# only to its own Kafka and reads the other's topics from the other's Kafka. Registers namespace
+# "demo" active on east, writes workflows with signals on east, and shows that west converged
+# (per-workflow digests) with its per-shard lag. Then hands the namespace over to west
+# gracefully, writes there (east now reads west's Kafka), cuts region west off (SIGSTOP freezes
+# its xdcd and its Kafka) and fails over to east by force, brings west back and shows both
+# converged again with the namespace's failover history. Exits 0 only if every step did what it
+# says.
 #
 # Usage: scripts/demo.sh [--workflows N]      (default 1000)
+# The regions' Kafkas listen on $XDC_DEMO_EAST_KAFKA and $XDC_DEMO_WEST_KAFKA (defaults
+# 127.0.0.1:29092 and 127.0.0.1:29192); set them if those ports are taken.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +27,7 @@ rm -rf "$DIR"
 mkdir -p "$DIR"
 pids=()
 cleanup() {
+  for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
@@ -40,23 +46,26 @@ wait_for_line() {
   return 1
 }
 
-write_config() {  # name, kafka bootstrap ("" = embedded)
+EAST_KAFKA=${XDC_DEMO_EAST_KAFKA:-127.0.0.1:29092}
+WEST_KAFKA=${XDC_DEMO_WEST_KAFKA:-127.0.0.1:29192}
+
+# One list of clusters for both configs: each entry says where that region's Kafka is.
+write_config() {  # name, the address of its own embedded Kafka
   cat > "$DIR/$1.conf" <<CONF
 cluster_name: "$1"
 failover_version_increment: 100
 shard_count: 8
-clusters { name: "east" initial_failover_version: 1 }
-clusters { name: "west" initial_failover_version: 2 }
+clusters { name: "east" initial_failover_version: 1 kafka { bootstrap_servers: "$EAST_KAFKA" } }
+clusters { name: "west" initial_failover_version: 2 kafka { bootstrap_servers: "$WEST_KAFKA" } }
 data_dir: "$DIR/$1"
 http_listen_address: "127.0.0.1:0"
+kafka { embedded_listen_address: "$2" }
 CONF
-  if [ -n "$2" ]; then echo "kafka { bootstrap_servers: \"$2\" }" >> "$DIR/$1.conf"; fi
 }
 
 step() { printf '\n== %s\n' "$*"; }
 
-# Starts cluster $1 (with Kafka at $2, or embedded when empty), waits until it is ready and
-# prints its HTTP address.
+# Starts cluster $1 with its own embedded Kafka at $2, waits until it is ready.
 start_cluster() {
   write_config "$1" "$2"
   "$BIN/xdcd" --config "$DIR/$1.conf" > "$DIR/$1.log" 2>&1 &
@@ -65,18 +74,24 @@ start_cluster() {
 }
 http_address() { grep -m1 "listening on" "$DIR/$1.log" | sed 's#.*http://##'; }
 
-step "Starting cluster east with an embedded Kafka (librdkafka's mock cluster)"
-start_cluster east ""
-KAFKA=$(grep -m1 "kafka bootstrap" "$DIR/east.log" | awk '{print $NF}')
-EAST=$(http_address east)
-echo "east: API http://$EAST, Kafka $KAFKA"
-
-step "Starting cluster west, joining east's Kafka"
-start_cluster west "$KAFKA"
-WEST=$(http_address west)
-echo "west: API http://$WEST"
-
 CTL="$BIN/xdcctl"
+step "Starting region east with its own embedded Kafka at $EAST_KAFKA"
+start_cluster east "$EAST_KAFKA"
+EAST=$(http_address east)
+echo "east: API http://$EAST, Kafka $EAST_KAFKA"
+echo "West is not up yet: east's applier for west waits for west's topics on west's Kafka:"
+for _ in $(seq 100); do
+  if "$CTL" --address "$EAST" status | grep "^WAITING"; then break; fi
+  sleep 0.1
+done
+
+step "Starting region west with its own embedded Kafka at $WEST_KAFKA"
+start_cluster west "$WEST_KAFKA"
+WEST=$(http_address west)
+echo "west: API http://$WEST, Kafka $WEST_KAFKA"
+"$CTL" --address "$EAST" status | grep "is read from"
+"$CTL" --address "$WEST" status | grep "is read from"
+
 step "Registering namespace 'demo' on east, active on east, replicated to west"
 "$CTL" --address "$EAST" namespace register demo --clusters east,west --active east
 
@@ -114,29 +129,22 @@ fi
 step "Graceful handover of 'demo' from east to west: east stops writes, west activates once it holds everything"
 "$CTL" --address "$EAST" namespace failover demo --to west --timeout 30s
 
-step "Writing 100 more workflows, now on west"
+step "Writing 100 more workflows, now on west (east reads them from west's Kafka)"
 "$CTL" --address "$WEST" load --namespace demo --workflows 100 --prefix after-handover \
   --events-per-workflow 5 --signals 2 --concurrency 4
 "$CTL" --address "$WEST" compare --namespace demo --peer "$EAST" --wait 60
 
-step "Region west is lost (SIGKILL); forced failover of 'demo' to east, which activates at once"
-kill -KILL "${pids[1]}"
-wait "${pids[1]}" 2>/dev/null || true
+step "Region west is cut off (SIGSTOP freezes its xdcd and its Kafka); forced failover of 'demo' to east, which activates at once"
+kill -STOP "${pids[1]}"
 "$CTL" --address "$EAST" namespace failover demo --to east --force
 "$CTL" --address "$EAST" load --namespace demo --workflows 50 --prefix after-failover \
   --events-per-workflow 5 --signals 2 --concurrency 4
 
-step "West comes back: it learns east is active and catches up"
-"$BIN/xdcd" --config "$DIR/west.conf" >> "$DIR/west.log" 2>&1 &
-pids[1]=$!
-for _ in $(seq 300); do
-  [ "$(grep -c "listening on" "$DIR/west.log")" -ge 2 ] && break
-  sleep 0.1
-done
-WEST=$(grep "listening on" "$DIR/west.log" | tail -1 | sed 's#.*http://##')
+step "West comes back (SIGCONT): it learns east is active and catches up from east's Kafka"
+kill -CONT "${pids[1]}"
 "$CTL" --address "$EAST" compare --namespace demo --peer "$WEST" --wait 60
 
 step "The namespace's failover history, with how long writes were refused and what was lost"
 "$CTL" --address "$EAST" namespace history demo
 
-echo; echo "demo: OK, west and east hold the same histories after a handover and a forced failover (logs in $DIR/)"
+echo; echo "demo: OK, west and east, each on its own Kafka, hold the same histories after a handover and a forced failover (logs in $DIR/)"

@@ -13,10 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 suites=(store_test reapply_sweeper_test integration_test handover_test resend_dlq_test
-  migration_test)
+  migration_test region_kafka_test)
 if [ $# -gt 0 ]; then suites=("$@"); fi
 declare -A filters=(
   [migration_test]='-MigrationKillTest.*'
+  # The embedded regions (relay and applier threads); the real-broker cases add only JVMs.
+  [region_kafka_test]='-RegionKafkaRealBrokerTest.*'
 )
 
 start=$SECONDS

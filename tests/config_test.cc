@@ -197,5 +197,121 @@ TEST(ConfigTest, ListenHostMustBeAnIpAddress) {
   EXPECT_TRUE(ParseConfig(Edited("127.0.0.1:0", "::1:0"), "test.cfg").ok());  // IPv6 loopback
 }
 
+// --- Each cluster's Kafka (issue 16): clusters entries, topic replication, embedded address ---
+
+constexpr char kWestEntry[] = "clusters { name: \"west\" initial_failover_version: 2 }";
+
+TEST(ConfigTest, APeerEntryMayNameItsOwnKafka) {
+  absl::StatusOr<DaemonConfig> config =
+      ParseConfig(Edited(kWestEntry,
+                         R"(clusters { name: "west" initial_failover_version: 2
+                  kafka { bootstrap_servers: "kafka.west.example:9093"
+                          properties { key: "security.protocol" value: "ssl" } } })"),
+                  "test.cfg");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ClusterConfig* west = FindCluster(*config, "west");
+  ASSERT_NE(west, nullptr);
+  EXPECT_TRUE(west->has_kafka());
+  EXPECT_EQ(west->kafka().bootstrap_servers(), "kafka.west.example:9093");
+  // Absent means "the same as mine".
+  EXPECT_FALSE(FindCluster(*config, "east")->has_kafka());
+}
+
+TEST(ConfigTest, APeerKafkaBlockNeedsBootstrapServers) {
+  ExpectInvalid(
+      Edited(kWestEntry, R"(clusters { name: "west" initial_failover_version: 2 kafka { } })"),
+      {"clusters 'west'.kafka has no bootstrap_servers", "remove the kafka block"});
+}
+
+TEST(ConfigTest, APeerKafkaBlockSaysOnlyHowToReachIt) {
+  for (const std::string field :
+       {"topic_prefix: \"p\"", "replication_factor: 3", "min_insync_replicas: 2",
+        "allow_replication_factor_one: true", "embedded_listen_address: \"127.0.0.1:1\""}) {
+    const std::string name = field.substr(0, field.find(':'));
+    ExpectInvalid(Edited(kWestEntry,
+                         "clusters { name: \"west\" initial_failover_version: 2 "
+                         "kafka { bootstrap_servers: \"w:9092\" " +
+                             field + " } }"),
+                  {"clusters 'west'.kafka." + name, "that cluster's own config"});
+  }
+}
+
+TEST(ConfigTest, APeerKafkaBlocksReservedPropertiesAreRefused) {
+  ExpectInvalid(Edited(kWestEntry,
+                       R"(clusters { name: "west" initial_failover_version: 2
+                            kafka { bootstrap_servers: "w:9092"
+                                    properties { key: "acks" value: "1" } } })"),
+                {"clusters 'west'.kafka.properties", "'acks' is reserved"});
+}
+
+TEST(ConfigTest, ReplicationFactorBounds) {
+  const std::string kafka = "http_listen_address: \"127.0.0.1:0\"";
+  auto with = [&](const std::string& block) {
+    return Edited(kafka, kafka + " kafka { bootstrap_servers: \"k:9092\" " + block + " }");
+  };
+  ExpectInvalid(with("replication_factor: -1"), {"kafka.replication_factor is -1", "between 1"});
+  ExpectInvalid(with("replication_factor: 17"), {"kafka.replication_factor is 17"});
+  ExpectInvalid(with("min_insync_replicas: -2"), {"kafka.min_insync_replicas is -2"});
+  ExpectInvalid(with("replication_factor: 2 min_insync_replicas: 3"),
+                {"kafka.min_insync_replicas is 3 but kafka.replication_factor is 2"});
+  ExpectInvalid(
+      with("allow_replication_factor_one: true"),
+      {"kafka.allow_replication_factor_one is set but kafka.replication_factor is not 1"});
+  EXPECT_TRUE(ParseConfig(with("replication_factor: 3 min_insync_replicas: 2"), "t").ok());
+  EXPECT_TRUE(
+      ParseConfig(with("replication_factor: 1 allow_replication_factor_one: true"), "t").ok());
+}
+
+TEST(ConfigTest, EmbeddedListenAddress) {
+  const std::string kafka = "http_listen_address: \"127.0.0.1:0\"";
+  auto with = [&](const std::string& block) {
+    return Edited(kafka, kafka + " kafka { " + block + " }");
+  };
+  EXPECT_TRUE(ParseConfig(with("embedded_listen_address: \"127.0.0.1:19092\""), "t").ok());
+  ExpectInvalid(with("bootstrap_servers: \"k:9092\" embedded_listen_address: \"127.0.0.1:1\""),
+                {"kafka.embedded_listen_address is set together with kafka.bootstrap_servers"});
+  ExpectInvalid(with("embedded_listen_address: \"0.0.0.0:19092\""),
+                {"kafka.embedded_listen_address", "not a loopback address", "127.0.0.1"});
+  ExpectInvalid(with("embedded_listen_address: \"localhost\""),
+                {"kafka.embedded_listen_address", "not host:port"});
+}
+
+TEST(ConfigTest, TopicReplicationForTheBrokersOfAKafka) {
+  KafkaConfig kafka;
+  // Unset: min(3, brokers), and min.insync.replicas 2 from 3 replicas on.
+  absl::StatusOr<TopicReplication> one = TopicReplicationFor(kafka, 1, "k:1");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->replication_factor, 1);
+  EXPECT_EQ(one->min_insync_replicas, 1);
+  absl::StatusOr<TopicReplication> five = TopicReplicationFor(kafka, 5, "k:1");
+  ASSERT_TRUE(five.ok()) << five.status();
+  EXPECT_EQ(five->replication_factor, 3);
+  EXPECT_EQ(five->min_insync_replicas, 2);
+  // More replicas than brokers.
+  kafka.set_replication_factor(3);
+  absl::StatusOr<TopicReplication> above = TopicReplicationFor(kafka, 2, "k:1");
+  ASSERT_FALSE(above.ok());
+  EXPECT_THAT(above.status().message(),
+              HasSubstr("kafka.replication_factor is 3 but the Kafka at k:1 has 2 brokers: set "
+                        "kafka.replication_factor to at most 2"));
+  // One replica on several brokers: refused unless allowed.
+  kafka.set_replication_factor(1);
+  absl::StatusOr<TopicReplication> single = TopicReplicationFor(kafka, 3, "k:1");
+  ASSERT_FALSE(single.ok());
+  EXPECT_EQ(single.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(single.status().message(),
+              HasSubstr("Set kafka.replication_factor to 3 (and kafka.min_insync_replicas to 2), "
+                        "or set kafka.allow_replication_factor_one: true"));
+  kafka.set_allow_replication_factor_one(true);
+  EXPECT_TRUE(TopicReplicationFor(kafka, 3, "k:1").ok());
+  // min.insync.replicas above what the brokers allow.
+  KafkaConfig isr;
+  isr.set_min_insync_replicas(2);
+  absl::StatusOr<TopicReplication> too_many = TopicReplicationFor(isr, 1, "k:1");
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_THAT(too_many.status().message(),
+              HasSubstr("kafka.min_insync_replicas is 2 but the topics get replication factor 1"));
+}
+
 }  // namespace
 }  // namespace xdc
