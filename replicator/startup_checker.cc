@@ -179,8 +179,9 @@ absl::Status StartupChecker::Decide(const std::vector<StartupReport>& reports,
   bool floors_written = false;
   std::vector<std::string> moved;
   std::map<std::string, int64_t> awaiting;
-  for (const auto& [namespace_id, floor] : verdict.version_floors) {
-    int64_t reported_elsewhere = 0;  // a newer version of another cluster a peer holds
+  for (const auto& [namespace_id, version_floor] : verdict.version_floors) {
+    const int64_t floor = version_floor;  // a lambda below captures it (not a structured binding)
+    int64_t reported_elsewhere = 0;       // a newer version of another cluster a peer holds
     for (const StartupReport& report : reports) {
       auto it = report.failover_versions().find(namespace_id);
       if (it != report.failover_versions().end() &&
